@@ -1,0 +1,158 @@
+//! From a target to reports: resolve (MX, then A/AAAA), then probe every address concurrently.
+//!
+//! A name that resolves to three addresses gives three reports; `mx:domain` gives one report
+//! per address of every MX host. A lookup that fails gives a report too (phase `resolve`,
+//! reason `dns`, no address), so a broken MX host is never silently dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::task::JoinSet;
+use tokio::time::{timeout_at, Instant};
+
+use super::{probe, ProbePlan, ProbeSettings};
+use crate::report::{seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status};
+use crate::resolve::{DnsError, Family, Resolver};
+use crate::target::{Host, Target, TargetKind};
+
+/// Probes every address of `target`; reports come in MX-preference, then address order.
+/// `resolver` may be `None` only for IP-literal targets.
+pub async fn probe_target(
+    target: &Target,
+    probe_name: Option<&str>,
+    settings: Arc<ProbeSettings>,
+    resolver: Option<&Resolver>,
+    family: Family,
+) -> Vec<ProbeReport> {
+    let started = Instant::now();
+    let deadline = started + settings.timeout;
+    let tls = settings.tls.unwrap_or(target.default_tls);
+    let plan = |host: &str, address: SocketAddr, resolved_in| ProbePlan {
+        probe: probe_name.map(str::to_string),
+        target: host_port(host, target.port),
+        address,
+        server_name: settings
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.to_string()),
+        tls,
+        resolved_in,
+        started,
+    };
+    let fail = |host: &str, message: String| {
+        unresolved(probe_name, &host_port(host, target.port), started, message)
+    };
+
+    let mut plans = Vec::new();
+    let mut reports = Vec::new();
+    match (&target.kind, &target.host, resolver) {
+        (TargetKind::Host, Host::Ip(ip), _) => {
+            plans.push(plan(
+                &ip.to_string(),
+                SocketAddr::new(*ip, target.port),
+                None,
+            ));
+        }
+        (_, Host::Name(name), None) => {
+            reports.push(fail(name, "no resolver available".into()));
+        }
+        (TargetKind::Host, Host::Name(name), Some(resolver)) => {
+            let lookup = timeout_at(deadline, resolver.addresses(name, family)).await;
+            match flatten(lookup) {
+                Ok(ips) => {
+                    let took = started.elapsed();
+                    for ip in ips {
+                        plans.push(plan(name, SocketAddr::new(ip, target.port), Some(took)));
+                    }
+                }
+                Err(e) => reports.push(fail(name, e.0)),
+            }
+        }
+        (TargetKind::Mx, Host::Ip(_), _) => {
+            reports.push(fail(&target.host.to_string(), "mx: needs a domain".into()));
+        }
+        (TargetKind::Mx, Host::Name(domain), Some(resolver)) => {
+            match flatten(timeout_at(deadline, resolver.mx(domain)).await) {
+                Err(e) => reports.push(unresolved(probe_name, &target.to_string(), started, e.0)),
+                Ok(hosts) => {
+                    let mut lookups = JoinSet::new();
+                    for (index, mx) in hosts.into_iter().enumerate() {
+                        let resolver = resolver.clone();
+                        lookups.spawn(async move {
+                            let found =
+                                timeout_at(deadline, resolver.addresses(&mx.host, family)).await;
+                            (index, mx.host, flatten(found), started.elapsed())
+                        });
+                    }
+                    let mut answers = lookups.join_all().await;
+                    answers.sort_by_key(|(index, ..)| *index);
+                    for (_, host, found, took) in answers {
+                        match found {
+                            Ok(ips) => plans.extend(ips.into_iter().map(|ip| {
+                                plan(&host, SocketAddr::new(ip, target.port), Some(took))
+                            })),
+                            Err(e) => reports.push(fail(&host, e.0)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut probes = JoinSet::new();
+    for (index, plan) in plans.into_iter().enumerate() {
+        let settings = settings.clone();
+        probes.spawn(async move { (index, probe(&plan, &settings).await) });
+    }
+    let mut done = probes.join_all().await;
+    done.sort_by_key(|(index, _)| *index);
+    // Failed lookups go last: the addresses that were probed lead the output.
+    let mut ordered: Vec<ProbeReport> = done.into_iter().map(|(_, r)| r).collect();
+    ordered.append(&mut reports);
+    ordered
+}
+
+fn flatten<T>(
+    result: Result<Result<T, DnsError>, tokio::time::error::Elapsed>,
+) -> Result<T, DnsError> {
+    result.unwrap_or_else(|_| Err(DnsError("DNS lookup timed out".into())))
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The report for a target whose name could not be resolved.
+fn unresolved(probe: Option<&str>, target: &str, started: Instant, message: String) -> ProbeReport {
+    let took = started.elapsed();
+    ProbeReport {
+        probe: probe.map(str::to_string),
+        target: target.to_string(),
+        address: None,
+        started_at: SystemTime::now() - took,
+        success: false,
+        status: Status::Critical,
+        duration_seconds: seconds(took),
+        failure: Some(Failure {
+            phase: Phase::Resolve,
+            reason: FailureReason::Dns,
+            code: None,
+            message,
+        }),
+        phases: vec![PhaseTiming {
+            phase: Phase::Resolve,
+            seconds: seconds(took),
+            code: None,
+        }],
+        banner: None,
+        capabilities: Vec::new(),
+        tls: None,
+        warnings: Vec::new(),
+        transcript: Vec::new(),
+    }
+}

@@ -1,0 +1,189 @@
+//! One probe of one address: the SMTP phase sequence, timed and classified into a [`ProbeReport`].
+//!
+//! `connect` → (`tls_handshake` for implicit TLS) → `banner` → `ehlo` (or `helo` after a 500/502)
+//! → `starttls` → `tls_handshake` → `ehlo_tls` → `noop` → `quit`. Every phase has a deadline of
+//! `min(phase start + phase_timeout, overall deadline)` covering the whole phase, so a server that
+//! trickles one byte a second still times out, and the failure names the phase. After a refusal
+//! the probe still says QUIT, so MTA logs show a polite client; after a broken or hostile reply it
+//! just closes. Probing knows nothing of metrics or alerts.
+
+pub mod fanout;
+pub mod reply;
+pub mod session;
+pub mod tls;
+
+mod run;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use self::reply::Limits;
+pub use self::run::probe;
+use self::tls::{Trust, TrustError};
+
+/// How to use TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// STARTTLS when advertised, plaintext otherwise.
+    Opportunistic,
+    /// STARTTLS required: not advertised is a failure, never continue in plaintext.
+    Starttls,
+    /// TLS before the banner (port 465, `smtps://`).
+    Implicit,
+    /// Plaintext only.
+    None,
+}
+
+impl TlsMode {
+    /// The name used on the command line and in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Opportunistic => "opportunistic",
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit",
+            TlsMode::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opportunistic" => Ok(TlsMode::Opportunistic),
+            "starttls" => Ok(TlsMode::Starttls),
+            "implicit" => Ok(TlsMode::Implicit),
+            "none" => Ok(TlsMode::None),
+            other => Err(format!(
+                "unknown TLS mode {other:?} (expected opportunistic, starttls, implicit or none)"
+            )),
+        }
+    }
+}
+
+/// The trust store, loaded on first use: a plaintext probe never pays for parsing it.
+#[derive(Debug)]
+pub struct LazyTrust {
+    ca_files: Vec<std::path::PathBuf>,
+    cell: OnceLock<Result<Trust, String>>,
+}
+
+impl LazyTrust {
+    /// The system store plus `ca_files`, loaded when first needed.
+    pub fn new(ca_files: Vec<std::path::PathBuf>) -> Self {
+        LazyTrust {
+            ca_files,
+            cell: OnceLock::new(),
+        }
+    }
+
+    /// An already-built trust store (tests, or a caller that checked it up front).
+    pub fn ready(trust: Trust) -> Self {
+        LazyTrust {
+            ca_files: Vec::new(),
+            cell: OnceLock::from(Ok(trust)),
+        }
+    }
+
+    /// Loads now and reports errors (so `check` can exit 3 on a bad `--ca-file` before probing).
+    pub fn get(&self) -> Result<&Trust, String> {
+        self.cell
+            .get_or_init(|| Trust::load(&self.ca_files).map_err(|e: TrustError| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// How to probe, shared by every address of a target.
+#[derive(Debug)]
+pub struct ProbeSettings {
+    /// TLS mode; `None` means the target's default (its scheme or port).
+    pub tls: Option<TlsMode>,
+    /// Record certificate verification but do not enforce it.
+    pub insecure: bool,
+    /// Trusted roots.
+    pub trust: Arc<LazyTrust>,
+    /// SNI and verification name, overriding the host name.
+    pub server_name: Option<String>,
+    /// The name sent in EHLO/HELO.
+    pub ehlo_name: String,
+    /// Send NOOP before QUIT.
+    pub noop: bool,
+    /// A leaf certificate expiring within this makes the status `warning`.
+    pub warn_cert: Duration,
+    /// The overall budget for one target, resolution included.
+    pub timeout: Duration,
+    /// The most one phase may take (never more than what is left of `timeout`).
+    pub phase_timeout: Duration,
+    /// How long to wait for the 221 after QUIT.
+    pub quit_timeout: Duration,
+    /// Reply bounds.
+    pub limits: Limits,
+}
+
+impl ProbeSettings {
+    /// Defaults as documented: opportunistic TLS, NOOP on, 10 s timeout, 14 d certificate warning.
+    pub fn new(trust: Arc<LazyTrust>, ehlo_name: String) -> Self {
+        ProbeSettings {
+            tls: None,
+            insecure: false,
+            trust,
+            server_name: None,
+            ehlo_name,
+            noop: true,
+            warn_cert: Duration::from_secs(14 * 86_400),
+            timeout: Duration::from_secs(10),
+            phase_timeout: Duration::from_secs(10),
+            quit_timeout: Duration::from_secs(2),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One address to probe, as decided by resolution.
+#[derive(Debug, Clone)]
+pub struct ProbePlan {
+    /// The configured probe name (null for `check`).
+    pub probe: Option<String>,
+    /// `host:port` as reported.
+    pub target: String,
+    /// Where to connect.
+    pub address: SocketAddr,
+    /// SNI and certificate verification name.
+    pub server_name: String,
+    /// The effective TLS mode.
+    pub tls: TlsMode,
+    /// How long the lookups that produced this address took, if any.
+    pub resolved_in: Option<Duration>,
+    /// When the probe (resolution included) started.
+    pub started: Instant,
+}
+
+/// The machine's host name, the default EHLO name (falls back to `localhost`).
+pub fn default_ehlo_name() -> String {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .trim()
+        .to_string();
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if valid {
+        name
+    } else {
+        "localhost".into()
+    }
+}

@@ -1,0 +1,382 @@
+//! The phase sequence of one probe (see the parent module for the order and the rules).
+
+use std::io::ErrorKind;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsConnector;
+
+use super::reply::Reply;
+use super::session::{BoxStream, Session, SessionError, Transcript};
+use super::{tls, ProbePlan, ProbeSettings, TlsMode};
+use crate::report::{
+    seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status, TlsFacts,
+};
+
+type Step<T> = Result<T, Failure>;
+
+fn fail(phase: Phase, reason: FailureReason, code: Option<u16>, message: String) -> Failure {
+    Failure {
+        phase,
+        reason,
+        code,
+        message,
+    }
+}
+
+/// Probes one address and reports every phase; never panics on server input.
+pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
+    let deadline = plan.started + settings.timeout;
+    let resolved_in = plan.resolved_in.unwrap_or_default();
+    let mut run = Run {
+        plan,
+        settings,
+        deadline,
+        started_at: SystemTime::now() - resolved_in,
+        session: Session::new(settings.limits, Transcript::new(Instant::now())),
+        phases: plan
+            .resolved_in
+            .map(|d| PhaseTiming {
+                phase: Phase::Resolve,
+                seconds: seconds(d),
+                code: None,
+            })
+            .into_iter()
+            .collect(),
+        banner: None,
+        capabilities: Vec::new(),
+        tls: None,
+    };
+    let outcome = run.dialogue().await;
+    let polite = match &outcome {
+        Ok(()) => true,
+        Err(f) => {
+            (f.reason == FailureReason::Rejected && f.code != Some(421))
+                || f.reason == FailureReason::StarttlsUnavailable
+        }
+    };
+    if polite && run.session.is_attached() {
+        run.quit().await;
+    }
+    let close_by = Instant::now() + settings.quit_timeout.min(Duration::from_millis(500));
+    run.session.shutdown(close_by.min(deadline)).await;
+    run.finish(outcome.err())
+}
+
+struct Run<'a> {
+    plan: &'a ProbePlan,
+    settings: &'a ProbeSettings,
+    deadline: Instant,
+    started_at: SystemTime,
+    session: Session,
+    phases: Vec<PhaseTiming>,
+    banner: Option<String>,
+    capabilities: Vec<String>,
+    tls: Option<TlsFacts>,
+}
+
+impl Run<'_> {
+    fn phase_deadline(&self) -> Instant {
+        (Instant::now() + self.settings.phase_timeout).min(self.deadline)
+    }
+
+    fn record(&mut self, phase: Phase, started: Instant, code: Option<u16>) {
+        self.phases.push(PhaseTiming {
+            phase,
+            seconds: seconds(started.elapsed()),
+            code,
+        });
+    }
+
+    async fn dialogue(&mut self) -> Step<()> {
+        let stream = self.connect().await?;
+        let mode = self.plan.tls;
+        if mode == TlsMode::Implicit {
+            self.handshake(stream).await?;
+        } else {
+            self.session.attach(stream);
+        }
+        let banner = self.exchange(Phase::Banner, None).await?;
+        self.banner = Some(banner.text());
+        require(Phase::Banner, &banner, 220, "greeting")?;
+
+        let ehlo = format!("EHLO {}", self.settings.ehlo_name);
+        let reply = self.exchange(Phase::Ehlo, Some(&ehlo)).await?;
+        let mut helo_only = false;
+        if reply.code == 500 || reply.code == 502 {
+            let helo = format!("HELO {}", self.settings.ehlo_name);
+            let reply = self.exchange(Phase::Helo, Some(&helo)).await?;
+            require(Phase::Helo, &reply, 250, "HELO (after EHLO was refused)")?;
+            helo_only = true;
+        } else {
+            require(Phase::Ehlo, &reply, 250, "EHLO")?;
+            self.capabilities = capabilities(&reply);
+        }
+
+        let advertised = self
+            .capabilities
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("STARTTLS"));
+        match mode {
+            TlsMode::Opportunistic | TlsMode::Starttls if advertised => {
+                self.starttls(&ehlo).await?
+            }
+            TlsMode::Starttls => {
+                let why = if helo_only {
+                    "EHLO was refused, so STARTTLS cannot be negotiated"
+                } else {
+                    "STARTTLS is required but the server does not advertise it"
+                };
+                return Err(fail(
+                    Phase::Starttls,
+                    FailureReason::StarttlsUnavailable,
+                    None,
+                    why.into(),
+                ));
+            }
+            _ => {}
+        }
+
+        if self.settings.noop {
+            let reply = self.exchange(Phase::Noop, Some("NOOP")).await?;
+            require(Phase::Noop, &reply, 250, "NOOP")?;
+        }
+        Ok(())
+    }
+
+    async fn connect(&mut self) -> Step<BoxStream> {
+        let started = Instant::now();
+        let result = timeout_at(self.phase_deadline(), TcpStream::connect(self.plan.address)).await;
+        self.record(Phase::Connect, started, None);
+        let phase = Phase::Connect;
+        match result {
+            Ok(Ok(stream)) => {
+                // Commands are single small writes; Nagle would only add latency to timings.
+                let _ = stream.set_nodelay(true);
+                Ok(Box::new(stream))
+            }
+            Err(_) => Err(fail(
+                phase,
+                FailureReason::ConnectTimeout,
+                None,
+                format!("no TCP answer from {} in time", self.plan.address),
+            )),
+            Ok(Err(e)) => {
+                let reason = match e.kind() {
+                    ErrorKind::ConnectionRefused => FailureReason::ConnectRefused,
+                    ErrorKind::TimedOut => FailureReason::ConnectTimeout,
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                        FailureReason::Closed
+                    }
+                    _ => FailureReason::Unreachable,
+                };
+                Err(fail(
+                    phase,
+                    reason,
+                    None,
+                    format!("connect to {}: {e}", self.plan.address),
+                ))
+            }
+        }
+    }
+
+    /// Sends `command` (if any), reads the reply, records the phase; maps session errors.
+    async fn exchange(&mut self, phase: Phase, command: Option<&str>) -> Step<Reply> {
+        let started = Instant::now();
+        let deadline = self.phase_deadline();
+        let result = match command {
+            Some(line) => self.session.command(line, deadline).await,
+            None => self.session.read_reply(deadline).await,
+        };
+        self.record(phase, started, result.as_ref().ok().map(|r| r.code));
+        result.map_err(|e| session_failure(phase, e))
+    }
+
+    async fn starttls(&mut self, ehlo: &str) -> Step<()> {
+        let reply = self.exchange(Phase::Starttls, Some("STARTTLS")).await?;
+        require(Phase::Starttls, &reply, 220, "STARTTLS")?;
+        let stream = self.session.take_for_tls().map_err(|injected| {
+            let message = format!(
+                "{injected} bytes arrived after the STARTTLS 220 and before the TLS handshake \
+                 (response injection); refusing to continue"
+            );
+            fail(
+                Phase::Starttls,
+                FailureReason::StarttlsInjection,
+                Some(220),
+                message,
+            )
+        })?;
+        self.handshake(stream).await?;
+        let reply = self.exchange(Phase::EhloTls, Some(ehlo)).await?;
+        require(Phase::EhloTls, &reply, 250, "EHLO after STARTTLS")?;
+        self.capabilities = capabilities(&reply);
+        Ok(())
+    }
+
+    async fn handshake(&mut self, stream: BoxStream) -> Step<()> {
+        let phase = Phase::TlsHandshake;
+        let started = Instant::now();
+        let settings = self.settings;
+        let setup = settings
+            .trust
+            .get()
+            .and_then(|trust| {
+                trust
+                    .client_config(settings.insecure)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|config| Ok((config, tls::server_name(&self.plan.server_name)?)));
+        let ((config, recorder), name) = match setup {
+            Ok(ok) => ok,
+            Err(message) => {
+                self.record(phase, started, None);
+                return Err(fail(phase, FailureReason::TlsHandshake, None, message));
+            }
+        };
+        let connecting = TlsConnector::from(config).connect(name, stream);
+        let result = timeout_at(self.phase_deadline(), connecting).await;
+        self.record(phase, started, None);
+        let seen = recorder.seen();
+        let rejected_cert = seen.as_ref().is_some_and(|s| s.verdict.is_err());
+        match result {
+            Ok(Ok(stream)) => {
+                let (_, conn) = stream.get_ref();
+                let version = conn.protocol_version().map(tls::version_name);
+                let cipher = conn
+                    .negotiated_cipher_suite()
+                    .map(|s| tls::cipher_name(s.suite()));
+                self.tls = tls::facts(seen, version, cipher, SystemTime::now());
+                self.session.attach(Box::new(stream));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.tls = tls::facts(seen, None, None, SystemTime::now());
+                let verify_error = self.tls.as_ref().and_then(|t| t.verify_error.clone());
+                match verify_error {
+                    Some(why) if rejected_cert && !settings.insecure => Err(fail(
+                        phase,
+                        FailureReason::TlsCertificate,
+                        None,
+                        format!(
+                            "certificate for {:?} not trusted: {why}",
+                            self.plan.server_name
+                        ),
+                    )),
+                    _ => Err(fail(
+                        phase,
+                        FailureReason::TlsHandshake,
+                        None,
+                        format!("{e}"),
+                    )),
+                }
+            }
+            Err(_) => Err(fail(
+                phase,
+                FailureReason::Timeout,
+                None,
+                "TLS handshake timed out".into(),
+            )),
+        }
+    }
+
+    /// QUIT, waiting a short bounded time for the 221; never fails the probe.
+    async fn quit(&mut self) {
+        let started = Instant::now();
+        let deadline = (started + self.settings.quit_timeout).min(self.deadline);
+        let code = self
+            .session
+            .command("QUIT", deadline)
+            .await
+            .ok()
+            .map(|r| r.code);
+        self.record(Phase::Quit, started, code);
+    }
+
+    fn finish(self, failure: Option<Failure>) -> ProbeReport {
+        let mut warnings = Vec::new();
+        if let Some(left) = self.tls.as_ref().and_then(|t| t.cert_seconds_left) {
+            if failure.is_none() && left < self.settings.warn_cert.as_secs_f64() {
+                warnings.push(expiry_warning(left, self.settings.warn_cert));
+            }
+        }
+        let status = match (&failure, warnings.is_empty()) {
+            (Some(_), _) => Status::Critical,
+            (None, false) => Status::Warning,
+            (None, true) => Status::Ok,
+        };
+        let resolved_in = self.plan.resolved_in.unwrap_or_default();
+        ProbeReport {
+            probe: self.plan.probe.clone(),
+            target: self.plan.target.clone(),
+            address: Some(self.plan.address.to_string()),
+            started_at: self.started_at,
+            success: status != Status::Critical,
+            status,
+            duration_seconds: seconds(self.plan.started.elapsed().max(resolved_in)),
+            failure,
+            phases: self.phases,
+            banner: self.banner,
+            capabilities: self.capabilities,
+            tls: self.tls,
+            warnings,
+            transcript: self.session.transcript.into_lines(),
+        }
+    }
+}
+
+fn expiry_warning(seconds_left: f64, warn: Duration) -> String {
+    if seconds_left <= 0.0 {
+        return "certificate has expired".into();
+    }
+    let days = seconds_left / 86_400.0;
+    format!(
+        "certificate expires in {days:.1} days (warning threshold {})",
+        humantime::format_duration(warn)
+    )
+}
+
+/// Checks the reply code: `expected` passes, 4xx/5xx is `rejected`, anything else is a
+/// protocol error (a 2xx/3xx the command cannot have).
+fn require(phase: Phase, reply: &Reply, expected: u16, what: &str) -> Step<()> {
+    if reply.code == expected {
+        return Ok(());
+    }
+    let (reason, message) = if reply.code >= 400 {
+        (
+            FailureReason::Rejected,
+            format!("{what} refused: {} {}", reply.code, reply.text()),
+        )
+    } else {
+        let m = format!(
+            "unexpected {what} reply {} (expected {expected}): {}",
+            reply.code,
+            reply.text()
+        );
+        (FailureReason::ProtocolError, m)
+    };
+    Err(fail(phase, reason, Some(reply.code), message))
+}
+
+fn session_failure(phase: Phase, e: SessionError) -> Failure {
+    use super::reply::ReplyError;
+    let reason = match &e {
+        SessionError::Timeout => FailureReason::Timeout,
+        SessionError::Closed(_) => FailureReason::Closed,
+        SessionError::Reply(ReplyError::Malformed(_)) => FailureReason::ProtocolError,
+        SessionError::Reply(ReplyError::TooLong(_)) => FailureReason::ReplyTooLong,
+    };
+    fail(phase, reason, None, e.to_string())
+}
+
+/// EHLO keywords with their parameters: every line after the greeting line.
+fn capabilities(reply: &Reply) -> Vec<String> {
+    reply
+        .lines
+        .iter()
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}

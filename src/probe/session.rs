@@ -1,0 +1,218 @@
+//! An SMTP client session over any byte stream: one read buffer, deadlines, a bounded transcript.
+//!
+//! The session owns the connection's single read buffer for its whole life. That is what makes
+//! STARTTLS safe: [`Session::take_for_tls`] refuses to hand the stream to TLS while any byte the
+//! server sent is still buffered (response injection, CVE-2011-0411), instead of reading those
+//! plaintext bytes later as if they had arrived under TLS, as lettre does.
+
+use std::io;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+use super::reply::{Limits, Progress, Reply, ReplyError, ReplyParser};
+use crate::escape::escape_str;
+use crate::report::{seconds, TranscriptLine};
+
+/// Anything the session can talk over: TCP, or TLS over TCP.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A boxed stream, so the plaintext and TLS sessions are one type.
+pub type BoxStream = Box<dyn Stream>;
+
+/// What went wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The deadline passed.
+    #[error("no complete reply before the deadline")]
+    Timeout,
+    /// The server closed or reset the connection.
+    #[error("{0}")]
+    Closed(String),
+    /// The reply was malformed or too long.
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+}
+
+/// The conversation so far, bounded so a chatty server cannot grow it without limit.
+#[derive(Debug)]
+pub struct Transcript {
+    start: Instant,
+    lines: Vec<TranscriptLine>,
+    bytes: usize,
+    omitted: usize,
+}
+
+const TRANSCRIPT_MAX_LINES: usize = 200;
+const TRANSCRIPT_MAX_BYTES: usize = 32 * 1024;
+
+impl Transcript {
+    /// An empty transcript whose timestamps count from `start`.
+    pub fn new(start: Instant) -> Self {
+        Transcript {
+            start,
+            lines: Vec::new(),
+            bytes: 0,
+            omitted: 0,
+        }
+    }
+
+    /// Records one line (already escaped) in direction `dir` (`S` or `C`).
+    pub fn push(&mut self, dir: &'static str, line: &str) {
+        if self.lines.len() >= TRANSCRIPT_MAX_LINES
+            || self.bytes + line.len() > TRANSCRIPT_MAX_BYTES
+        {
+            self.omitted += 1;
+            return;
+        }
+        self.bytes += line.len();
+        let t = seconds(self.start.elapsed());
+        self.lines.push(TranscriptLine {
+            t,
+            dir,
+            line: line.to_string(),
+        });
+    }
+
+    /// The recorded lines, with a last line saying how many were left out.
+    pub fn into_lines(mut self) -> Vec<TranscriptLine> {
+        if self.omitted > 0 {
+            let t = seconds(self.start.elapsed());
+            let line = format!("[{} more lines not recorded]", self.omitted);
+            self.lines.push(TranscriptLine { t, dir: "S", line });
+        }
+        self.lines
+    }
+}
+
+/// A session: the stream (absent while TLS is being set up), the read buffer, the transcript.
+pub struct Session {
+    stream: Option<BoxStream>,
+    buf: Vec<u8>,
+    limits: Limits,
+    /// The conversation, kept here so it survives every failure path.
+    pub transcript: Transcript,
+}
+
+fn closed(what: &str, e: &io::Error) -> SessionError {
+    SessionError::Closed(format!("{what}: {e}"))
+}
+
+impl Session {
+    /// A session with no stream yet.
+    pub fn new(limits: Limits, transcript: Transcript) -> Self {
+        Session {
+            stream: None,
+            buf: Vec::new(),
+            limits,
+            transcript,
+        }
+    }
+
+    /// Installs the (plaintext or TLS) stream to talk over.
+    pub fn attach(&mut self, stream: BoxStream) {
+        self.stream = Some(stream);
+    }
+
+    /// Whether a stream is attached.
+    pub fn is_attached(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    fn stream(&mut self) -> Result<&mut BoxStream, SessionError> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| SessionError::Closed("no connection".into()))
+    }
+
+    /// Reads one complete reply; the whole reply must arrive before `deadline`.
+    pub async fn read_reply(&mut self, deadline: Instant) -> Result<Reply, SessionError> {
+        let mut parser = ReplyParser::new(self.limits);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let Session {
+                buf, transcript, ..
+            } = self;
+            if let Progress::Done(reply) = parser.advance(buf, |l| transcript.push("S", l))? {
+                return Ok(reply);
+            }
+            let stream = self.stream()?;
+            let n = match timeout_at(deadline, stream.read(&mut chunk)).await {
+                Err(_) => return Err(SessionError::Timeout),
+                Ok(Err(e)) => return Err(closed("connection lost", &e)),
+                Ok(Ok(n)) => n,
+            };
+            if n == 0 {
+                let what = if self.buf.is_empty() {
+                    ""
+                } else {
+                    " in the middle of a line"
+                };
+                return Err(SessionError::Closed(format!(
+                    "server closed the connection{what}"
+                )));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Sends one command line (CRLF appended) before `deadline`.
+    pub async fn send(&mut self, line: &str, deadline: Instant) -> Result<(), SessionError> {
+        self.transcript.push("C", &escape_str(line));
+        let wire = format!("{line}\r\n");
+        let stream = self.stream()?;
+        match timeout_at(deadline, async {
+            stream.write_all(wire.as_bytes()).await?;
+            stream.flush().await
+        })
+        .await
+        {
+            Err(_) => Err(SessionError::Timeout),
+            Ok(Err(e)) => Err(closed("cannot send", &e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Sends a command and reads its reply.
+    pub async fn command(&mut self, line: &str, deadline: Instant) -> Result<Reply, SessionError> {
+        self.send(line, deadline).await?;
+        self.read_reply(deadline).await
+    }
+
+    /// Hands the stream over for a TLS handshake, only if no unread byte is buffered or already
+    /// waiting on the socket. `Err` carries how many bytes were injected.
+    pub fn take_for_tls(&mut self) -> Result<BoxStream, usize> {
+        if let Some(stream) = self.stream.as_mut() {
+            // Bytes that arrived in a later segment are still plaintext injected before the
+            // handshake: look once, without waiting, so they are not fed to TLS.
+            let mut chunk = [0u8; 4096];
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            let mut read_buf = tokio::io::ReadBuf::new(&mut chunk);
+            if let std::task::Poll::Ready(Ok(())) =
+                std::pin::Pin::new(stream).poll_read(&mut cx, &mut read_buf)
+            {
+                self.buf.extend_from_slice(read_buf.filled());
+            }
+        }
+        if !self.buf.is_empty() {
+            let Session {
+                buf, transcript, ..
+            } = self;
+            transcript.push(
+                "S",
+                &crate::escape::escape_bytes(&buf[..buf.len().min(200)]),
+            );
+            return Err(buf.len());
+        }
+        self.stream.take().ok_or(0)
+    }
+
+    /// Closes politely: TLS close_notify (for TLS streams) and FIN, bounded by `deadline`.
+    pub async fn shutdown(&mut self, deadline: Instant) {
+        if let Some(mut stream) = self.stream.take() {
+            let _ = timeout_at(deadline, stream.shutdown()).await;
+        }
+    }
+}

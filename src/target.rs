@@ -1,0 +1,334 @@
+//! What to probe: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://` and `mx:domain`.
+//!
+//! A [`Target`] says where to connect and which TLS mode the scheme implies; resolving names to
+//! addresses is [`crate::resolve`]'s job.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use crate::probe::TlsMode;
+
+/// A host: a DNS name (lower-cased, no trailing dot) or an IP literal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A DNS name, validated as LDH labels (underscores allowed for internal names).
+    Name(String),
+    /// An IPv4 or IPv6 literal; no lookup happens.
+    Ip(IpAddr),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(name) => f.write_str(name),
+            Host::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Whether the target names one host or a mail domain whose MX hosts are all probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// Probe this host (every address it resolves to).
+    Host,
+    /// Resolve the domain's MX records and probe every host and every address.
+    Mx,
+}
+
+/// A parsed probe target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Host or MX.
+    pub kind: TargetKind,
+    /// The host (for [`TargetKind::Mx`], the mail domain).
+    pub host: Host,
+    /// TCP port.
+    pub port: u16,
+    /// The TLS mode the scheme or port implies when none is given explicitly.
+    pub default_tls: TlsMode,
+}
+
+/// A target string that cannot be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid target {input:?}: {reason}")]
+pub struct TargetError {
+    input: String,
+    reason: String,
+}
+
+impl Target {
+    /// `host:port` for display (IPv6 in brackets), or `mx:domain` for MX targets.
+    pub fn host_port(&self) -> String {
+        match &self.host {
+            Host::Ip(IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            host => format!("{host}:{}", self.port),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            TargetKind::Mx if self.port == 25 => write!(f, "mx:{}", self.host),
+            TargetKind::Mx => write!(f, "mx:{}:{}", self.host, self.port),
+            TargetKind::Host => f.write_str(&self.host_port()),
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = TargetError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: &str| TargetError {
+            input: input.to_string(),
+            reason: reason.into(),
+        };
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(fail("empty"));
+        }
+        let lower = trimmed.to_ascii_lowercase();
+        let (kind, scheme_port, scheme_tls, rest) = if let Some(rest) = lower.strip_prefix("mx:") {
+            (TargetKind::Mx, 25, None, rest)
+        } else if let Some(rest) = lower.strip_prefix("smtp://") {
+            (TargetKind::Host, 25, None, rest)
+        } else if let Some(rest) = lower.strip_prefix("submission://") {
+            (TargetKind::Host, 587, Some(TlsMode::Starttls), rest)
+        } else if let Some(rest) = lower.strip_prefix("smtps://") {
+            (TargetKind::Host, 465, Some(TlsMode::Implicit), rest)
+        } else if lower.contains("://") {
+            return Err(fail(
+                "unknown scheme (use smtp://, submission://, smtps:// or mx:)",
+            ));
+        } else {
+            (TargetKind::Host, 25, None, lower.as_str())
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '@', '?', '#']) {
+            return Err(fail(
+                "only host and port are allowed (no path, user or query)",
+            ));
+        }
+        let (host, port) = split_host_port(rest).map_err(|r| fail(&r))?;
+        let port = port.unwrap_or(scheme_port);
+        if kind == TargetKind::Mx && matches!(host, Host::Ip(_)) {
+            return Err(fail("mx: needs a mail domain, not an IP address"));
+        }
+        let default_tls = scheme_tls.unwrap_or(if port == 465 {
+            TlsMode::Implicit
+        } else {
+            TlsMode::Opportunistic
+        });
+        Ok(Target {
+            kind,
+            host,
+            port,
+            default_tls,
+        })
+    }
+}
+
+fn split_host_port(rest: &str) -> Result<(Host, Option<u16>), String> {
+    if let Some(after) = rest.strip_prefix('[') {
+        let (ip, tail) = after
+            .split_once(']')
+            .ok_or("unclosed '[' in IPv6 address")?;
+        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| format!("{ip:?} is not IPv6"))?;
+        let port = match tail {
+            "" => None,
+            t => Some(parse_port(t.strip_prefix(':').ok_or("junk after ']'")?)?),
+        };
+        return Ok((Host::Ip(IpAddr::V6(ip)), port));
+    }
+    // A bare IPv6 literal has several colons and cannot carry a port.
+    if rest.matches(':').count() > 1 {
+        let ip: IpAddr = rest
+            .parse()
+            .map_err(|_| "IPv6 addresses with a port need brackets: [::1]:25")?;
+        return Ok((Host::Ip(ip), None));
+    }
+    let (host, port) = match rest.split_once(':') {
+        Some((h, p)) => (h, Some(parse_port(p)?)),
+        None => (rest, None),
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((Host::Ip(ip), port));
+    }
+    Ok((Host::Name(validate_name(host)?), port))
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("port {text:?} is not a number from 1 to 65535")),
+        Ok(port) => Ok(port),
+    }
+}
+
+fn validate_name(host: &str) -> Result<String, String> {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() {
+        return Err("missing host".into());
+    }
+    if name.len() > 253 {
+        return Err("host name longer than 253 characters".into());
+    }
+    for label in name.split('.') {
+        let ok_chars = label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if label.is_empty() || label.len() > 63 || !ok_chars || label.starts_with('-') {
+            return Err(format!("{label:?} is not a valid host name label"));
+        }
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn name(n: &str) -> Host {
+        Host::Name(n.into())
+    }
+
+    #[test]
+    fn parses_every_documented_form() {
+        use TargetKind::{Host as H, Mx};
+        use TlsMode::*;
+        let v6 = Host::Ip(IpAddr::V6(Ipv6Addr::new(
+            0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x25,
+        )));
+        let cases: Vec<(&str, TargetKind, Host, u16, TlsMode)> = vec![
+            (
+                "mx.example.com",
+                H,
+                name("mx.example.com"),
+                25,
+                Opportunistic,
+            ),
+            (
+                "MX.Example.COM.",
+                H,
+                name("mx.example.com"),
+                25,
+                Opportunistic,
+            ),
+            (
+                "mx.example.com:2525",
+                H,
+                name("mx.example.com"),
+                2525,
+                Opportunistic,
+            ),
+            (
+                "mx.example.com:465",
+                H,
+                name("mx.example.com"),
+                465,
+                Implicit,
+            ),
+            (
+                "127.0.0.1:2525",
+                H,
+                Host::Ip(Ipv4Addr::LOCALHOST.into()),
+                2525,
+                Opportunistic,
+            ),
+            ("[2001:db8::25]:25", H, v6.clone(), 25, Opportunistic),
+            ("[2001:db8::25]", H, v6.clone(), 25, Opportunistic),
+            ("2001:db8::25", H, v6, 25, Opportunistic),
+            (
+                "smtp://mx.example.com",
+                H,
+                name("mx.example.com"),
+                25,
+                Opportunistic,
+            ),
+            (
+                "smtp://mx.example.com:26/",
+                H,
+                name("mx.example.com"),
+                26,
+                Opportunistic,
+            ),
+            (
+                "submission://mail.example.com",
+                H,
+                name("mail.example.com"),
+                587,
+                Starttls,
+            ),
+            (
+                "smtps://mail.example.com",
+                H,
+                name("mail.example.com"),
+                465,
+                Implicit,
+            ),
+            (
+                "smtps://mail.example.com:4650",
+                H,
+                name("mail.example.com"),
+                4650,
+                Implicit,
+            ),
+            ("mx:example.com", Mx, name("example.com"), 25, Opportunistic),
+            (
+                "mx:example.com:2525",
+                Mx,
+                name("example.com"),
+                2525,
+                Opportunistic,
+            ),
+        ];
+        for (input, kind, host, port, tls) in cases {
+            let want = Target {
+                kind,
+                host,
+                port,
+                default_tls: tls,
+            };
+            assert_eq!(input.parse::<Target>(), Ok(want), "input {input}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_targets_with_a_reason() {
+        let cases = [
+            ("", "empty"),
+            ("http://example.com", "unknown scheme"),
+            ("smtp://user@example.com", "only host and port"),
+            ("smtp://example.com/path", "only host and port"),
+            ("example.com:0", "port \"0\""),
+            ("example.com:99999", "port \"99999\""),
+            ("example.com:", "port \"\""),
+            ("exa mple.com", "not a valid host name label"),
+            ("-bad.example", "not a valid host name label"),
+            ("a..b", "not a valid host name label"),
+            ("[::1", "unclosed"),
+            ("[nope]:25", "is not IPv6"),
+            ("2001:db8::1:25:x", "need brackets"),
+            ("mx:192.0.2.1", "mail domain"),
+        ];
+        for (input, needle) in cases {
+            let err = input.parse::<Target>().expect_err(input).to_string();
+            assert!(err.contains(needle), "{input:?}: {err:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn displays_round_trip() {
+        for input in [
+            "mx.example.com:25",
+            "[::1]:2525",
+            "mx:example.com",
+            "mx:example.com:2525",
+        ] {
+            let target: Target = input.parse().expect(input);
+            assert_eq!(target.to_string(), input);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The `smtpwatch check` binary end to end against fake servers: formats and exit codes.
+
+use std::process::Output;
+
+use tokio::process::Command;
+
+use crate::fanout::servers_on_one_port;
+use crate::support::fake_dns::{ip, mx, FakeDns};
+
+async fn smtpwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smtpwatch"))
+        .args(args)
+        .output()
+        .await
+        .expect("run smtpwatch")
+}
+
+#[tokio::test]
+async fn check_text_output_and_exit_code_ok() {
+    let (port, _servers) = servers_on_one_port(&["127.0.0.1"]).await;
+    let out = smtpwatch(&[
+        "check",
+        &format!("127.0.0.1:{port}"),
+        "--ehlo",
+        "probe.test",
+        "--transcript",
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with(&format!("OK 127.0.0.1:{port}")), "{text}");
+    for needle in [
+        "connect",
+        "banner",
+        "220",
+        "ehlo",
+        "250",
+        "capabilities:  PIPELINING",
+        "-> EHLO probe.test",
+        "<- 221 2.0.0 Bye",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn check_mx_json_and_nagios_with_one_dead_address_is_a_warning() {
+    let (port, _servers) = servers_on_one_port(&["127.0.0.2", "127.0.0.3"]).await;
+    let dns = FakeDns::start(vec![
+        ("example.test", mx(10, "mx1.example.test")),
+        ("mx1.example.test", ip("127.0.0.2")),
+        ("mx1.example.test", ip("127.0.0.3")),
+        ("mx1.example.test", ip("127.0.0.4")),
+    ])
+    .await;
+    let target = format!("mx:example.test:{port}");
+    let dns_arg = dns.addr.to_string();
+    let out = smtpwatch(&[
+        "check",
+        &target,
+        "--dns-server",
+        &dns_arg,
+        "--format",
+        "json",
+        "--timeout",
+        "5s",
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a ProbeReport"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let statuses: Vec<&str> = lines
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["ok", "ok", "critical"]);
+    assert_eq!(lines[2]["failure"]["reason"], "connect_refused");
+    for key in [
+        "probe",
+        "target",
+        "address",
+        "started_at",
+        "success",
+        "duration_seconds",
+        "failure",
+        "phases",
+        "banner",
+        "capabilities",
+        "tls",
+        "warnings",
+        "transcript",
+    ] {
+        assert!(lines[0].get(key).is_some(), "key {key} missing");
+    }
+    assert!(lines[0]["started_at"]
+        .as_str()
+        .is_some_and(|s| s.ends_with('Z') && s.contains('.')));
+}
+
+#[tokio::test]
+async fn check_nagios_single_address_has_perfdata_and_critical_exit() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let out = smtpwatch(&["check", &format!("127.0.0.1:{port}"), "--format", "nagios"]).await;
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{line}");
+    assert!(line.starts_with("SMTP CRITICAL - "), "{line}");
+    assert!(line.contains("connect failed: connect_refused"), "{line}");
+    assert!(
+        line.contains("| time=") && line.contains(" connect="),
+        "{line}"
+    );
+
+    let (port, _servers) = servers_on_one_port(&["127.0.0.1"]).await;
+    let out = smtpwatch(&["check", &format!("127.0.0.1:{port}"), "--format", "nagios"]).await;
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{line}");
+    assert!(line.starts_with("SMTP OK - "), "{line}");
+    for perf in ["connect=", "banner=", "ehlo=", "noop=", "quit="] {
+        assert!(line.contains(perf), "{perf} missing: {line}");
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_exit_3() {
+    let out = smtpwatch(&["check", "smtp://a@b"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only host and port"));
+    let out = smtpwatch(&["check", "x", "--format", "xml"]).await;
+    assert_eq!(out.status.code(), Some(3));
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the probe against scripted fake servers, `mx:` fan-out against a local
+//! DNS server, and the `check` command. Everything runs on loopback, in-process.
+
+mod support;
+
+mod cli;
+mod fanout;
+mod scenarios;
+mod tls_scenarios;
