@@ -150,7 +150,12 @@ fn text_block(out: &mut String, r: &ProbeReport, with_transcript: bool) {
             (Phase::Quit, None) => "  (no reply)".to_string(),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  {:<14} {:>10}{code}", p.phase.as_str(), millis(p.seconds));
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>10}{code}",
+            p.phase.as_str(),
+            millis(p.seconds)
+        );
     }
     if let Some(banner) = &r.banner {
         let _ = writeln!(out, "  banner:        {banner}");

@@ -368,3 +368,32 @@ async fn server_closing_instead_of_answering_ehlo_is_closed() {
     let (report, _) = run(steps, TlsMode::Opportunistic, |_| {}).await;
     assert_outcome(&report, Some(("ehlo", "closed")));
 }
+
+#[tokio::test]
+async fn connect_timeout_when_the_accept_queue_is_full() {
+    // A listener that never accepts, with a backlog of one: once the queue holds a connection,
+    // Linux drops further SYNs, so the probe's connect gets no answer at all.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        );
+        match attempt.await {
+            Ok(Ok(stream)) => fillers.push(stream),
+            _ => break,
+        }
+    }
+    let ca = crate::support::certs::TestCa::new("ca");
+    let mut settings = crate::support::settings(&ca);
+    short_timeout(&mut settings);
+    let report = crate::support::probe_addr(addr, TlsMode::Opportunistic, &settings).await;
+    assert_outcome(&report, Some(("connect", "connect_timeout")));
+    drop(listener);
+}
