@@ -8,7 +8,7 @@ use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
 use super::reply::Reply;
-use super::session::{BoxStream, Session, SessionError, Transcript};
+use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
 use super::{tls, ProbePlan, ProbeSettings, TlsMode};
 use crate::report::{
     seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status, TlsFacts,
@@ -154,7 +154,7 @@ impl Run<'_> {
             Ok(Ok(stream)) => {
                 // Commands are single small writes; Nagle would only add latency to timings.
                 let _ = stream.set_nodelay(true);
-                Ok(Box::new(stream))
+                Ok(Box::new(QuickAck(stream)))
             }
             Err(_) => Err(fail(
                 phase,

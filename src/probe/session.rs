@@ -21,6 +21,51 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A boxed stream, so the plaintext and TLS sessions are one type.
 pub type BoxStream = Box<dyn Stream>;
 
+/// A TCP stream that acknowledges every segment at once.
+///
+/// Right after a TLS 1.3 handshake, OpenSSL servers send two session tickets in separate
+/// writes; with Nagle on the server, the second (and the EHLO reply behind it) waits for our
+/// ACK of the first, which Linux delays by ~40 ms. That stall would show up as phantom
+/// `ehlo_tls` latency in every probe, so the probe turns delayed ACKs off before each read
+/// (`TCP_QUICKACK` is not sticky). Elsewhere the hint is a no-op.
+pub struct QuickAck(pub tokio::net::TcpStream);
+
+impl AsyncRead for QuickAck {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for QuickAck {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

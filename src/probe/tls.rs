@@ -55,8 +55,7 @@ impl Trust {
     /// none), plus every certificate in `ca_files`.
     pub fn load(ca_files: &[PathBuf]) -> Result<Trust, TrustError> {
         let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+        let (added, _ignored) = roots.add_parsable_certificates(system_roots());
         if added == 0 {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         }
@@ -93,6 +92,38 @@ impl Trust {
             .with_no_client_auth();
         Ok((Arc::new(config), recorder))
     }
+}
+
+/// Distribution CA bundles, one file holding every trusted root.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",             // openSUSE
+    "/etc/ssl/cert.pem",                  // BSDs, macOS
+];
+
+/// The system's roots, cheaply: start-up cost matters for a Nagios plugin run every minute.
+///
+/// `SSL_CERT_FILE` names one bundle; otherwise the distribution's bundle file is read. Only
+/// when neither exists (or `SSL_CERT_DIR` is set alone) does rustls-native-certs scan a
+/// directory, which on Debian opens ~150 files holding the same certificates as the bundle.
+fn system_roots() -> Vec<CertificateDer<'static>> {
+    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let dir_only = from_env.is_none() && std::env::var_os("SSL_CERT_DIR").is_some();
+    let candidates: Vec<PathBuf> = match from_env {
+        Some(file) => vec![file],
+        None if dir_only => Vec::new(),
+        None => SYSTEM_BUNDLES.iter().map(PathBuf::from).collect(),
+    };
+    for bundle in candidates {
+        if let Ok(iter) = CertificateDer::pem_file_iter(&bundle) {
+            let certs: Vec<_> = iter.filter_map(Result::ok).collect();
+            if !certs.is_empty() {
+                return certs;
+            }
+        }
+    }
+    rustls_native_certs::load_native_certs().certs
 }
 
 fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TrustError> {

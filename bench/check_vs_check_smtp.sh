@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmark: `smtpwatch check` (verified STARTTLS, nagios output) against monitoring-plugins'
+# `check_smtp -S`, alternating, against the same local Postfix. Prints medians and ratios.
+# Usage: bench/check_vs_check_smtp.sh [RUNS]   (default 30 runs of each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-30}
+export DEBIAN_FRONTEND=noninteractive
+if [ ! -x /usr/lib/nagios/plugins/check_smtp ]; then
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends monitoring-plugins-standard >/dev/null
+fi
+cargo build --locked --release -q
+state=/tmp/smtpwatch-bench
+tests/e2e/postfix-up.sh "$state" >/dev/null
+exec python3 bench/check_vs_check_smtp.py "$runs" \
+    --smtpwatch ./target/release/smtpwatch --ca-file "$state/ca.pem"
