@@ -119,7 +119,7 @@ impl ReplyParser {
             };
             let line_len = lf + 1;
             if line_len > self.limits.max_line {
-                on_line(&escape_bytes(&buf[..200]));
+                on_line(&escape_bytes(&buf[..lf.min(200)]));
                 return Err(ReplyError::TooLong(format!(
                     "line longer than {} bytes",
                     self.limits.max_line

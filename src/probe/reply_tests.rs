@@ -180,3 +180,17 @@ fn pseudo_random_input_never_panics_and_stays_bounded() {
         assert!(parser.lines.len() <= Limits::default().max_lines);
     }
 }
+
+#[test]
+fn fuzz_regression_long_line_shorter_than_the_transcript_prefix() {
+    // cargo fuzz found this: a 65-byte line with max_line 64 sliced past the buffer's end.
+    let limits = Limits {
+        max_line: 64,
+        max_reply_bytes: 512,
+        max_lines: 16,
+    };
+    let mut buf = vec![b'x'; 64];
+    buf.push(b'\n');
+    let result = ReplyParser::new(limits).advance(&mut buf, |_| {});
+    assert!(matches!(result, Err(ReplyError::TooLong(_))), "{result:?}");
+}
