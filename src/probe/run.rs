@@ -362,7 +362,7 @@ fn require(phase: Phase, reply: &Reply, expected: u16, what: &str) -> Step<()> {
 fn session_failure(phase: Phase, e: SessionError) -> Failure {
     use super::reply::ReplyError;
     let reason = match &e {
-        SessionError::Timeout => FailureReason::Timeout,
+        SessionError::Timeout(_) => FailureReason::Timeout,
         SessionError::Closed(_) => FailureReason::Closed,
         SessionError::Reply(ReplyError::Malformed(_)) => FailureReason::ProtocolError,
         SessionError::Reply(ReplyError::TooLong(_)) => FailureReason::ReplyTooLong,

@@ -69,15 +69,23 @@ impl AsyncWrite for QuickAck {
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// The deadline passed.
-    #[error("no complete reply before the deadline")]
-    Timeout,
+    /// The deadline passed; `partial` is what had arrived of the reply (escaped, bounded).
+    #[error("no complete reply before the deadline{}", partial_note(.0))]
+    Timeout(String),
     /// The server closed or reset the connection.
     #[error("{0}")]
     Closed(String),
     /// The reply was malformed or too long.
     #[error(transparent)]
     Reply(#[from] ReplyError),
+}
+
+fn partial_note(partial: &str) -> String {
+    if partial.is_empty() {
+        String::new()
+    } else {
+        format!(" (received only {partial:?})")
+    }
 }
 
 /// The conversation so far, bounded so a chatty server cannot grow it without limit.
@@ -184,7 +192,14 @@ impl Session {
             }
             let stream = self.stream()?;
             let n = match timeout_at(deadline, stream.read(&mut chunk)).await {
-                Err(_) => return Err(SessionError::Timeout),
+                Err(_) => {
+                    let partial = crate::escape::escape_bytes(&self.buf[..self.buf.len().min(200)]);
+                    if !partial.is_empty() {
+                        self.transcript
+                            .push("S", &format!("{partial} [incomplete]"));
+                    }
+                    return Err(SessionError::Timeout(partial));
+                }
                 Ok(Err(e)) => return Err(closed("connection lost", &e)),
                 Ok(Ok(n)) => n,
             };
@@ -213,7 +228,7 @@ impl Session {
         })
         .await
         {
-            Err(_) => Err(SessionError::Timeout),
+            Err(_) => Err(SessionError::Timeout(String::new())),
             Ok(Err(e)) => Err(closed("cannot send", &e)),
             Ok(Ok(())) => Ok(()),
         }

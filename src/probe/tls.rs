@@ -260,7 +260,8 @@ pub fn facts(
         verified: verdict.is_ok(),
         verify_error: verdict.err().map(|e| escape_str(&e)),
         cert_not_after: leaf_not_after.map(system_time_from_unix),
-        cert_seconds_left: leaf_not_after.map(|t| t as f64 - now_unix),
+        cert_seconds_left: leaf_not_after
+            .map(|t| ((t as f64 - now_unix) * 1000.0).round() / 1000.0),
         chain,
     })
 }

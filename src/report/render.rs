@@ -63,9 +63,10 @@ pub fn nagios(target: &str, reports: &[ProbeReport]) -> String {
                 if let Some(code) = f.code {
                     let _ = write!(out, " ({code})");
                 }
+                let _ = write!(out, ": {}", nagios_text(&f.message, 160));
             }
             only.warnings.iter().for_each(|w| {
-                let _ = write!(out, " - {w}");
+                let _ = write!(out, " - {}", nagios_text(w, 160));
             });
             let _ = write!(out, " | time={:.6}s;;;0", only.duration_seconds);
             for p in &only.phases {
@@ -89,9 +90,23 @@ pub fn nagios(target: &str, reports: &[ProbeReport]) -> String {
             }
             out.push('\n');
             for r in reports {
-                let _ = writeln!(out, "{}", one_line(r, true));
+                let _ = writeln!(out, "{}", nagios_text(&one_line(r, true), 400));
             }
         }
+    }
+    out
+}
+
+/// Plugin output text: `|` starts perfdata, so server text must not contain one; long
+/// messages are cut (on a character boundary).
+fn nagios_text(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max_chars)
+        .map(|c| if c == '|' { '/' } else { c })
+        .collect();
+    if text.chars().count() > max_chars {
+        out.push_str("...");
     }
     out
 }

@@ -88,7 +88,23 @@ fn nagios_single_address_line() {
         "mx.example.test:25",
         &[report("192.0.2.1:25", refused(), vec![])],
     );
-    assert!(line.starts_with("SMTP CRITICAL - 0.012s - connect failed: connect_refused |"));
+    assert!(line.starts_with(
+        "SMTP CRITICAL - 0.012s - connect failed: connect_refused: connection refused |"
+    ));
+    let mut hostile = report("192.0.2.1:25", refused(), vec![]);
+    if let Some(f) = hostile.failure.as_mut() {
+        f.message = "554 go|away=1 ".repeat(40);
+    }
+    let line = nagios("mx.example.test:25", &[hostile]);
+    assert_eq!(
+        line.matches('|').count(),
+        1,
+        "server text cannot inject perfdata: {line}"
+    );
+    assert!(
+        line.contains("go/away=1") && line.contains("... | time="),
+        "{line}"
+    );
 }
 
 #[test]

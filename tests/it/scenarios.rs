@@ -62,6 +62,15 @@ async fn banner_trickling_one_byte_at_a_time_still_times_out() {
     )];
     let (report, _) = run(steps, TlsMode::Opportunistic, short_timeout).await;
     assert_outcome(&report, Some(("banner", "timeout")));
+    let message = &report.failure.as_ref().expect("failure").message;
+    assert!(
+        message.contains("(received only \"220 "),
+        "what arrived is shown: {message}"
+    );
+    assert!(report
+        .transcript
+        .last()
+        .is_some_and(|l| l.line.ends_with("[incomplete]")));
 }
 
 #[tokio::test]
