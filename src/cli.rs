@@ -109,7 +109,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
+/// Parses `IP` (port 53) or `IP:PORT` (IPv6 in brackets).
+pub fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }
@@ -122,7 +123,7 @@ fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
 
 /// An EHLO argument goes on the wire: only a domain or an address literal, nothing that could
 /// smuggle a second command.
-fn valid_ehlo_name(name: &str) -> bool {
+pub fn valid_ehlo_name(name: &str) -> bool {
     let literal = name.starts_with('[') && name.ends_with(']') && name.len() > 2;
     let domain = !name.is_empty()
         && name.len() <= 253

@@ -25,8 +25,11 @@
 //! - [`escape`]: making untrusted server text safe to print.
 
 pub mod cli;
+pub mod config;
 pub mod escape;
+pub mod metrics;
 pub mod probe;
 pub mod report;
 pub mod resolve;
+pub mod schedule;
 pub mod target;

@@ -1,0 +1,348 @@
+//! The agent's configuration file (`probes.toml`): schema, defaults and validation.
+//!
+//! Parsing is strict (`deny_unknown_fields`) and every error names the file, the line and column,
+//! the key, and what was expected, e.g.
+//! `probes.toml:12:11: probe "mx1": timeout 90s must be shorter than interval 60s`.
+//! `probes.example.toml` documents every key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::probe::TlsMode;
+use crate::target::Target;
+
+/// Where the agent listens by default. 9925 sits in the Prometheus exporter range (9100-9999);
+/// see the README on the choice.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9925";
+
+/// The validated agent configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the HTTP endpoints listen.
+    pub listen: SocketAddr,
+    /// EHLO name for every probe.
+    pub ehlo_name: String,
+    /// Default probe interval.
+    pub interval: Duration,
+    /// Default probe timeout.
+    pub timeout: Duration,
+    /// Most probes in flight at once.
+    pub concurrency: usize,
+    /// DNS servers for every lookup (empty: the system resolver).
+    pub dns_servers: Vec<SocketAddr>,
+    /// The probes, in file order.
+    pub probes: Vec<ProbeConfig>,
+}
+
+/// One `[[probe]]`, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeConfig {
+    /// Unique name: the `probe` label and the status page key.
+    pub name: String,
+    /// What to probe.
+    pub target: Target,
+    /// TLS mode (None: from the target's scheme or port).
+    pub tls: Option<TlsMode>,
+    /// Record but do not enforce certificate verification.
+    pub insecure: bool,
+    /// Extra trusted CA.
+    pub ca_file: Option<PathBuf>,
+    /// SNI / verification name.
+    pub server_name: Option<String>,
+    /// Send NOOP.
+    pub noop: bool,
+    /// How often to probe.
+    pub interval: Duration,
+    /// Deadline for one probe round; shorter than `interval`.
+    pub timeout: Duration,
+    /// Certificate expiry warning threshold.
+    pub warn_cert: Duration,
+    /// Extra labels on every series of this probe.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A configuration error, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    agent: RawAgent,
+    #[serde(default)]
+    probe: Vec<RawProbe>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    listen: Option<Spanned<String>>,
+    ehlo_name: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    concurrency: Option<Spanned<i64>>,
+    dns_servers: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    name: Spanned<String>,
+    target: Spanned<String>,
+    tls: Option<Spanned<String>>,
+    insecure: Option<bool>,
+    ca_file: Option<Spanned<PathBuf>>,
+    server_name: Option<Spanned<String>>,
+    noop: Option<bool>,
+    interval: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    warn_cert: Option<Spanned<String>>,
+    labels: Option<Spanned<BTreeMap<String, String>>>,
+}
+
+/// Label names the agent sets itself; user labels may not reuse them.
+const RESERVED_LABELS: &[&str] = &[
+    "probe", "target", "address", "phase", "reason", "le", "version", "cipher", "job", "instance",
+];
+
+/// Reads and validates `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, path)
+}
+
+/// Validates configuration text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let at = |span: Range<usize>, message: String| ConfigError {
+        file: path.to_path_buf(),
+        position: Some(line_col(text, span.start)),
+        message,
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let key = key_at(text, span.start)
+            .map(|k| format!("key `{k}`: "))
+            .unwrap_or_default();
+        at(span, format!("{key}{}", e.message().trim()))
+    })?;
+
+    let agent = raw.agent;
+    let listen = match &agent.listen {
+        None => DEFAULT_LISTEN
+            .parse()
+            .map_err(|_| at(0..0, "bad default listen".into()))?,
+        Some(l) => l.get_ref().parse().map_err(|_| {
+            at(
+                l.span(),
+                format!("agent.listen {:?} is not an IP:PORT address", l.get_ref()),
+            )
+        })?,
+    };
+    let ehlo_name = match &agent.ehlo_name {
+        None => crate::probe::default_ehlo_name(),
+        Some(n) if crate::cli::valid_ehlo_name(n.get_ref()) => n.get_ref().clone(),
+        Some(n) => {
+            return Err(at(
+                n.span(),
+                format!(
+                    "agent.ehlo_name {:?} is not a domain or [address] literal",
+                    n.get_ref()
+                ),
+            ))
+        }
+    };
+    let duration = |value: &Option<Spanned<String>>, what: &str, default: Duration| match value {
+        None => Ok(default),
+        Some(v) => crate::cli::parse_duration(v.get_ref())
+            .map_err(|e| at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
+    };
+    let interval = duration(&agent.interval, "agent.interval", Duration::from_secs(60))?;
+    let timeout = duration(&agent.timeout, "agent.timeout", Duration::from_secs(10))?;
+    let concurrency = match &agent.concurrency {
+        None => 256,
+        Some(c) if *c.get_ref() >= 1 => *c.get_ref() as usize,
+        Some(c) => return Err(at(c.span(), "agent.concurrency must be at least 1".into())),
+    };
+    let mut dns_servers = Vec::new();
+    for server in agent.dns_servers.iter().flatten() {
+        let parsed = crate::cli::parse_dns_server(server.get_ref())
+            .map_err(|e| at(server.span(), format!("agent.dns_servers: {e}")))?;
+        dns_servers.push(parsed);
+    }
+
+    let mut probes: Vec<ProbeConfig> = Vec::new();
+    for p in raw.probe {
+        let name = p.name.get_ref().clone();
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !valid_name {
+            return Err(at(
+                p.name.span(),
+                format!("probe name {name:?}: use letters, digits, '-', '_' and '.'"),
+            ));
+        }
+        if probes.iter().any(|q| q.name == name) {
+            return Err(at(
+                p.name.span(),
+                format!("probe name {name:?} is used twice; names must be unique"),
+            ));
+        }
+        let ctx = format!("probe {name:?}");
+        let target: Target = p
+            .target
+            .get_ref()
+            .parse()
+            .map_err(|e| at(p.target.span(), format!("{ctx}: {e}")))?;
+        let tls = match &p.tls {
+            None => None,
+            Some(t) => Some(
+                t.get_ref()
+                    .parse::<TlsMode>()
+                    .map_err(|e| at(t.span(), format!("{ctx}: tls: {e}")))?,
+            ),
+        };
+        if let Some(name) = &p.server_name {
+            crate::probe::tls::server_name(name.get_ref())
+                .map_err(|e| at(name.span(), format!("{ctx}: server_name: {e}")))?;
+        }
+        if let Some(ca) = &p.ca_file {
+            crate::probe::tls::Trust::load(std::slice::from_ref(ca.get_ref()))
+                .map_err(|e| at(ca.span(), format!("{ctx}: ca_file: {e}")))?;
+        }
+        let p_interval = duration(&p.interval, &format!("{ctx}: interval"), interval)?;
+        let p_timeout = duration(&p.timeout, &format!("{ctx}: timeout"), timeout)?;
+        if p_timeout >= p_interval {
+            let span = p
+                .timeout
+                .as_ref()
+                .or(p.interval.as_ref())
+                .map(|s| s.span())
+                .unwrap_or(p.name.span());
+            return Err(at(
+                span,
+                format!(
+                    "{ctx}: timeout {} must be shorter than interval {}",
+                    humantime::format_duration(p_timeout),
+                    humantime::format_duration(p_interval)
+                ),
+            ));
+        }
+        let warn_cert = duration(
+            &p.warn_cert,
+            &format!("{ctx}: warn_cert"),
+            Duration::from_secs(14 * 86_400),
+        )?;
+        let labels = match p.labels {
+            None => BTreeMap::new(),
+            Some(labels) => {
+                let span = labels.span();
+                let labels = labels.into_inner();
+                for key in labels.keys() {
+                    if let Some(problem) = label_name_problem(key) {
+                        return Err(at(span, format!("{ctx}: label {key:?} {problem}")));
+                    }
+                }
+                labels
+            }
+        };
+        probes.push(ProbeConfig {
+            name,
+            target,
+            tls,
+            insecure: p.insecure.unwrap_or(false),
+            ca_file: p.ca_file.map(Spanned::into_inner),
+            server_name: p.server_name.map(Spanned::into_inner),
+            noop: p.noop.unwrap_or(true),
+            interval: p_interval,
+            timeout: p_timeout,
+            warn_cert,
+            labels,
+        });
+    }
+    Ok(Config {
+        listen,
+        ehlo_name,
+        interval,
+        timeout,
+        concurrency,
+        dns_servers,
+        probes,
+    })
+}
+
+fn label_name_problem(key: &str) -> Option<&'static str> {
+    let mut chars = key.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Some("is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+    }
+    if key.starts_with("__") {
+        return Some("starts with __, which Prometheus reserves");
+    }
+    RESERVED_LABELS
+        .contains(&key)
+        .then_some("is set by smtpwatch itself")
+}
+
+/// 1-based line and column of byte `offset`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The key on the line holding `offset` (`key = value`), to name it in parse errors.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c));
+    ok.then(|| key.trim_matches('"').to_string())
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

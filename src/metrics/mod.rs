@@ -1,0 +1,117 @@
+//! Prometheus metrics: the agent's own families and the per-address probe series.
+//!
+//! Names follow DESIGN.md ("Metrics"). [`Metrics::observe_round`] is the only way probe results
+//! enter; [`Metrics::render`] is what `/metrics` serves. [`blackbox`] renders a one-off `/probe`
+//! in blackbox_exporter's names.
+
+pub mod blackbox;
+pub mod family;
+mod series;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry};
+
+use self::series::SeriesStore;
+use crate::report::ProbeReport;
+
+/// Every metric family of the agent. Handles are cheap to use from any task.
+pub struct Metrics {
+    registry: Registry,
+    series: SeriesStore,
+    /// `smtpwatch_config_last_reload_successful`.
+    pub reload_ok: IntGauge,
+    /// `smtpwatch_config_last_reload_success_timestamp_seconds`.
+    pub reload_timestamp: Gauge,
+    /// `smtpwatch_schedule_lag_seconds`: actual start − planned start.
+    pub schedule_lag: Histogram,
+    /// `smtpwatch_probes_in_flight`.
+    pub in_flight: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every agent family.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let build = IntGaugeVec::new(
+            Opts::new("smtpwatch_build_info", "smtpwatch version (always 1)."),
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let reload_ok = IntGauge::new(
+            "smtpwatch_config_last_reload_successful",
+            "Whether the last configuration (re)load succeeded.",
+        )?;
+        let reload_timestamp = Gauge::new(
+            "smtpwatch_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (Unix time).",
+        )?;
+        let lag_buckets = vec![
+            0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+        ];
+        let schedule_lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "smtpwatch_schedule_lag_seconds",
+                "How late probes start: actual start minus planned start.",
+            )
+            .buckets(lag_buckets),
+        )?;
+        let in_flight = IntGauge::new(
+            "smtpwatch_probes_in_flight",
+            "Probes running now (addresses).",
+        )?;
+        registry.register(Box::new(build))?;
+        registry.register(Box::new(reload_ok.clone()))?;
+        registry.register(Box::new(reload_timestamp.clone()))?;
+        registry.register(Box::new(schedule_lag.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        Ok(Metrics {
+            registry,
+            series: SeriesStore::new(),
+            reload_ok,
+            reload_timestamp,
+            schedule_lag,
+            in_flight,
+        })
+    }
+
+    /// Records a (re)load: success sets the timestamp.
+    pub fn config_loaded(&self, ok: bool) {
+        self.reload_ok.set(i64::from(ok));
+        if ok {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            self.reload_timestamp.set(now.as_secs_f64());
+        }
+    }
+
+    /// Records one round of `probe` (one report per address).
+    pub fn observe_round(
+        &self,
+        probe: &str,
+        labels: &BTreeMap<String, String>,
+        reports: &[ProbeReport],
+    ) {
+        self.series.observe_round(probe, labels, reports);
+    }
+
+    /// Forgets probes a reload removed.
+    pub fn retain_probes(&self, names: &BTreeSet<String>) {
+        self.series.retain_probes(names);
+    }
+
+    /// The text exposition for /metrics.
+    pub fn render(&self) -> String {
+        let mut families = self.registry.gather();
+        families.extend(self.series.families());
+        family::encode(&families)
+    }
+}

@@ -1,0 +1,244 @@
+//! Scheduler tests on paused tokio time: exact firing times, spreading, no overlap, the
+//! concurrency limit, reloads and shutdown.
+
+use std::sync::Mutex;
+
+use super::*;
+
+#[derive(Debug)]
+struct TestJob {
+    name: String,
+    interval: Duration,
+    /// How long a round takes (virtual time).
+    work: Duration,
+}
+
+impl Job for TestJob {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.interval == other.interval && self.work == other.work
+    }
+}
+
+fn job(name: &str, interval_s: u64, work_s: u64) -> Arc<TestJob> {
+    Arc::new(TestJob {
+        name: name.into(),
+        interval: Duration::from_secs(interval_s),
+        work: Duration::from_secs(work_s),
+    })
+}
+
+/// (job name, start time since base, end time since base)
+type Log = Arc<Mutex<Vec<(String, Duration, Duration)>>>;
+
+fn recorder(base: Instant, log: Log) -> RunFn<TestJob> {
+    Arc::new(move |job: Arc<TestJob>| {
+        let log = log.clone();
+        Box::pin(async move {
+            let start = Instant::now() - base;
+            tokio::time::sleep(job.work).await;
+            log.lock()
+                .unwrap()
+                .push((job.name.clone(), start, Instant::now() - base));
+        })
+    })
+}
+
+fn starts(log: &Log, name: &str) -> Vec<Duration> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(n, ..)| n == name)
+        .map(|(_, s, _)| *s)
+        .collect()
+}
+
+fn no_lag() -> LagFn {
+    Arc::new(|_| {})
+}
+
+#[tokio::test(start_paused = true)]
+async fn fires_at_offset_then_every_interval() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    s.apply(vec![job("mx1", 60, 1)], 10);
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let off = offset("mx1", Duration::from_secs(60));
+    let minute = Duration::from_secs(60);
+    let want: Vec<Duration> = (0..4)
+        .map(|k| off + minute * k)
+        .filter(|t| *t + Duration::from_secs(1) <= Duration::from_secs(200))
+        .collect();
+    assert_eq!(starts(&log, "mx1"), want);
+    assert!(off < minute);
+}
+
+#[tokio::test(start_paused = true)]
+async fn offsets_are_stable_and_spread_evenly() {
+    let interval = Duration::from_secs(60);
+    assert_eq!(
+        offset("primary-mx", interval),
+        offset("primary-mx", interval)
+    );
+    let mut per_6s = [0usize; 10];
+    let mut per_1s = [0usize; 60];
+    for i in 0..10_000 {
+        let o = offset(&format!("probe-{i}"), interval);
+        per_6s[(o.as_secs() / 6) as usize] += 1;
+        per_1s[o.as_secs() as usize] += 1;
+    }
+    for count in per_6s {
+        assert!(
+            (850..=1150).contains(&count),
+            "10,000 probes over ten 6 s slices: {per_6s:?}"
+        );
+    }
+    assert!(
+        per_1s.iter().all(|c| *c < 250),
+        "no second holds more than 2.5%: {per_1s:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_is_small_and_bounded() {
+    let interval = Duration::from_secs(60);
+    for k in 0..1000 {
+        assert!(jitter("mx1", k, interval) < Duration::from_millis(600));
+    }
+    let hour = Duration::from_secs(3600);
+    assert!(
+        (0..1000).all(|k| jitter("mx1", k, hour) < Duration::from_secs(1)),
+        "capped at 1 s"
+    );
+    let distinct: std::collections::BTreeSet<_> =
+        (0..100).map(|k| jitter("mx1", k, interval)).collect();
+    assert!(distinct.len() > 90, "jitter varies between slots");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_round_longer_than_the_interval_never_overlaps_itself() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    s.apply(vec![job("slow", 10, 25)], 10);
+    tokio::time::sleep(Duration::from_secs(100)).await;
+    let off = offset("slow", Duration::from_secs(10));
+    let rounds = log.lock().unwrap().clone();
+    for pair in rounds.windows(2) {
+        assert!(
+            pair[1].1 >= pair[0].2,
+            "round started before the previous ended: {rounds:?}"
+        );
+    }
+    // 25 s of work in a 10 s interval: slots k, k+3, k+6 (the missed ones are skipped).
+    let ten = Duration::from_secs(10);
+    assert_eq!(
+        starts(&log, "slow")[..3],
+        [off, off + ten * 3, off + ten * 6]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_concurrency_limit_holds_and_waiting_is_lag() {
+    let log: Log = Default::default();
+    let lags: Arc<Mutex<Vec<Duration>>> = Default::default();
+    let lag_sink = lags.clone();
+    let base = Instant::now();
+    let on_lag: LagFn = Arc::new(move |d| lag_sink.lock().unwrap().push(d));
+    let mut s = Scheduler::new(1, recorder(base, log.clone()), on_lag).without_jitter();
+    let jobs: Vec<_> = (0..5).map(|i| job(&format!("j{i}"), 10, 3)).collect();
+    s.apply(jobs, 1);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut rounds = log.lock().unwrap().clone();
+    rounds.sort_by_key(|r| r.1);
+    for pair in rounds.windows(2) {
+        assert!(
+            pair[1].1 >= pair[0].2,
+            "two rounds overlapped with a limit of 1: {pair:?}"
+        );
+    }
+    // 5 jobs × 3 s in every 10 s cannot all start on time with one permit.
+    assert!(lags
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| *l >= Duration::from_secs(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_keeps_unchanged_restarts_changed_and_stops_removed() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    s.apply(
+        vec![
+            job("keep", 60, 1),
+            job("change", 60, 1),
+            job("remove", 60, 1),
+        ],
+        10,
+    );
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let before = log.lock().unwrap().len();
+    assert_eq!(before, 3);
+    s.apply(
+        vec![job("keep", 60, 1), job("change", 30, 1), job("new", 60, 1)],
+        10,
+    );
+    assert_eq!(s.job_names(), ["change", "keep", "new"]);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let keep = starts(&log, "keep");
+    let off = offset("keep", Duration::from_secs(60));
+    assert_eq!(
+        keep,
+        [
+            off,
+            off + Duration::from_secs(60),
+            off + Duration::from_secs(120)
+        ]
+    );
+    assert_eq!(starts(&log, "remove").len(), 1, "removed job stopped");
+    assert!(starts(&log, "new").len() >= 2);
+    assert!(
+        starts(&log, "change").len() >= 4,
+        "changed job runs on its new 30 s interval"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_rounds_in_flight_finish_within_the_grace() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let off = offset("long", Duration::from_secs(60));
+    s.apply(vec![job("long", 60, 5)], 10);
+    tokio::time::sleep_until(base + off + Duration::from_secs(1)).await;
+    assert!(
+        s.shutdown(Duration::from_secs(10)).await,
+        "finished within the grace"
+    );
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "the round in flight completed"
+    );
+
+    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    s.apply(vec![job("long", 60, 50)], 10);
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert!(
+        !s.shutdown(Duration::from_secs(2)).await,
+        "cancelled after the grace"
+    );
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "the cancelled round never completed"
+    );
+}
