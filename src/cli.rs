@@ -32,8 +32,47 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the agent: probe on a schedule, serve /metrics, /probe and the status page.
+    Run(RunArgs),
     /// Probe a target once and print the result; exit 0 ok, 1 warning, 2 critical, 3 unknown.
     Check(CheckArgs),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `smtpwatch config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file without running it; exit 0 when valid, 3 with the error.
+    Check {
+        /// The file to check.
+        path: PathBuf,
+    },
+}
+
+/// How the agent logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Options of `smtpwatch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The configuration file.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/etc/smtpwatch/probes.toml"
+    )]
+    pub config: PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub log_format: LogFormat,
 }
 
 /// How `check` prints its result.
@@ -146,23 +185,48 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
             return if e.use_stderr() { EXIT_UNKNOWN } else { 0 };
         }
     };
-    let _ = tracing_subscriber::fmt()
+    let (level, json) = match &cli.command {
+        Command::Run(args) => ("info", args.log_format == LogFormat::Json),
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .try_init();
+        .with_ansi(ansi)
+        .with_env_filter(filter);
+    let _ = if json {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
     // Every TLS user (rustls, later reqwest) relies on one process-wide provider: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check(args) => match check(args) {
-            Ok(code) => code,
-            Err(message) => {
-                eprintln!("smtpwatch check: {message}");
+        Command::Check(args) => check(args).unwrap_or_else(|message| {
+            eprintln!("smtpwatch check: {message}");
+            EXIT_UNKNOWN
+        }),
+        Command::Config(ConfigCommand::Check { path }) => match crate::config::load(&path) {
+            Ok(config) => {
+                println!("{}: ok, {} probes", path.display(), config.probes.len());
+                0
+            }
+            Err(e) => {
+                eprintln!("{e}");
                 EXIT_UNKNOWN
             }
         },
+        Command::Run(args) => {
+            crate::agent::run(&args.config)
+                .map(|()| 0)
+                .unwrap_or_else(|message| {
+                    tracing::error!("{message}");
+                    eprintln!("smtpwatch run: {message}");
+                    1
+                })
+        }
     }
 }
 

@@ -24,9 +24,11 @@
 //! - [`report`]: `ProbeReport` and its renderings.
 //! - [`escape`]: making untrusted server text safe to print.
 
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod escape;
+pub mod http;
 pub mod metrics;
 pub mod probe;
 pub mod report;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod agent;
 mod cli;
 mod fanout;
 mod scenarios;

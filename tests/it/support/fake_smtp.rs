@@ -210,3 +210,31 @@ async fn read_line(stream: &mut Box<dyn Io>, buf: &mut Vec<u8>) -> Result<String
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+/// A fake server that plays a fresh script to every client, until dropped.
+pub struct FakeService {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FakeService {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeService {
+    /// Listens on 127.0.0.1 and serves `script()` to each connection.
+    pub async fn start(script: impl Fn() -> Vec<Step> + Send + Sync + 'static) -> FakeService {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake service");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(play(stream, script()));
+            }
+        });
+        FakeService { addr, task }
+    }
+}

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod fake_dns;
 pub mod fake_smtp;
+pub mod http;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

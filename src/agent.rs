@@ -1,0 +1,340 @@
+//! The agent behind `smtpwatch run`: configuration, scheduler, metrics and the latest results,
+//! wired together; reloads swap the configuration without dropping unchanged probes' history.
+//!
+//! [`serve`] runs everything on a given listener until a shutdown token fires, so tests start
+//! an agent on `127.0.0.1:0` and stop it; the binary passes signal handling in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, ConfigError, ProbeConfig};
+use crate::metrics::Metrics;
+use crate::probe::fanout::probe_target;
+use crate::probe::{LazyTrust, ProbeSettings};
+use crate::report::ProbeReport;
+use crate::resolve::{Family, Resolver};
+use crate::schedule::{self, Scheduler};
+
+/// One configured probe, ready to run.
+pub struct ProbeJob {
+    /// The probe's configuration.
+    pub config: ProbeConfig,
+    settings: Arc<ProbeSettings>,
+    resolver: Option<Resolver>,
+    /// Agent-wide settings that change what the probe does (for reload diffing).
+    agent_key: (String, Vec<SocketAddr>),
+}
+
+impl schedule::Job for ProbeJob {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+    fn interval(&self) -> Duration {
+        self.config.interval
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.config == other.config && self.agent_key == other.agent_key
+    }
+}
+
+/// The latest round of one probe.
+#[derive(Debug, Clone)]
+pub struct Round {
+    /// One report per address.
+    pub reports: Vec<ProbeReport>,
+    /// When the round finished.
+    pub finished_at: SystemTime,
+}
+
+/// Shared agent state, read by the HTTP handlers.
+pub struct Agent {
+    path: PathBuf,
+    /// Every metric family.
+    pub metrics: Metrics,
+    config: RwLock<Arc<Config>>,
+    latest: RwLock<HashMap<String, Round>>,
+    scheduler: Mutex<Option<Scheduler<ProbeJob>>>,
+    ready: AtomicBool,
+    /// Trust for ad-hoc `/probe` requests: the system store.
+    pub adhoc_trust: Arc<LazyTrust>,
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Something else (metrics registry, DNS set-up, listener).
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn build_jobs(config: &Config) -> Result<Vec<Arc<ProbeJob>>, AgentError> {
+    let resolver = if config.dns_servers.is_empty() {
+        Resolver::system()
+    } else {
+        Resolver::with_servers(&config.dns_servers)
+    };
+    // A probe of an IP literal needs no resolver; report DNS set-up problems only when needed.
+    let resolver = resolver.map_err(|e| e.to_string());
+    let mut trusts: HashMap<Option<PathBuf>, Arc<LazyTrust>> = HashMap::new();
+    let mut jobs = Vec::new();
+    for p in &config.probes {
+        let trust = trusts
+            .entry(p.ca_file.clone())
+            .or_insert_with(|| Arc::new(LazyTrust::new(p.ca_file.iter().cloned().collect())))
+            .clone();
+        let mut s = ProbeSettings::new(trust, config.ehlo_name.clone());
+        s.tls = p.tls;
+        s.insecure = p.insecure;
+        s.server_name = p.server_name.clone();
+        s.noop = p.noop;
+        s.timeout = p.timeout;
+        s.phase_timeout = p.timeout;
+        s.warn_cert = p.warn_cert;
+        let needs_dns = matches!(p.target.host, crate::target::Host::Name(_));
+        let resolver = match (&resolver, needs_dns) {
+            (_, false) => None,
+            (Ok(r), true) => Some(r.clone()),
+            (Err(e), true) => return Err(AgentError::Setup(format!("probe {:?}: {e}", p.name))),
+        };
+        jobs.push(Arc::new(ProbeJob {
+            config: p.clone(),
+            settings: Arc::new(s),
+            resolver,
+            agent_key: (config.ehlo_name.clone(), config.dns_servers.clone()),
+        }));
+    }
+    Ok(jobs)
+}
+
+impl Agent {
+    /// Loads `path` and creates the agent (not yet scheduling).
+    pub fn load(path: &Path) -> Result<Arc<Agent>, AgentError> {
+        let metrics = Metrics::new().map_err(|e| AgentError::Setup(e.to_string()))?;
+        let config = config::load(path);
+        metrics.config_loaded(config.is_ok());
+        let config = config?;
+        Ok(Arc::new(Agent {
+            path: path.to_path_buf(),
+            metrics,
+            config: RwLock::new(Arc::new(config)),
+            latest: RwLock::new(HashMap::new()),
+            scheduler: Mutex::new(None),
+            ready: AtomicBool::new(false),
+            adhoc_trust: Arc::new(LazyTrust::new(Vec::new())),
+        }))
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Whether the configuration is loaded and the scheduler runs.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// The latest round of every probe, in configuration order.
+    pub fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
+        let latest = self.latest.read().map(|l| l.clone()).unwrap_or_default();
+        self.config()
+            .probes
+            .iter()
+            .map(|p| (p.clone(), latest.get(&p.name).cloned()))
+            .collect()
+    }
+
+    async fn run_round(self: Arc<Self>, job: Arc<ProbeJob>) {
+        self.metrics.in_flight.inc();
+        let name = job.config.name.as_str();
+        let reports = probe_target(
+            &job.config.target,
+            Some(name),
+            job.settings.clone(),
+            job.resolver.as_ref(),
+            Family::Any,
+        )
+        .await;
+        self.metrics.in_flight.dec();
+        self.metrics
+            .observe_round(name, &job.config.labels, &reports);
+        for r in reports.iter().filter(|r| !r.success) {
+            if let Some(f) = &r.failure {
+                tracing::warn!(
+                    probe = name,
+                    target = %r.target,
+                    address = r.address.as_deref().unwrap_or("-"),
+                    phase = f.phase.as_str(),
+                    reason = f.reason.as_str(),
+                    code = f.code,
+                    message = %f.message,
+                    "probe failed"
+                );
+            }
+        }
+        if let Ok(mut latest) = self.latest.write() {
+            latest.insert(
+                job.config.name.clone(),
+                Round {
+                    reports,
+                    finished_at: SystemTime::now(),
+                },
+            );
+        }
+    }
+
+    fn start_scheduler(self: &Arc<Self>) -> Result<(), AgentError> {
+        let config = self.config();
+        let jobs = build_jobs(&config)?;
+        let agent = self.clone();
+        let run: schedule::RunFn<ProbeJob> =
+            Arc::new(move |job| Box::pin(agent.clone().run_round(job)));
+        let lag = self.metrics.schedule_lag.clone();
+        let on_lag: schedule::LagFn = Arc::new(move |d| lag.observe(d.as_secs_f64()));
+        let mut scheduler = Scheduler::new(config.concurrency, run, on_lag);
+        scheduler.apply(jobs, config.concurrency);
+        if let Ok(mut slot) = self.scheduler.lock() {
+            *slot = Some(scheduler);
+        }
+        self.ready.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Re-reads the configuration file. On error the old configuration keeps running and
+    /// `smtpwatch_config_last_reload_successful` drops to 0.
+    pub fn reload(&self) -> Result<(), AgentError> {
+        let result = config::load(&self.path)
+            .map_err(AgentError::from)
+            .and_then(|new| {
+                let jobs = build_jobs(&new)?;
+                Ok((new, jobs))
+            });
+        let (new, jobs) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.metrics.config_loaded(false);
+                tracing::error!(error = %e, "configuration reload failed; keeping the previous configuration");
+                return Err(e);
+            }
+        };
+        if new.listen != self.config().listen {
+            tracing::warn!(listen = %new.listen, "a new listen address takes effect after a restart");
+        }
+        if let Ok(mut guard) = self.scheduler.lock() {
+            if let Some(scheduler) = guard.as_mut() {
+                scheduler.apply(jobs, new.concurrency);
+            }
+        }
+        let names: BTreeSet<String> = new.probes.iter().map(|p| p.name.clone()).collect();
+        self.metrics.retain_probes(&names);
+        if let Ok(mut latest) = self.latest.write() {
+            latest.retain(|name, _| names.contains(name));
+        }
+        let count = new.probes.len();
+        if let Ok(mut config) = self.config.write() {
+            *config = Arc::new(new);
+        }
+        self.metrics.config_loaded(true);
+        tracing::info!(probes = count, "configuration reloaded");
+        Ok(())
+    }
+
+    /// Labels of a probe, for pages that show them.
+    pub fn labels_of(&self, probe: &str) -> BTreeMap<String, String> {
+        let config = self.config();
+        config
+            .probes
+            .iter()
+            .find(|p| p.name == probe)
+            .map(|p| p.labels.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Runs the agent on `listener` until `shutdown` fires; rounds in flight get `grace` to end.
+pub async fn serve(
+    agent: Arc<Agent>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), AgentError> {
+    agent.start_scheduler()?;
+    let app = crate::http::router(agent.clone());
+    let stop = shutdown.clone();
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+    let result = server
+        .await
+        .map_err(|e| AgentError::Setup(format!("HTTP server: {e}")));
+    agent.ready.store(false, Ordering::SeqCst);
+    let scheduler = agent.scheduler.lock().ok().and_then(|mut s| s.take());
+    if let Some(scheduler) = scheduler {
+        if !scheduler.shutdown(grace).await {
+            tracing::warn!("probes still running after the grace period were cancelled");
+        }
+    }
+    result
+}
+
+/// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+pub fn run(config: &Path) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        let agent = Agent::load(config).map_err(|e| e.to_string())?;
+        let listen = agent.config().listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tracing::info!(%listen, probes = agent.config().probes.len(), "smtpwatch agent started");
+        let shutdown = CancellationToken::new();
+        spawn_signal_handlers(agent.clone(), shutdown.clone())?;
+        let grace = Duration::from_secs(10);
+        serve(agent, listener, shutdown, grace)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("smtpwatch agent stopped");
+        Ok(())
+    })
+}
+
+fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+    let (mut hup, mut term, mut int) = (
+        listen(SignalKind::hangup())?,
+        listen(SignalKind::terminate())?,
+        listen(SignalKind::interrupt())?,
+    );
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    let agent = agent.clone();
+                    // A failed reload is logged and counted by the agent; it keeps running.
+                    let _ = tokio::task::spawn_blocking(move || agent.reload()).await;
+                }
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        tracing::info!("shutting down: no new probes; waiting for probes in flight");
+        shutdown.cancel();
+    });
+    Ok(())
+}

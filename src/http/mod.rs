@@ -1,0 +1,196 @@
+//! The agent's HTTP endpoints (axum): `/metrics`, `/probe`, `/healthz`, `/-/ready`,
+//! `POST /-/reload`, the status page `/` and `/probes/<name>/last`.
+
+mod pages;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::agent::Agent;
+use crate::metrics::blackbox;
+use crate::probe::fanout::probe_target;
+use crate::probe::{ProbeSettings, TlsMode};
+use crate::report::render::json_lines;
+use crate::resolve::{Family, Resolver};
+use crate::target::{Host, Target};
+
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// All routes, sharing the agent.
+pub fn router(agent: Arc<Agent>) -> Router {
+    Router::new()
+        .route("/", get(pages::status_page))
+        .route("/probes/{name}/last", get(pages::last_round))
+        .route("/metrics", get(metrics))
+        .route("/probe", get(probe))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
+        .with_state(agent)
+}
+
+async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, TEXT_FORMAT)],
+        agent.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn ready(State(agent): State<Arc<Agent>>) -> Response {
+    if agent.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn reload(State(agent): State<Arc<Agent>>) -> Response {
+    // Reloading reads files and builds resolvers: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || agent.reload()).await;
+    match result {
+        Ok(Ok(())) => (StatusCode::OK, "reloaded\n").into_response(),
+        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("reload failed: {e}\n")).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Query of `/probe`.
+#[derive(Debug, Deserialize)]
+pub struct ProbeQuery {
+    target: Option<String>,
+    tls: Option<String>,
+    format: Option<String>,
+    server_name: Option<String>,
+    insecure: Option<bool>,
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
+}
+
+/// Prometheus tells exporters how long it will wait; answer within that.
+fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get("x-prometheus-scrape-timeout-seconds")?
+        .to_str()
+        .ok()?;
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64((secs - 0.5).max(0.5)))
+}
+
+async fn probe(
+    State(agent): State<Arc<Agent>>,
+    headers: HeaderMap,
+    Query(q): Query<ProbeQuery>,
+) -> Response {
+    let Some(raw_target) = q.target.filter(|t| !t.trim().is_empty()) else {
+        return bad_request("missing parameter: target".into());
+    };
+    let target: Target = match raw_target.parse() {
+        Ok(t) => t,
+        Err(e) => return bad_request(format!("{e}")),
+    };
+    let tls = match q.tls.as_deref().map(str::parse::<TlsMode>) {
+        None => None,
+        Some(Ok(mode)) => Some(mode),
+        Some(Err(e)) => return bad_request(e),
+    };
+    let json = match q.format.as_deref() {
+        None | Some("prometheus") => false,
+        Some("json") => true,
+        Some(other) => {
+            return bad_request(format!("unknown format {other:?} (prometheus or json)"))
+        }
+    };
+    if let Some(name) = &q.server_name {
+        if let Err(e) = crate::probe::tls::server_name(name) {
+            return bad_request(format!("server_name: {e}"));
+        }
+    }
+    let config = agent.config();
+    let mut settings = ProbeSettings::new(agent.adhoc_trust.clone(), config.ehlo_name.clone());
+    settings.tls = tls;
+    settings.insecure = q.insecure.unwrap_or(false);
+    settings.server_name = q.server_name;
+    let timeout = scrape_timeout(&headers).map_or(config.timeout, |t| t.min(config.timeout));
+    settings.timeout = timeout;
+    settings.phase_timeout = timeout;
+    let resolver = match &target.host {
+        Host::Ip(_) => None,
+        Host::Name(_) => {
+            let r = if config.dns_servers.is_empty() {
+                Resolver::system()
+            } else {
+                Resolver::with_servers(&config.dns_servers)
+            };
+            match r {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+                }
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let reports = probe_target(
+        &target,
+        None,
+        Arc::new(settings),
+        resolver.as_ref(),
+        Family::Any,
+    )
+    .await;
+    let took = started.elapsed().as_secs_f64();
+    if json {
+        let body = json_lines(&reports);
+        ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, TEXT_FORMAT)],
+            blackbox::render(&reports, took),
+        )
+            .into_response()
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Wraps a page body in the shared layout (no external assets; readable on a phone).
+pub fn page(title: &str, refresh_seconds: Option<u64>, body: &str) -> Html<String> {
+    let refresh = refresh_seconds
+        .map(|s| format!("<meta http-equiv=\"refresh\" content=\"{s}\">"))
+        .unwrap_or_default();
+    Html(format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{refresh}\
+         <title>{}</title><style>{}</style></head><body>{body}</body></html>\n",
+        html_escape(title),
+        pages::CSS
+    ))
+}

@@ -1,0 +1,199 @@
+//! Server-rendered HTML: the status page and the last round of one probe (with transcripts).
+//! Every value is HTML-escaped; server text was already control-escaped at the probe.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{html_escape as esc, page};
+use crate::agent::{Agent, Round};
+use crate::report::render::{json_lines, summarize};
+use crate::report::{ProbeReport, Status};
+
+/// The page style: system fonts, cards that stack on a narrow screen.
+pub const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:70rem;\
+padding:.5rem;color:#1b1b1b;background:#f6f6f4}h1{font-size:1.3rem}h2{font-size:1.1rem;margin:.2rem 0}\
+.probe{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6rem;margin:.6rem 0}\
+.badge{display:inline-block;border-radius:4px;padding:0 .4rem;font-weight:600;color:#fff}\
+.ok{background:#2e7d32}.warning{background:#b26a00}.critical{background:#c62828}.pending{background:#777}\
+table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.25rem .4rem;\
+border-top:1px solid #eee;vertical-align:top}.muted{color:#666;font-size:.85rem}\
+pre{background:#111;color:#eee;padding:.5rem;overflow-x:auto;font-size:.8rem}\
+@media (max-width:40rem){table,tbody,tr,td,th{display:block}thead{display:none}\
+td{border:0;padding:.1rem 0}tr{border-top:1px solid #eee;padding:.3rem 0}}";
+
+fn badge(status: Option<Status>) -> String {
+    let (class, word) = match status {
+        None => ("pending", "PENDING"),
+        Some(s) => (status_class(s), s.nagios_word()),
+    };
+    format!("<span class=\"badge {class}\" data-status=\"{class}\">{word}</span>")
+}
+
+fn status_class(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Warning => "warning",
+        Status::Critical => "critical",
+    }
+}
+
+fn ago(t: SystemTime) -> String {
+    let secs = SystemTime::now()
+        .duration_since(t)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{} ({secs}s ago)", humantime::format_rfc3339_seconds(t))
+}
+
+fn phases(r: &ProbeReport) -> String {
+    r.phases
+        .iter()
+        .map(|p| format!("{} {:.1}ms", p.phase.as_str(), p.seconds * 1000.0))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn cert(r: &ProbeReport) -> String {
+    match r
+        .tls
+        .as_ref()
+        .and_then(|t| t.cert_not_after.zip(t.cert_seconds_left))
+    {
+        Some((at, left)) => format!(
+            "{} ({:.0} days)",
+            humantime::format_rfc3339_seconds(at),
+            left / 86_400.0
+        ),
+        None => "-".into(),
+    }
+}
+
+fn address_rows(out: &mut String, round: &Round) {
+    out.push_str(
+        "<table><thead><tr><th>address</th><th>status</th><th>phases</th><th>failure</th>\
+         <th>certificate expiry</th><th>TLS</th></tr></thead><tbody>",
+    );
+    for r in &round.reports {
+        let failure = r.failure.as_ref().map_or("-".to_string(), |f| {
+            let code = f.code.map(|c| format!(" {c}")).unwrap_or_default();
+            format!(
+                "<b>{} {}{code}</b><br>{}",
+                f.phase.as_str(),
+                f.reason.as_str(),
+                esc(&f.message)
+            )
+        });
+        let tls = r
+            .tls
+            .as_ref()
+            .and_then(|t| t.version.clone())
+            .unwrap_or_else(|| "-".into());
+        let _ = write!(
+            out,
+            "<tr><td>{}<br><span class=\"muted\">{}</span></td><td>{}</td><td>{}</td><td>{failure}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            esc(r.address.as_deref().unwrap_or("-")),
+            esc(&r.target),
+            badge(Some(r.status)),
+            esc(&phases(r)),
+            esc(&cert(r)),
+            esc(&tls),
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+/// `/`: every probe and address, refreshing itself every 30 s.
+pub async fn status_page(State(agent): State<Arc<Agent>>) -> Response {
+    let mut body = String::from("<h1>smtpwatch</h1>");
+    let latest = agent.latest();
+    if latest.is_empty() {
+        body.push_str("<p>No probes configured.</p>");
+    }
+    for (probe, round) in latest {
+        let status = round.as_ref().map(|r| summarize(&r.reports).status);
+        let name = esc(&probe.name);
+        let _ = write!(
+            body,
+            "<section class=\"probe\" id=\"probe-{name}\"><h2>{} {name}</h2>\
+             <div class=\"muted\">{} · every {}",
+            badge(status),
+            esc(&probe.target.to_string()),
+            humantime::format_duration(probe.interval),
+        );
+        match &round {
+            None => body.push_str(" · not probed yet</div>"),
+            Some(round) => {
+                let _ = write!(
+                    body,
+                    " · last probe {} · <a href=\"/probes/{name}/last\">last transcript</a></div>",
+                    ago(round.finished_at)
+                );
+                address_rows(&mut body, round);
+            }
+        }
+        body.push_str("</section>");
+    }
+    page("smtpwatch status", Some(30), &body).into_response()
+}
+
+/// Query of `/probes/<name>/last`.
+#[derive(Debug, Deserialize)]
+pub struct LastQuery {
+    format: Option<String>,
+}
+
+/// `/probes/<name>/last`: the last round of one probe, with transcripts (`?format=json` for
+/// the reports as JSON lines).
+pub async fn last_round(
+    State(agent): State<Arc<Agent>>,
+    Path(name): Path<String>,
+    Query(q): Query<LastQuery>,
+) -> Response {
+    let Some((probe, round)) = agent.latest().into_iter().find(|(p, _)| p.name == name) else {
+        return (StatusCode::NOT_FOUND, "no such probe\n").into_response();
+    };
+    let Some(round) = round else {
+        return (StatusCode::NOT_FOUND, "not probed yet\n").into_response();
+    };
+    if q.format.as_deref() == Some("json") {
+        let body = json_lines(&round.reports);
+        return ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+    }
+    let mut body = format!(
+        "<p><a href=\"/\">&larr; all probes</a></p><h1>{} · last round {}</h1>",
+        esc(&probe.name),
+        ago(round.finished_at)
+    );
+    address_rows(&mut body, &round);
+    for r in &round.reports {
+        let _ = write!(
+            body,
+            "<h2>{} {}</h2>",
+            badge(Some(r.status)),
+            esc(r.address.as_deref().unwrap_or(&r.target))
+        );
+        if let Some(banner) = &r.banner {
+            let _ = write!(body, "<p class=\"muted\">banner: {}</p>", esc(banner));
+        }
+        body.push_str("<pre>");
+        for line in &r.transcript {
+            let arrow = if line.dir == "C" { "->" } else { "<-" };
+            let _ = writeln!(
+                body,
+                "{:>9.1}ms {} {}",
+                line.t * 1000.0,
+                esc(arrow),
+                esc(&line.line)
+            );
+        }
+        body.push_str("</pre>");
+    }
+    page(&format!("smtpwatch: {}", probe.name), None, &body).into_response()
+}
