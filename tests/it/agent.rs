@@ -329,3 +329,49 @@ async fn shutdown_stops_serving_within_the_bound() {
         "listener closed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_targets_re_resolve_every_round() {
+    use crate::support::fake_dns::{ip, mx, FakeDns};
+    let (port, _servers) =
+        crate::fanout::servers_on_one_port_serving(&["127.0.0.2", "127.0.0.3"]).await;
+    let dns = FakeDns::start(vec![
+        ("mail.test", mx(10, "mx1.mail.test")),
+        ("mx1.mail.test", ip("127.0.0.2")),
+        ("mx2.mail.test", ip("127.0.0.3")),
+    ])
+    .await;
+    let cfg = format!(
+        "[agent]\ninterval = \"1s\"\ntimeout = \"800ms\"\ndns_servers = [\"{}\"]\n\
+         [[probe]]\nname = \"domain\"\ntarget = \"mx:mail.test:{port}\"\n",
+        dns.addr
+    );
+    let agent = start(&cfg).await;
+    let mx1 = format!("address=\"127.0.0.2:{port}\"");
+    let mx2 = format!("address=\"127.0.0.3:{port}\"");
+    agent
+        .metrics_when(|m| sample(m, "smtpwatch_probe_success", &[&mx1]) == Some(1.0))
+        .await;
+
+    // A second MX host appears: probed without a restart, as its own series.
+    dns.set(vec![
+        ("mail.test", mx(10, "mx1.mail.test")),
+        ("mail.test", mx(20, "mx2.mail.test")),
+        ("mx1.mail.test", ip("127.0.0.2")),
+        ("mx2.mail.test", ip("127.0.0.3")),
+    ]);
+    let m = agent
+        .metrics_when(|m| sample(m, "smtpwatch_probe_success", &[&mx2]) == Some(1.0))
+        .await;
+    assert!(m.contains(&format!("target=\"mx2.mail.test:{port}\"")));
+
+    // The first one goes away: its series goes with it.
+    dns.set(vec![
+        ("mail.test", mx(20, "mx2.mail.test")),
+        ("mx2.mail.test", ip("127.0.0.3")),
+    ]);
+    agent
+        .metrics_when(|m| sample(m, "smtpwatch_probe_success", &[&mx1]).is_none())
+        .await;
+    agent.stop().await;
+}

@@ -175,3 +175,33 @@ async fn dns_failures_are_reports_with_reason_dns() {
         assert_eq!(reports[0].address, None);
     }
 }
+
+/// Long-running healthy fake services on every address in `ips`, all on one port.
+pub async fn servers_on_one_port_serving(
+    ips: &[&str],
+) -> (u16, Vec<crate::support::fake_smtp::FakeService>) {
+    use crate::support::fake_smtp::FakeService;
+    let script = || {
+        greet_and_ehlo(&["PIPELINING"])
+            .into_iter()
+            .chain(noop_quit())
+            .collect()
+    };
+    'attempt: for _ in 0..20 {
+        let lead =
+            FakeService::try_start_on(SocketAddr::new(ips[0].parse().expect("ip"), 0), script)
+                .await;
+        let Ok(lead) = lead else { continue };
+        let port = lead.addr.port();
+        let mut all = vec![lead];
+        for other in &ips[1..] {
+            let addr = SocketAddr::new(other.parse().expect("ip"), port);
+            match FakeService::try_start_on(addr, script).await {
+                Ok(service) => all.push(service),
+                Err(_) => continue 'attempt,
+            }
+        }
+        return (port, all);
+    }
+    panic!("no common free port on {ips:?}");
+}

@@ -2,15 +2,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
 
 use hickory_resolver::proto::op::{Message, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-/// A running fake DNS server; stops when dropped.
+type Zone = Arc<RwLock<HashMap<String, Vec<RData>>>>;
+
+/// A running fake DNS server; stops when dropped. Answers carry TTL 0, so a changed zone is
+/// seen by the next lookup.
 pub struct FakeDns {
     pub addr: SocketAddr,
+    zone: Zone,
     task: JoinHandle<()>,
 }
 
@@ -28,10 +33,8 @@ impl FakeDns {
     /// Serves `records` (owner name, data); unknown names get NXDOMAIN, known names without the
     /// asked type get an empty NOERROR answer.
     pub async fn start(records: Vec<(&str, RData)>) -> FakeDns {
-        let mut zone: HashMap<String, Vec<RData>> = HashMap::new();
-        for (name, data) in records {
-            zone.entry(key(name)).or_default().push(data);
-        }
+        let zone: Zone = Arc::new(RwLock::new(build_zone(records)));
+        let served = zone.clone();
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind fake dns");
         let addr = socket.local_addr().expect("addr");
         let task = tokio::spawn(async move {
@@ -47,6 +50,7 @@ impl FakeDns {
                 for q in &query.queries {
                     response.queries.push(q.clone());
                     let name = key(&q.name().to_ascii());
+                    let zone = served.read().expect("zone").clone();
                     match zone.get(&name) {
                         None => response.metadata.response_code = ResponseCode::NXDomain,
                         Some(datas) => {
@@ -54,7 +58,7 @@ impl FakeDns {
                             for data in datas.iter().filter(|d| d.record_type() == q.query_type()) {
                                 response.answers.push(Record::from_rdata(
                                     owner.clone(),
-                                    60,
+                                    0,
                                     data.clone(),
                                 ));
                             }
@@ -66,8 +70,21 @@ impl FakeDns {
                 }
             }
         });
-        FakeDns { addr, task }
+        FakeDns { addr, zone, task }
     }
+
+    /// Replaces every record.
+    pub fn set(&self, records: Vec<(&str, RData)>) {
+        *self.zone.write().expect("zone") = build_zone(records);
+    }
+}
+
+fn build_zone(records: Vec<(&str, RData)>) -> HashMap<String, Vec<RData>> {
+    let mut zone: HashMap<String, Vec<RData>> = HashMap::new();
+    for (name, data) in records {
+        zone.entry(key(name)).or_default().push(data);
+    }
+    zone
 }
 
 /// An MX record's data.

@@ -226,15 +226,24 @@ impl Drop for FakeService {
 impl FakeService {
     /// Listens on 127.0.0.1 and serves `script()` to each connection.
     pub async fn start(script: impl Fn() -> Vec<Step> + Send + Sync + 'static) -> FakeService {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        Self::try_start_on(addr, script)
             .await
-            .expect("bind fake service");
-        let addr = listener.local_addr().expect("addr");
+            .expect("bind fake service")
+    }
+
+    /// Listens on `addr` and serves `script()` to each connection.
+    pub async fn try_start_on(
+        addr: SocketAddr,
+        script: impl Fn() -> Vec<Step> + Send + Sync + 'static,
+    ) -> std::io::Result<FakeService> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(play(stream, script()));
             }
         });
-        FakeService { addr, task }
+        Ok(FakeService { addr, task })
     }
 }
