@@ -1,30 +1,103 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs exactly this, as root, on a fresh Debian machine):
 #   1. hermetic tests: `cargo test --locked` (fake servers in-process, loopback only);
-#   2. end-to-end: installs what is missing from Debian, starts real servers on loopback,
-#      runs the e2e tests against them, stops what it started.
+#   2. end-to-end: installs what is missing from Debian, starts real servers on loopback
+#      (Postfix, the smtpwatch agent, Prometheus), runs the e2e tests against them (plus
+#      promtool and headless Chromium), and stops what it started.
 # Any server that cannot start fails the run; nothing is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+export DEBIAN_FRONTEND=noninteractive
 
 echo "== hermetic tests"
 cargo test --locked
+
+echo "== end-to-end: packages"
+need=()
+for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need[@]}" fonts-dejavu-core >/dev/null
+fi
 
 echo "== end-to-end: building the release binary"
 cargo build --locked --release
 
 state=$(mktemp -d /tmp/smtpwatch-e2e.XXXXXX)
 started_postfix=no
+pids=()
 cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ "$started_postfix" = yes ]; then postfix stop >/dev/null 2>&1 || true; fi
     rm -rf "$state"
 }
 trap cleanup EXIT
 
+# Polls URL until it answers 200, at most 30 s; prints LOG and fails otherwise.
+wait_http() {
+    for _ in $(seq 300); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "$1 did not become ready; log:" >&2
+    tail -n 30 "$2" >&2 || true
+    return 1
+}
+
 echo "== end-to-end: Postfix with STARTTLS on 127.0.0.1:2525 and [::1]:2525"
 postfix status >/dev/null 2>&1 || started_postfix=yes
 "$root/tests/e2e/postfix-up.sh" "$state/postfix"
 
+agent=127.0.0.1:19925
+prom=127.0.0.1:9090
+closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+echo "== end-to-end: smtpwatch agent on $agent"
+cat > "$state/agent.toml" <<TOML
+[agent]
+listen = "$agent"
+ehlo_name = "e2e.smtpwatch.test"
+interval = "2s"
+timeout = "1500ms"
+
+[[probe]]
+name = "postfix"
+target = "127.0.0.1:2525"
+tls = "starttls"
+ca_file = "$state/postfix/ca.pem"
+server_name = "localhost"
+labels = { team = "mail" }
+
+[[probe]]
+name = "closed"
+target = "127.0.0.1:$closed_port"
+TOML
+"$root/target/release/smtpwatch" config check "$state/agent.toml"
+"$root/target/release/smtpwatch" run --config "$state/agent.toml" --log-format json >"$state/agent.log" 2>&1 &
+pids+=($!)
+wait_http "http://$agent/-/ready" "$state/agent.log"
+
+echo "== end-to-end: Prometheus on $prom scraping the agent"
+cat > "$state/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: smtpwatch
+    static_configs:
+      - targets: ["$agent"]
+YAML
+prometheus --config.file="$state/prometheus.yml" --storage.tsdb.path="$state/prometheus" \
+    --web.listen-address="$prom" >"$state/prometheus.log" 2>&1 &
+pids+=($!)
+wait_http "http://$prom/-/ready" "$state/prometheus.log"
+
 echo "== end-to-end tests"
-SMTPWATCH_E2E_STATE="$state/postfix" cargo test --locked --release --test e2e -- --ignored --test-threads=1
+mkdir -p "$root/target/e2e"
+SMTPWATCH_E2E_STATE="$state/postfix" SMTPWATCH_E2E_AGENT="$agent" SMTPWATCH_E2E_PROMETHEUS="$prom" \
+SMTPWATCH_E2E_SCREENSHOTS="$root/target/e2e" \
+    cargo test --locked --release --test e2e -- --ignored --test-threads=1

@@ -25,7 +25,8 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;
 border-top:1px solid #eee;vertical-align:top}.muted{color:#666;font-size:.85rem}\
 pre{background:#111;color:#eee;padding:.5rem;overflow-x:auto;font-size:.8rem}\
 @media (max-width:40rem){table,tbody,tr,td,th{display:block}thead{display:none}\
-td{border:0;padding:.1rem 0}tr{border-top:1px solid #eee;padding:.3rem 0}}";
+td{border:0;padding:.1rem 0}tr{border-top:1px solid #eee;padding:.3rem 0}\
+td[data-label]::before{content:attr(data-label) \": \";color:#666}}";
 
 fn badge(status: Option<Status>) -> String {
     let (class, word) = match status {
@@ -94,12 +95,18 @@ fn address_rows(out: &mut String, round: &Round) {
             .as_ref()
             .and_then(|t| t.version.clone())
             .unwrap_or_else(|| "-".into());
+        let address = r.address.as_deref().unwrap_or("-");
+        let target = if r.target == address {
+            String::new()
+        } else {
+            format!("<br><span class=\"muted\">{}</span>", esc(&r.target))
+        };
         let _ = write!(
             out,
-            "<tr><td>{}<br><span class=\"muted\">{}</span></td><td>{}</td><td>{}</td><td>{failure}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            esc(r.address.as_deref().unwrap_or("-")),
-            esc(&r.target),
+            "<tr><td>{}{target}</td><td data-label=\"status\">{}</td><td data-label=\"phases\">{}</td>\
+             <td data-label=\"failure\">{failure}</td><td data-label=\"certificate\">{}</td>\
+             <td data-label=\"TLS\">{}</td></tr>",
+            esc(address),
             badge(Some(r.status)),
             esc(&phases(r)),
             esc(&cert(r)),

@@ -1,7 +1,9 @@
-//! End-to-end tests against real servers started by `tests/run.sh` (Postfix with STARTTLS on
-//! 127.0.0.1:2525 and [::1]:2525). Ignored by plain `cargo test`; `tests/run.sh` runs them with
+//! End-to-end tests against real servers started by `tests/run.sh`: Postfix with STARTTLS on
+//! 127.0.0.1:2525 and [::1]:2525, the agent, Prometheus (see [`agent`]). Ignored by plain `cargo test`; `tests/run.sh` runs them with
 //! `--ignored` and sets `SMTPWATCH_E2E_STATE` to the directory holding the test CA. A missing
 //! variable or server fails the test: nothing is skipped silently.
+
+mod agent;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -1,0 +1,210 @@
+//! The agent end to end: `smtpwatch run` (started by tests/run.sh) probing the real Postfix and
+//! a closed port, real Prometheus scraping it, promtool linting /metrics, and headless Chromium
+//! rendering the status page.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the end-to-end suite through tests/run.sh")
+    })
+}
+
+/// GET `path` from `host:port` over HTTP/1.0 (no chunking); returns status and body.
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs an instant query; returns each result's labels and value.
+fn query(promql: &str) -> Vec<(serde_json::Value, f64)> {
+    let (status, body) = http_get(
+        &env("SMTPWATCH_E2E_PROMETHEUS"),
+        &format!("/api/v1/query?query={}", url_encode(promql)),
+    );
+    assert_eq!(status, 200, "{promql}: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("prometheus json");
+    json["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            let value = r["value"][1]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN);
+            (r["metric"].clone(), value)
+        })
+        .collect()
+}
+
+/// Polls `promql` until it returns exactly one series with `value`; at most 60 s.
+fn wait_for_value(promql: &str, value: f64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let result = query(promql);
+        if let [(labels, v)] = result.as_slice() {
+            if *v == value {
+                return labels.clone();
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{promql} never became {value}: {result:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[ignore = "needs the servers started by tests/run.sh"]
+fn prometheus_scrapes_success_for_postfix_and_refused_for_a_closed_port() {
+    let postfix = wait_for_value("smtpwatch_probe_success{probe=\"postfix\"}", 1.0);
+    assert_eq!(postfix["address"], "127.0.0.1:2525");
+    assert_eq!(postfix["team"], "mail", "user labels reach Prometheus");
+    wait_for_value("smtpwatch_probe_success{probe=\"closed\"}", 0.0);
+    let refused = wait_for_value(
+        "sum by (probe, reason) (smtpwatch_probe_failures_total{probe=\"closed\",reason=\"connect_refused\"}) > bool 0",
+        1.0,
+    );
+    assert_eq!(refused["reason"], "connect_refused");
+    wait_for_value(
+        "smtpwatch_tls_info{probe=\"postfix\",version=\"TLSv1.3\"}",
+        1.0,
+    );
+    wait_for_value("smtpwatch_starttls_advertised{probe=\"postfix\"}", 1.0);
+    wait_for_value("smtpwatch_config_last_reload_successful", 1.0);
+    let p99 = query("histogram_quantile(0.99, sum by (le) (rate(smtpwatch_phase_duration_seconds_bucket{probe=\"postfix\",phase=\"tls_handshake\"}[1m])))");
+    assert!(p99.len() <= 1, "{p99:?}");
+}
+
+#[test]
+#[ignore = "needs the servers started by tests/run.sh"]
+fn metrics_pass_promtool_check_metrics() {
+    let (status, body) = http_get(&env("SMTPWATCH_E2E_AGENT"), "/metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("smtpwatch_probe_success{"), "{body}");
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool output");
+    let lint = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && lint.trim().is_empty(),
+        "promtool check metrics:\n{lint}"
+    );
+}
+
+#[test]
+#[ignore = "needs the servers started by tests/run.sh"]
+fn status_page_renders_in_headless_chromium() {
+    let agent = env("SMTPWATCH_E2E_AGENT");
+    let url = format!("http://{agent}/");
+    // Both probes have a result before the browser looks.
+    wait_for_value("smtpwatch_probe_success{probe=\"closed\"}", 0.0);
+    let profile = std::env::temp_dir().join(format!("smtpwatch-chromium-{}", std::process::id()));
+    let shots = std::path::PathBuf::from(env("SMTPWATCH_E2E_SCREENSHOTS"));
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let screenshot = shots.join("status-page.png");
+    let chromium = |extra: &[String]| {
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(extra.iter().cloned());
+        args.push(url.clone());
+        Command::new("chromium")
+            .args(&args)
+            .output()
+            .expect("run chromium")
+    };
+    let dom = chromium(&["--dump-dom".into()]);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    for needle in [
+        "id=\"probe-postfix\"",
+        "id=\"probe-closed\"",
+        "data-status=\"ok\"",
+        "data-status=\"critical\"",
+        "connect_refused",
+        "127.0.0.1:2525",
+        "tls_handshake",
+        "TLSv1.3",
+    ] {
+        assert!(
+            dom_text.contains(needle),
+            "{needle} missing from the rendered DOM:\n{dom_text}"
+        );
+    }
+    let shot = chromium(&[
+        format!("--screenshot={}", screenshot.display()),
+        "--window-size=412,915".into(),
+    ]);
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let png = std::fs::read(&screenshot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "a real picture: {} bytes",
+        png.len()
+    );
+    let _ = std::fs::remove_dir_all(profile);
+}
