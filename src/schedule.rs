@@ -52,20 +52,25 @@ fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
     hash
 }
 
-/// The stable start offset of `name` within `interval`, in whole milliseconds (the timer
-/// resolution).
+/// Start times fall on a grid of this step, so probes due within the same 10 ms share one
+/// timer wake-up (a wake-up costs more CPU than a small probe's own work on some kernels).
+pub const GRID: Duration = Duration::from_millis(10);
+
+/// The stable start offset of `name` within `interval`, on the [`GRID`].
 pub fn offset(name: &str, interval: Duration) -> Duration {
-    let millis = (interval.as_millis() as u64).max(1);
-    Duration::from_millis(fnv1a(name.as_bytes(), 0) % millis)
+    let step = GRID.as_millis() as u64;
+    let slots = (interval.as_millis() as u64 / step).max(1);
+    Duration::from_millis(fnv1a(name.as_bytes(), 0) % slots * step)
 }
 
 /// The jitter of slot `k` of `name`: at most 1% of the interval, capped at 1 s.
 pub fn jitter(name: &str, k: u64, interval: Duration) -> Duration {
-    let max = (interval / 100).min(Duration::from_secs(1)).as_millis() as u64;
-    if max == 0 {
+    let step = GRID.as_millis() as u64;
+    let slots = (interval / 100).min(Duration::from_secs(1)).as_millis() as u64 / step;
+    if slots == 0 {
         return Duration::ZERO;
     }
-    Duration::from_millis(fnv1a(name.as_bytes(), k.wrapping_add(1)) % max)
+    Duration::from_millis(fnv1a(name.as_bytes(), k.wrapping_add(1)) % slots * step)
 }
 
 struct Running<J> {

@@ -29,13 +29,14 @@ struct AddressSeries {
     reply_codes: BTreeMap<&'static str, u16>,
 }
 
-/// (probe, target, address)
-type Key = (String, String, String);
+/// (target, address) within one probe.
+type Key = (String, String);
 
-/// The per-address series of every probe.
+/// The per-address series of every probe, grouped by probe so that a round only touches its
+/// own probe's series.
 #[derive(Debug, Default)]
 pub struct SeriesStore {
-    series: Mutex<BTreeMap<Key, AddressSeries>>,
+    series: Mutex<BTreeMap<String, BTreeMap<Key, AddressSeries>>>,
 }
 
 /// Whether STARTTLS was offered, when the report can tell.
@@ -73,12 +74,13 @@ impl SeriesStore {
         let Ok(mut all) = self.series.lock() else {
             return;
         };
+        let series = all.entry(probe.to_string()).or_default();
         let mut seen = BTreeSet::new();
         for report in reports {
             let address = report.address.clone().unwrap_or_default();
-            let key = (probe.to_string(), report.target.clone(), address.clone());
+            let key = (report.target.clone(), address.clone());
             seen.insert(key.clone());
-            let s = all.entry(key).or_default();
+            let s = series.entry(key).or_default();
             s.labels = vec![
                 ("probe".into(), probe.to_string()),
                 ("target".into(), report.target.clone()),
@@ -121,13 +123,13 @@ impl SeriesStore {
                 s.starttls_advertised = Some(advertised);
             }
         }
-        all.retain(|key, _| key.0 != probe || seen.contains(key));
+        series.retain(|key, _| seen.contains(key));
     }
 
     /// Drops every series of probes not in `names` (after a reload).
     pub fn retain_probes(&self, names: &BTreeSet<String>) {
         if let Ok(mut all) = self.series.lock() {
-            all.retain(|key, _| names.contains(&key.0));
+            all.retain(|name, _| names.contains(name));
         }
     }
 
@@ -140,7 +142,7 @@ impl SeriesStore {
             .iter()
             .map(|(name, help, kind)| Family::new(name, help, *kind))
             .collect();
-        for s in all.values() {
+        for s in all.values().flat_map(BTreeMap::values) {
             let l = &s.labels;
             fams[0].gauge(l, s.success);
             fams[1].histogram(l, &s.duration);

@@ -100,6 +100,12 @@ pub async fn probe_target(
         }
     }
 
+    if let [plan] = plans.as_slice() {
+        // One address (the common case): no task to spawn and join.
+        let mut ordered = vec![probe(plan, &settings).await];
+        ordered.append(&mut reports);
+        return ordered;
+    }
     let mut probes = JoinSet::new();
     for (index, plan) in plans.into_iter().enumerate() {
         let settings = settings.clone();

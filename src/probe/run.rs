@@ -47,6 +47,7 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         banner: None,
         capabilities: Vec::new(),
         tls: None,
+        quick_ack: Default::default(),
     };
     let outcome = run.dialogue().await;
     let polite = match &outcome {
@@ -74,6 +75,8 @@ struct Run<'a> {
     banner: Option<String>,
     capabilities: Vec<String>,
     tls: Option<TlsFacts>,
+    /// Turned on once TLS is up (see [`QuickAck`]).
+    quick_ack: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Run<'_> {
@@ -154,7 +157,9 @@ impl Run<'_> {
             Ok(Ok(stream)) => {
                 // Commands are single small writes; Nagle would only add latency to timings.
                 let _ = stream.set_nodelay(true);
-                Ok(Box::new(QuickAck(stream)))
+                let stream = QuickAck::new(stream);
+                self.quick_ack = stream.switch();
+                Ok(Box::new(stream))
             }
             Err(_) => Err(fail(
                 phase,
@@ -248,6 +253,8 @@ impl Run<'_> {
                     .negotiated_cipher_suite()
                     .map(|s| tls::cipher_name(s.suite()));
                 self.tls = tls::facts(seen, version, cipher, SystemTime::now());
+                self.quick_ack
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.session.attach(Box::new(stream));
                 Ok(())
             }

@@ -21,14 +21,33 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A boxed stream, so the plaintext and TLS sessions are one type.
 pub type BoxStream = Box<dyn Stream>;
 
-/// A TCP stream that acknowledges every segment at once.
+/// A TCP stream that can be told to acknowledge every segment at once.
 ///
 /// Right after a TLS 1.3 handshake, OpenSSL servers send two session tickets in separate
 /// writes; with Nagle on the server, the second (and the EHLO reply behind it) waits for our
 /// ACK of the first, which Linux delays by ~40 ms. That stall would show up as phantom
-/// `ehlo_tls` latency in every probe, so the probe turns delayed ACKs off before each read
-/// (`TCP_QUICKACK` is not sticky). Elsewhere the hint is a no-op.
-pub struct QuickAck(pub tokio::net::TcpStream);
+/// `ehlo_tls` latency in every probe, so once TLS is up ([`QuickAck::switch`] turned on) the
+/// probe turns delayed ACKs off before each read (`TCP_QUICKACK` is not sticky). Plaintext
+/// sessions never pay for the extra system call. Outside Linux the hint is a no-op.
+pub struct QuickAck {
+    stream: tokio::net::TcpStream,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl QuickAck {
+    /// Wraps `stream`, unarmed.
+    pub fn new(stream: tokio::net::TcpStream) -> Self {
+        QuickAck {
+            stream,
+            armed: Default::default(),
+        }
+    }
+
+    /// The switch that arms quick ACKs, usable after the stream is boxed or wrapped in TLS.
+    pub fn switch(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.armed.clone()
+    }
+}
 
 impl AsyncRead for QuickAck {
     fn poll_read(
@@ -37,8 +56,10 @@ impl AsyncRead for QuickAck {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<io::Result<()>> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        let _ = socket2::SockRef::from(&self.0).set_tcp_quickack(true);
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        if self.armed.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
+        }
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
@@ -48,21 +69,21 @@ impl AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 

@@ -1,0 +1,372 @@
+//! Agent benchmark: the scheduler, probe engine and metrics of `smtpwatch run` against fake SMTP
+//! servers on loopback. The servers run in a child process (this same binary, re-executed), so
+//! the CPU time and peak RSS printed are the agent's alone.
+//!
+//! `cargo bench --bench agent` runs 10,000 plaintext probes at a 30 s interval for 40 s, then
+//! 1,000 STARTTLS probes at a 10 s interval for 20 s, and prints probes/s, CPU per probe, peak
+//! RSS and schedule lag p50/p99. Override with SMTPWATCH_BENCH_PROBES / _INTERVAL / _SECONDS.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use smtpwatch::metrics::Metrics;
+use smtpwatch::probe::fanout::probe_target;
+use smtpwatch::probe::tls::Trust;
+use smtpwatch::probe::{LazyTrust, ProbeSettings, TlsMode};
+use smtpwatch::resolve::Family;
+use smtpwatch::schedule::{self, Scheduler};
+use smtpwatch::target::Target;
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader as TokioBufReader,
+};
+
+const SERVER_ENV: &str = "SMTPWATCH_BENCH_SERVER";
+const PLAIN_LISTENERS: usize = 8;
+
+fn main() {
+    if std::env::var_os(SERVER_ENV).is_some() {
+        return serve_forever();
+    }
+    // `cargo bench` passes --bench; any other argument is ignored.
+    let env_num = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let probes = env_num("SMTPWATCH_BENCH_PROBES", 10_000) as usize;
+    let interval = Duration::from_secs(env_num("SMTPWATCH_BENCH_INTERVAL", 30));
+    let seconds = Duration::from_secs(env_num("SMTPWATCH_BENCH_SECONDS", 40));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env(SERVER_ENV, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start fake servers");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let ca_pem = read_block(&mut lines, "END CA");
+    let addrs: Vec<SocketAddr> = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take_while(|l| l != "END ADDRS")
+        .map(|l| l.parse().expect("addr"))
+        .collect();
+    let (plain, tls) = addrs.split_at(PLAIN_LISTENERS);
+
+    let runtime = if std::env::var_os("SMTPWATCH_BENCH_CURRENT_THREAD").is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    println!("smtpwatch agent benchmark (2 cores; fake servers in a child process)");
+    runtime.block_on(run_phase(
+        "plaintext",
+        probes,
+        interval,
+        seconds,
+        plain,
+        None,
+    ));
+    let tls_probes = (probes / 10).max(1);
+    let tls_interval = (interval / 3).max(Duration::from_secs(1));
+    runtime.block_on(run_phase(
+        "STARTTLS",
+        tls_probes,
+        tls_interval,
+        seconds / 2,
+        tls,
+        Some(&ca_pem),
+    ));
+    println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+fn read_block(lines: &mut impl Iterator<Item = std::io::Result<String>>, end: &str) -> String {
+    let mut out = String::new();
+    for line in lines.map_while(Result::ok) {
+        if line == end {
+            break;
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+struct BenchJob {
+    name: String,
+    target: Target,
+    interval: Duration,
+}
+
+impl schedule::Job for BenchJob {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.target == other.target
+    }
+}
+
+async fn run_phase(
+    label: &str,
+    probes: usize,
+    interval: Duration,
+    length: Duration,
+    servers: &[SocketAddr],
+    ca_pem: Option<&str>,
+) {
+    let trust = match ca_pem {
+        None => LazyTrust::new(Vec::new()),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let der =
+                rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).expect("ca pem");
+            roots.add(der).expect("ca");
+            LazyTrust::ready(Trust::from_roots(roots).expect("trust"))
+        }
+    };
+    let mut settings = ProbeSettings::new(Arc::new(trust), "bench.smtpwatch.test".into());
+    settings.tls = Some(if ca_pem.is_some() {
+        TlsMode::Starttls
+    } else {
+        TlsMode::None
+    });
+    settings.server_name = Some("localhost".into());
+    settings.timeout = Duration::from_secs(10);
+    settings.phase_timeout = Duration::from_secs(10);
+    let settings = Arc::new(settings);
+    let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let lags: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(probes * 2)));
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (m, d, f, s) = (
+        metrics.clone(),
+        done.clone(),
+        failed.clone(),
+        settings.clone(),
+    );
+    let run: schedule::RunFn<BenchJob> = Arc::new(move |job: Arc<BenchJob>| {
+        let (m, d, f, s) = (m.clone(), d.clone(), f.clone(), s.clone());
+        Box::pin(async move {
+            m.in_flight.inc();
+            let reports = probe_target(&job.target, Some(&job.name), s, None, Family::Any).await;
+            m.in_flight.dec();
+            m.observe_round(&job.name, &BTreeMap::new(), &reports);
+            d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if reports.iter().any(|r| !r.success) {
+                f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    });
+    let lag_sink = lags.clone();
+    let on_lag: schedule::LagFn = Arc::new(move |lag| lag_sink.lock().expect("lags").push(lag));
+    let jobs: Vec<Arc<BenchJob>> = (0..probes)
+        .map(|i| {
+            let addr = servers[i % servers.len()];
+            Arc::new(BenchJob {
+                name: format!("{label}-{i}"),
+                target: addr.to_string().parse().expect("target"),
+                interval,
+            })
+        })
+        .collect();
+
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut scheduler = Scheduler::new(256, run, on_lag);
+    scheduler.apply(jobs, 256);
+    tokio::time::sleep(length).await;
+    let _ = scheduler.shutdown(Duration::from_secs(10)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    let rendered = metrics.render().len();
+
+    let completed = done.load(std::sync::atomic::Ordering::Relaxed);
+    let mut lags = lags.lock().expect("lags").clone();
+    lags.sort();
+    let pct = |p: f64| {
+        lags.get(((lags.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "== {label}: {probes} probes configured, interval {}, run {:.0} s",
+        humantime::format_duration(interval),
+        elapsed
+    );
+    println!(
+        "  probes completed: {completed} ({} failed), {:.1} probes/s",
+        failed.load(std::sync::atomic::Ordering::Relaxed),
+        completed as f64 / elapsed
+    );
+    println!(
+        "  agent CPU: {cpu:.2} s, {:.1} µs per probe",
+        cpu / completed.max(1) as f64 * 1e6
+    );
+    println!(
+        "  schedule lag: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} samples)",
+        ms(pct(0.5)),
+        ms(pct(0.99)),
+        ms(pct(1.0)),
+        lags.len()
+    );
+    println!("  /metrics size: {:.1} KiB", rendered as f64 / 1024.0);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// User + system CPU of this process, from /proc (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size (VmHWM) in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+// ---- the fake servers (child process) ----
+
+fn serve_forever() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let ca = rcgen::CertifiedIssuer::self_signed(
+            {
+                let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+                p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+                p.distinguished_name
+                    .push(rcgen::DnType::CommonName, "bench CA");
+                p
+            },
+            rcgen::KeyPair::generate().expect("key"),
+        )
+        .expect("ca");
+        let leaf_key = rcgen::KeyPair::generate().expect("key");
+        let mut leaf_params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        leaf_params.is_ca = rcgen::IsCa::ExplicitNoCa;
+        let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone()], key)
+            .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        println!("{}END CA", ca.pem());
+        for i in 0..=PLAIN_LISTENERS {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            println!("{}", listener.local_addr().expect("addr"));
+            let tls = (i == PLAIN_LISTENERS).then(|| acceptor.clone());
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(session(stream, tls.clone()));
+                }
+            });
+        }
+        println!("END ADDRS");
+        // Serve until the parent closes our stdin.
+        let mut stdin = tokio::io::stdin();
+        let mut sink = [0u8; 64];
+        while tokio::io::AsyncReadExt::read(&mut stdin, &mut sink)
+            .await
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
+    });
+}
+
+async fn session(stream: tokio::net::TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
+    let mut reader = TokioBufReader::new(stream);
+    if reader
+        .get_mut()
+        .write_all(b"220 bench.test ESMTP\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let offer = if tls.is_some() {
+        "STARTTLS"
+    } else {
+        "PIPELINING"
+    };
+    if dialogue(&mut reader, offer).await == Some(true) {
+        let Some(acceptor) = tls else { return };
+        let Ok(tls_stream) = acceptor.accept(reader.into_inner()).await else {
+            return;
+        };
+        let mut reader = TokioBufReader::new(tls_stream);
+        let _ = dialogue(&mut reader, "PIPELINING").await;
+        let _ = reader.get_mut().shutdown().await;
+    }
+}
+
+/// Answers commands until QUIT (None) or STARTTLS (Some(true)).
+async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
+    reader: &mut TokioBufReader<S>,
+    offer: &str,
+) -> Option<bool> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let answer = match verb.as_str() {
+            "EHLO" => format!("250-bench.test\r\n250 {offer}\r\n"),
+            "STAR" => "220 2.0.0 go ahead\r\n".to_string(),
+            "NOOP" => "250 2.0.0 ok\r\n".to_string(),
+            "QUIT" => "221 2.0.0 bye\r\n".to_string(),
+            _ => "500 5.5.1 what\r\n".to_string(),
+        };
+        reader.get_mut().write_all(answer.as_bytes()).await.ok()?;
+        match verb.as_str() {
+            "STAR" => return Some(true),
+            "QUIT" => return None,
+            _ => {}
+        }
+    }
+}
