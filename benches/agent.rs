@@ -197,7 +197,7 @@ async fn run_phase(
     let _ = scheduler.shutdown(Duration::from_secs(10)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
-    let rendered = metrics.render().len();
+    let rendered = scrape_bytes(&metrics);
 
     let completed = done.load(std::sync::atomic::Ordering::Relaxed);
     let mut lags = lags.lock().expect("lags").clone();
@@ -229,6 +229,24 @@ async fn run_phase(
         lags.len()
     );
     println!("  /metrics size: {:.1} KiB", rendered as f64 / 1024.0);
+}
+
+/// One /metrics scrape as the HTTP handler streams it (chunk by chunk, each chunk dropped once
+/// sent); returns the size of the whole answer.
+fn scrape_bytes(metrics: &Metrics) -> usize {
+    let mut total = metrics.render_agent().len();
+    for family in 0..smtpwatch::metrics::SERIES_FAMILIES {
+        let mut after: Option<String> = None;
+        loop {
+            let mut chunk = String::new();
+            after = metrics.render_series_chunk(family, after.as_deref(), &mut chunk);
+            total += chunk.len();
+            if after.is_none() {
+                break;
+            }
+        }
+    }
+    total
 }
 
 fn ms(d: Duration) -> f64 {

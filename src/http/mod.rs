@@ -14,7 +14,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::agent::Agent;
-use crate::metrics::blackbox;
+use crate::metrics::{blackbox, SERIES_FAMILIES};
 use crate::probe::fanout::probe_target;
 use crate::probe::{ProbeSettings, TlsMode};
 use crate::report::render::json_lines;
@@ -36,12 +36,40 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .with_state(agent)
 }
 
+/// Where the /metrics stream is: the agent's own families, then each per-address family in
+/// chunks of probes (so a scrape of thousands of probes never builds one giant string).
+enum Cursor {
+    Agent,
+    Family(usize, Option<String>),
+    Done,
+}
+
 async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, TEXT_FORMAT)],
-        agent.metrics.render(),
-    )
-        .into_response()
+    let chunks = futures_util::stream::unfold(Cursor::Agent, move |cursor| {
+        let agent = agent.clone();
+        async move {
+            let (text, next) = match cursor {
+                Cursor::Done => return None,
+                Cursor::Agent => (agent.metrics.render_agent(), Cursor::Family(0, None)),
+                Cursor::Family(family, after) => {
+                    let mut text = String::new();
+                    let rendered =
+                        agent
+                            .metrics
+                            .render_series_chunk(family, after.as_deref(), &mut text);
+                    let next = match rendered {
+                        Some(last) => Cursor::Family(family, Some(last)),
+                        None if family + 1 < SERIES_FAMILIES => Cursor::Family(family + 1, None),
+                        None => Cursor::Done,
+                    };
+                    (text, next)
+                }
+            };
+            Some((Ok::<_, std::convert::Infallible>(text), next))
+        }
+    });
+    let body = axum::body::Body::from_stream(chunks);
+    ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
 }
 
 async fn ready(State(agent): State<Arc<Agent>>) -> Response {

@@ -38,6 +38,16 @@ impl Hist {
         self.count
     }
 
+    /// Sum of observations.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// (upper bound, cumulative count) per bucket, +Inf excluded.
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        LATENCY_BUCKETS.iter().copied().zip(self.counts)
+    }
+
     fn proto(&self) -> Histogram {
         let mut h = Histogram::default();
         h.set_sample_count(self.count);

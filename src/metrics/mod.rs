@@ -16,6 +16,12 @@ use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, R
 use self::series::SeriesStore;
 use crate::report::ProbeReport;
 
+/// Probes rendered per /metrics chunk (and per hold of the series lock).
+pub const SERIES_CHUNK_PROBES: usize = 256;
+
+/// How many per-address families /metrics has (for streaming them chunk by chunk).
+pub const SERIES_FAMILIES: usize = series::FAMILY_COUNT;
+
 /// Every metric family of the agent. Handles are cheap to use from any task.
 pub struct Metrics {
     registry: Registry,
@@ -108,10 +114,38 @@ impl Metrics {
         self.series.retain_probes(names);
     }
 
-    /// The text exposition for /metrics.
+    /// The agent's own families (small), in text form: the start of /metrics.
+    pub fn render_agent(&self) -> String {
+        family::encode(&self.registry.gather())
+    }
+
+    /// Appends one chunk of per-address family `family` (see [`SeriesStore::render_chunk`]).
+    pub fn render_series_chunk(
+        &self,
+        family: usize,
+        after: Option<&str>,
+        out: &mut String,
+    ) -> Option<String> {
+        if after.is_none() {
+            series::family_header(family, out);
+        }
+        self.series
+            .render_chunk(family, after, SERIES_CHUNK_PROBES, out)
+    }
+
+    /// The whole text exposition for /metrics, in one string (tests and small agents; the
+    /// HTTP handler streams the same chunks).
     pub fn render(&self) -> String {
-        let mut families = self.registry.gather();
-        families.extend(self.series.families());
-        family::encode(&families)
+        let mut out = self.render_agent();
+        for family in 0..series::FAMILY_COUNT {
+            let mut after = None;
+            loop {
+                after = self.render_series_chunk(family, after.as_deref(), &mut out);
+                if after.is_none() {
+                    break;
+                }
+            }
+        }
+        out
     }
 }

@@ -6,17 +6,21 @@
 //! configuration, DNS answers and closed enums, never from server text.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
-use prometheus::proto::{MetricFamily, MetricType};
+use prometheus::proto::MetricType;
 
-use super::family::{with, Family, Hist, Labels};
+use super::family::{Hist, Labels};
 use crate::report::{Phase, ProbeReport};
 
 #[derive(Debug, Default)]
 struct AddressSeries {
     labels: Labels,
+    /// `labels` in exposition form, rendered once per round rather than once per sample.
+    label_text: String,
     success: f64,
     duration: Hist,
     phases: BTreeMap<&'static str, Hist>,
@@ -81,13 +85,15 @@ impl SeriesStore {
             let key = (report.target.clone(), address.clone());
             seen.insert(key.clone());
             let s = series.entry(key).or_default();
-            s.labels = vec![
-                ("probe".into(), probe.to_string()),
-                ("target".into(), report.target.clone()),
-                ("address".into(), address),
-            ];
-            s.labels
-                .extend(user_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let mut labels: Labels = Vec::with_capacity(3 + user_labels.len());
+            labels.push(("probe".into(), probe.to_string()));
+            labels.push(("target".into(), report.target.clone()));
+            labels.push(("address".into(), address));
+            labels.extend(user_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if labels != s.labels {
+                s.label_text = label_text(&labels);
+                s.labels = labels;
+            }
             s.success = if report.success { 1.0 } else { 0.0 };
             s.duration.observe(report.duration_seconds);
             for p in &report.phases {
@@ -133,42 +139,132 @@ impl SeriesStore {
         }
     }
 
-    /// The families, as exposed on /metrics.
-    pub fn families(&self) -> Vec<MetricFamily> {
+    /// Appends family `family`'s samples for up to `max_probes` probes after `after` (in name
+    /// order) to `out`; returns the last probe rendered, or None when the family is complete.
+    /// The lock is held for one chunk only, so scrapes never stall probing for long.
+    pub fn render_chunk(
+        &self,
+        family: usize,
+        after: Option<&str>,
+        max_probes: usize,
+        out: &mut String,
+    ) -> Option<String> {
         let Ok(all) = self.series.lock() else {
-            return Vec::new();
+            return None;
         };
-        let mut fams: Vec<Family> = FAMILIES
-            .iter()
-            .map(|(name, help, kind)| Family::new(name, help, *kind))
-            .collect();
-        for s in all.values().flat_map(BTreeMap::values) {
-            let l = &s.labels;
-            fams[0].gauge(l, s.success);
-            fams[1].histogram(l, &s.duration);
-            for (phase, hist) in &s.phases {
-                fams[2].histogram(&with(l, "phase", phase), hist);
-            }
-            fams[3].counter(l, s.probes as f64);
-            for ((phase, reason), n) in &s.failures {
-                fams[4].counter(&with(&with(l, "phase", phase), "reason", reason), *n as f64);
-            }
-            fams[5].gauge(l, s.last_timestamp);
-            if let Some(t) = s.cert_not_after {
-                fams[6].gauge(l, t);
-            }
-            if let Some((version, cipher)) = &s.tls_info {
-                fams[7].gauge(&with(&with(l, "version", version), "cipher", cipher), 1.0);
-            }
-            if let Some(advertised) = s.starttls_advertised {
-                fams[8].gauge(l, if advertised { 1.0 } else { 0.0 });
-            }
-            for (phase, code) in &s.reply_codes {
-                fams[9].gauge(&with(l, "phase", phase), f64::from(*code));
-            }
+        let range = match after {
+            None => all.range::<str, _>(..),
+            Some(name) => all.range::<str, _>((Bound::Excluded(name), Bound::Unbounded)),
+        };
+        let mut last = None;
+        for (probe, series) in range.take(max_probes) {
+            series.values().for_each(|s| write_samples(out, family, s));
+            last = Some(probe.clone());
         }
-        fams.into_iter().filter_map(Family::finish).collect()
+        last
     }
+}
+
+/// The `# HELP` and `# TYPE` lines of family `family`.
+pub fn family_header(family: usize, out: &mut String) {
+    let (name, help, kind) = FAMILIES[family];
+    let kind = match kind {
+        MetricType::COUNTER => "counter",
+        MetricType::HISTOGRAM => "histogram",
+        _ => "gauge",
+    };
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+}
+
+/// How many per-address families there are.
+pub const FAMILY_COUNT: usize = FAMILIES.len();
+
+fn write_samples(out: &mut String, family: usize, s: &AddressSeries) {
+    let name = FAMILIES[family].0;
+    let l = s.label_text.as_str();
+    match family {
+        0 => sample(out, name, l, "", s.success),
+        1 => histogram(out, name, l, "", &s.duration),
+        2 => s
+            .phases
+            .iter()
+            .for_each(|(phase, h)| histogram(out, name, l, &pair("phase", phase), h)),
+        3 => sample(out, name, l, "", s.probes as f64),
+        4 => s.failures.iter().for_each(|((phase, reason), n)| {
+            let extra = format!("{},{}", pair("phase", phase), pair("reason", reason));
+            sample(out, name, l, &extra, *n as f64)
+        }),
+        5 => sample(out, name, l, "", s.last_timestamp),
+        6 => s
+            .cert_not_after
+            .iter()
+            .for_each(|t| sample(out, name, l, "", *t)),
+        7 => s.tls_info.iter().for_each(|(version, cipher)| {
+            let extra = format!("{},{}", pair("version", version), pair("cipher", cipher));
+            sample(out, name, l, &extra, 1.0)
+        }),
+        8 => s
+            .starttls_advertised
+            .iter()
+            .for_each(|a| sample(out, name, l, "", f64::from(u8::from(*a)))),
+        _ => s.reply_codes.iter().for_each(|(phase, code)| {
+            sample(out, name, l, &pair("phase", phase), f64::from(*code))
+        }),
+    }
+}
+
+fn pair(key: &str, value: &str) -> String {
+    let mut out = String::with_capacity(key.len() + value.len() + 3);
+    out.push_str(key);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn label_text(pairs: &Labels) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| pair(k, v))
+        .collect();
+    parts.join(",")
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, extra: &str, value: f64) {
+    let sep = if labels.is_empty() || extra.is_empty() {
+        ""
+    } else {
+        ","
+    };
+    let _ = writeln!(out, "{name}{{{labels}{sep}{extra}}} {value}");
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, extra: &str, h: &Hist) {
+    let sep = if labels.is_empty() || extra.is_empty() {
+        ""
+    } else {
+        ","
+    };
+    let base = format!("{labels}{sep}{extra}");
+    let comma = if base.is_empty() { "" } else { "," };
+    for (bound, count) in h.buckets() {
+        let _ = writeln!(out, "{name}_bucket{{{base}{comma}le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{base}{comma}le=\"+Inf\"}} {}",
+        h.count()
+    );
+    let _ = writeln!(out, "{name}_sum{{{base}}} {}", h.sum());
+    let _ = writeln!(out, "{name}_count{{{base}}} {}", h.count());
 }
 
 const FAMILIES: [(&str, &str, MetricType); 10] = [

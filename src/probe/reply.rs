@@ -133,9 +133,8 @@ impl ReplyParser {
                     "line ends in bare LF, not CRLF".into(),
                 ));
             };
-            let line: Vec<u8> = buf.drain(..line_len).collect();
-            let content = &line[..content_end];
-            on_line(&escape_bytes(content));
+            let escaped = escape_bytes(&buf[..content_end]);
+            on_line(&escaped);
             self.bytes += line_len;
             if self.bytes > self.limits.max_reply_bytes {
                 return Err(ReplyError::TooLong(format!(
@@ -149,7 +148,8 @@ impl ReplyParser {
                     self.limits.max_lines
                 )));
             }
-            let (code, last, text) = split_line(content)?;
+            let (code, last) = split_line(&buf[..content_end])?;
+            buf.drain(..line_len);
             match self.code {
                 Some(first) if first != code => {
                     return Err(ReplyError::Malformed(format!(
@@ -158,7 +158,10 @@ impl ReplyParser {
                 }
                 _ => self.code = Some(code),
             }
-            self.lines.push(escape_bytes(text));
+            // The code and separator are plain ASCII, so the escaped text after them is the
+            // escaped line minus its first four characters.
+            self.lines
+                .push(escaped.get(4..).unwrap_or_default().to_string());
             if last {
                 return Ok(Progress::Done(Reply {
                     code,
@@ -169,8 +172,8 @@ impl ReplyParser {
     }
 }
 
-/// Splits one line (without CRLF) into code, "is last line" and text.
-fn split_line(content: &[u8]) -> Result<(u16, bool, &[u8]), ReplyError> {
+/// Splits one line (without CRLF) into its code and whether it is the last line.
+fn split_line(content: &[u8]) -> Result<(u16, bool), ReplyError> {
     let shown = || escape_bytes(&content[..content.len().min(40)]);
     let digits = match content.get(..3) {
         Some(d) if d.iter().all(u8::is_ascii_digit) => d,
@@ -191,9 +194,9 @@ fn split_line(content: &[u8]) -> Result<(u16, bool, &[u8]), ReplyError> {
         .iter()
         .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
     match content.get(3) {
-        None => Ok((code, true, &[])),
-        Some(b' ') => Ok((code, true, &content[4..])),
-        Some(b'-') => Ok((code, false, &content[4..])),
+        None => Ok((code, true)),
+        Some(b' ') => Ok((code, true)),
+        Some(b'-') => Ok((code, false)),
         Some(_) => Err(ReplyError::Malformed(format!(
             "expected space or '-' after the code in {:?}",
             shown()

@@ -61,7 +61,8 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         run.quit().await;
     }
     let close_by = Instant::now() + settings.quit_timeout.min(Duration::from_millis(500));
-    run.session.shutdown(close_by.min(deadline)).await;
+    let tls_up = run.tls.as_ref().is_some_and(|t| t.version.is_some());
+    run.session.shutdown(tls_up, close_by.min(deadline)).await;
     run.finish(outcome.err())
 }
 
@@ -75,7 +76,7 @@ struct Run<'a> {
     banner: Option<String>,
     capabilities: Vec<String>,
     tls: Option<TlsFacts>,
-    /// Turned on once TLS is up (see [`QuickAck`]).
+    /// Turned on when TLS starts (see [`QuickAck`]).
     quick_ack: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -155,8 +156,6 @@ impl Run<'_> {
         let phase = Phase::Connect;
         match result {
             Ok(Ok(stream)) => {
-                // Commands are single small writes; Nagle would only add latency to timings.
-                let _ = stream.set_nodelay(true);
                 let stream = QuickAck::new(stream);
                 self.quick_ack = stream.switch();
                 Ok(Box::new(stream))
@@ -240,6 +239,8 @@ impl Run<'_> {
                 return Err(fail(phase, FailureReason::TlsHandshake, None, message));
             }
         };
+        self.quick_ack
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let connecting = TlsConnector::from(config).connect(name, stream);
         let result = timeout_at(self.phase_deadline(), connecting).await;
         self.record(phase, started, None);

@@ -21,17 +21,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// A boxed stream, so the plaintext and TLS sessions are one type.
 pub type BoxStream = Box<dyn Stream>;
 
-/// A TCP stream that can be told to acknowledge every segment at once.
+/// A TCP stream tuned for TLS once TLS starts, and left alone while plaintext.
 ///
 /// Right after a TLS 1.3 handshake, OpenSSL servers send two session tickets in separate
 /// writes; with Nagle on the server, the second (and the EHLO reply behind it) waits for our
 /// ACK of the first, which Linux delays by ~40 ms. That stall would show up as phantom
-/// `ehlo_tls` latency in every probe, so once TLS is up ([`QuickAck::switch`] turned on) the
-/// probe turns delayed ACKs off before each read (`TCP_QUICKACK` is not sticky). Plaintext
-/// sessions never pay for the extra system call. Outside Linux the hint is a no-op.
+/// `ehlo_tls` latency in every probe, so once [`QuickAck::switch`] is on the probe turns
+/// delayed ACKs off before each read (`TCP_QUICKACK` is not sticky) and Nagle off for the
+/// client's Finished-then-EHLO writes. A plaintext session never pays for either system call,
+/// since it only ever writes one command and waits for its reply. Outside Linux quick ACK is a
+/// no-op.
 pub struct QuickAck {
     stream: tokio::net::TcpStream,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    nodelay_set: bool,
 }
 
 impl QuickAck {
@@ -40,12 +43,17 @@ impl QuickAck {
         QuickAck {
             stream,
             armed: Default::default(),
+            nodelay_set: false,
         }
     }
 
-    /// The switch that arms quick ACKs, usable after the stream is boxed or wrapped in TLS.
+    /// The switch that arms the TLS tuning, usable after the stream is boxed.
     pub fn switch(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         self.armed.clone()
+    }
+
+    fn armed(&self) -> bool {
+        self.armed.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -56,7 +64,7 @@ impl AsyncRead for QuickAck {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<io::Result<()>> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.armed.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.armed() {
             let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
         }
         std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
@@ -69,6 +77,10 @@ impl AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
+        if !self.nodelay_set && self.armed() {
+            self.nodelay_set = true;
+            let _ = self.stream.set_nodelay(true);
+        }
         std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -290,10 +302,13 @@ impl Session {
         self.stream.take().ok_or(0)
     }
 
-    /// Closes politely: TLS close_notify (for TLS streams) and FIN, bounded by `deadline`.
-    pub async fn shutdown(&mut self, deadline: Instant) {
+    /// Closes: over TLS, close_notify then FIN, bounded by `deadline`; in plaintext, closing
+    /// the socket sends the same FIN without an extra system call.
+    pub async fn shutdown(&mut self, tls: bool, deadline: Instant) {
         if let Some(mut stream) = self.stream.take() {
-            let _ = timeout_at(deadline, stream.shutdown()).await;
+            if tls {
+                let _ = timeout_at(deadline, stream.shutdown()).await;
+            }
         }
     }
 }
