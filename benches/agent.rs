@@ -91,6 +91,7 @@ fn main() {
         Some(&ca_pem),
     ));
     println!("peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
+    runtime.block_on(floor(plain[0]));
     drop(child.stdin.take());
     let _ = child.wait();
 }
@@ -229,6 +230,40 @@ async fn run_phase(
         lags.len()
     );
     println!("  /metrics size: {:.1} KiB", rendered as f64 / 1024.0);
+}
+
+/// The machine's floor: a bare tokio SMTP exchange (connect, banner, EHLO, NOOP, QUIT; no
+/// smtpwatch code) started every 3 ms, as 10,000 probes at 30 s are. Its CPU per exchange is
+/// what waking up for network I/O costs here, before any probe logic.
+async fn floor(server: SocketAddr) {
+    use tokio::io::AsyncReadExt;
+    async fn exchange(server: SocketAddr) {
+        let Ok(mut s) = tokio::net::TcpStream::connect(server).await else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf).await;
+        for command in [&b"EHLO floor.test\r\n"[..], b"NOOP\r\n", b"QUIT\r\n"] {
+            if s.write_all(command).await.is_err() || s.read(&mut buf).await.is_err() {
+                return;
+            }
+        }
+    }
+    let n = 3000;
+    let cpu_before = cpu_seconds();
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        tasks.push(tokio::spawn(exchange(server)));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "== floor: bare tokio exchange (no smtpwatch code) every 3 ms: {:.1} µs CPU each",
+        cpu / n as f64 * 1e6
+    );
 }
 
 /// One /metrics scrape as the HTTP handler streams it (chunk by chunk, each chunk dropped once
