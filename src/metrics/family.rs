@@ -1,9 +1,7 @@
-//! Building Prometheus metric families by hand, for series whose label sets differ per probe
-//! (user labels) and which must disappear when an address or a probe does.
+//! Shared metric pieces: the latency histogram, and small gauge families built by hand for
+//! `/probe` answers (whose label sets depend on the request).
 
-use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-};
+use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
 /// Bucket bounds for SMTP latencies: 1 ms to 30 s.
 pub const LATENCY_BUCKETS: [f64; 14] = [
@@ -47,24 +45,6 @@ impl Hist {
     pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
         LATENCY_BUCKETS.iter().copied().zip(self.counts)
     }
-
-    fn proto(&self) -> Histogram {
-        let mut h = Histogram::default();
-        h.set_sample_count(self.count);
-        h.set_sample_sum(self.sum);
-        let buckets = LATENCY_BUCKETS
-            .iter()
-            .zip(self.counts)
-            .map(|(bound, count)| {
-                let mut b = Bucket::default();
-                b.set_upper_bound(*bound);
-                b.set_cumulative_count(count);
-                b
-            })
-            .collect();
-        h.set_bucket(buckets);
-        h
-    }
 }
 
 fn labels(pairs: &Labels) -> Vec<LabelPair> {
@@ -101,22 +81,6 @@ impl Family {
         g.set_value(value);
         let mut m = Metric::from_label(labels(pairs));
         m.set_gauge(g);
-        self.family.mut_metric().push(m);
-    }
-
-    /// Adds a counter sample.
-    pub fn counter(&mut self, pairs: &Labels, value: f64) {
-        let mut c = Counter::default();
-        c.set_value(value);
-        let mut m = Metric::from_label(labels(pairs));
-        m.set_counter(c);
-        self.family.mut_metric().push(m);
-    }
-
-    /// Adds a histogram.
-    pub fn histogram(&mut self, pairs: &Labels, hist: &Hist) {
-        let mut m = Metric::from_label(labels(pairs));
-        m.set_histogram(hist.proto());
         self.family.mut_metric().push(m);
     }
 
