@@ -15,7 +15,7 @@ cargo test --locked
 
 echo "== end-to-end: packages"
 need=()
-for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl; do
+for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl ip:iproute2; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

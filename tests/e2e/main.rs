@@ -212,3 +212,53 @@ fn postfix_other_modes_and_formats() {
     );
     assert_eq!(report["failure"]["reason"], "tls_handshake");
 }
+
+/// A network namespace made by the test, deleted on drop. Its loopback interface is down, so a
+/// connect to 127.0.0.1 inside it fails with ENETUNREACH and no packet leaves it.
+struct Namespace(String);
+
+impl Namespace {
+    fn new() -> Namespace {
+        let name = format!("smtpwatch-e2e-{}", std::process::id());
+        let out = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip netns add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Namespace(name)
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs root and iproute2, as tests/run.sh has"]
+fn network_unreachable_is_reason_unreachable() {
+    let ns = Namespace::new();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            env!("CARGO_BIN_EXE_smtpwatch"),
+            "check",
+            "127.0.0.1:25",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .expect("run smtpwatch in the namespace");
+    let report = json_report(&out);
+    assert_eq!(out.status.code(), Some(2), "{report:#}");
+    assert_eq!(report["failure"]["phase"], "connect");
+    assert_eq!(report["failure"]["reason"], "unreachable");
+}
