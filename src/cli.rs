@@ -89,9 +89,12 @@ pub enum Format {
 /// Options of `smtpwatch check` (same meaning as the config keys).
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// host, host:port, [v6]:port, smtp://host[:port], submission://host[:port] (587, STARTTLS
-    /// required), smtps://host[:port] (465, implicit TLS), or mx:domain[:port] (every MX host,
-    /// every address).
+    /// What to probe, in any of the forms of [`Target`].
+    #[arg(
+        help = "host, host:port, [v6]:port, smtp://host[:port], submission://host[:port] (587, \
+                  STARTTLS required), smtps://host[:port] (465, implicit TLS), or \
+                  mx:domain[:port] (every MX host, every address)"
+    )]
     pub target: String,
     /// TLS mode: opportunistic (STARTTLS when advertised), starttls (required), implicit (TLS
     /// before the banner) or none. Default: from the scheme or port.

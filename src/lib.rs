@@ -3,19 +3,18 @@
 //! # Data flow
 //!
 //! ```text
-//! smtpwatch check TARGET ─> target ─> probe::fanout ─> resolve (MX, A/AAAA)
-//!                                          │
-//!                                          └─> probe (one per address) ─> ProbeReport
-//!                                                                            │
-//!                                          text / JSON lines / nagios <─ report::render
+//! probes.toml ─> config ─> schedule ─> probe::fanout ─> ProbeReport ─┬─> metrics (/metrics, /probe)
+//!                                          ▲                         └─> http (status page)
+//!                                   resolve (MX, A/AAAA)
+//! smtpwatch check TARGET ─────────> probe::fanout ─> ProbeReport ─> report::render (text/json/nagios)
 //! ```
 //!
 //! One type crosses every boundary: [`report::ProbeReport`], the result of one probe of one
-//! address. Probing knows nothing of how reports are shown or counted.
+//! address. Probing knows nothing of metrics, pages or alerts.
 //!
 //! # Layout
 //!
-//! - [`cli`]: command-line definitions and the `check` command.
+//! - [`cli`]: command-line definitions; the `check` and `config check` commands.
 //! - [`target`]: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://`, `mx:domain`.
 //! - [`resolve`]: hickory-resolver lookups (A/AAAA, MX).
 //! - [`probe`]: the phase sequence ([`probe::probe`]), sans-IO reply framing ([`probe::reply`]),
@@ -23,8 +22,15 @@
 //!   the per-address fan-out ([`probe::fanout`]).
 //! - [`report`]: `ProbeReport` and its renderings.
 //! - [`escape`]: making untrusted server text safe to print.
+//! - [`config`]: the agent's TOML file, validated with located errors.
+//! - [`schedule`]: per-probe timers on a spread, a concurrency limit, reloads.
+//! - [`metrics`]: Prometheus families and the blackbox-style `/probe` answer.
+//! - [`agent`]: `smtpwatch run`: configuration, scheduler, metrics and latest results wired up.
+//! - [`http`]: the agent's endpoints and HTML pages (axum).
+//! - [`alert`]: the alert state machine (notifiers to come).
 
 pub mod agent;
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod escape;

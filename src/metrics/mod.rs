@@ -119,7 +119,8 @@ impl Metrics {
         family::encode(&self.registry.gather())
     }
 
-    /// Appends one chunk of per-address family `family` (see [`SeriesStore::render_chunk`]).
+    /// Appends one chunk of per-address family `family`: up to [`SERIES_CHUNK_PROBES`] probes
+    /// after `after`; returns the last probe rendered, or None when the family is complete.
     pub fn render_series_chunk(
         &self,
         family: usize,

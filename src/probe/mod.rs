@@ -1,4 +1,5 @@
-//! One probe of one address: the SMTP phase sequence, timed and classified into a [`ProbeReport`].
+//! One probe of one address: the SMTP phase sequence, timed and classified into a
+//! [`ProbeReport`](crate::report::ProbeReport).
 //!
 //! `connect` → (`tls_handshake` for implicit TLS) → `banner` → `ehlo` (or `helo` after a 500/502)
 //! → `starttls` → `tls_handshake` → `ehlo_tls` → `noop` → `quit`. Every phase has a deadline of

@@ -1,7 +1,7 @@
 //! TLS for probes: trust store, a verifier that records what it saw, and certificate facts.
 //!
 //! Monitoring needs the facts of a chain most when it does *not* verify (which name was on it,
-//! who issued it, when it expired), so [`RecordingVerifier`] wraps rustls' WebPKI verifier,
+//! who issued it, when it expired), so `RecordingVerifier` wraps rustls' WebPKI verifier,
 //! keeps the presented chain and the verdict, and only then enforces it (or not, with
 //! `--insecure`). TLS 1.2 and 1.3 only, ring provider only.
 

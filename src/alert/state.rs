@@ -1,0 +1,165 @@
+//! The per-probe alert state machine: pure, with time as a parameter.
+//!
+//! `ok` → `failing` after `failure_threshold` consecutive bad results (default 3); while
+//! failing, a `reminder` every `repeat_interval` (default 4 h); back to `ok` after
+//! `success_threshold` consecutive good results (default 2), with a `resolved`. A single blip
+//! never pages; a flapping server does not re-page while it is still firing. The same machine
+//! serves reachability (cause: failing phase and reason) and certificate expiry (cause: the
+//! expiry warning), each with its own state. Sending lives elsewhere; this only decides.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// When to fire, resolve and remind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Consecutive bad results before firing.
+    pub failure: u32,
+    /// Consecutive good results before resolving.
+    pub success: u32,
+    /// Time between reminders while firing.
+    pub repeat_interval: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            failure: 3,
+            success: 2,
+            repeat_interval: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+/// What is wrong, as far as alerting cares: a stable key (e.g. `connect/connect_refused`) and a
+/// human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// Identifies the kind of trouble; a change of key while firing is reported.
+    pub key: String,
+    /// Detail for people.
+    pub message: String,
+}
+
+/// What to tell the notifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The alert starts.
+    Firing,
+    /// Still failing, `repeat_interval` after the last notification.
+    Reminder,
+    /// The alert ends.
+    Resolved,
+}
+
+/// A decision of [`AlertState::eval`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// Which notification.
+    pub event: Event,
+    /// When the trouble began (the first bad result of the streak that fired).
+    pub since: SystemTime,
+    /// The current cause (for `resolved`, the last one seen while firing).
+    pub cause: Cause,
+    /// For reminders: the cause last notified, when it differs from the current one.
+    pub previous_cause: Option<Cause>,
+}
+
+/// The state of one alert (one probe address, or a probe's certificate). Serialisable, so a
+/// restart resumes it: a firing alert stays firing and its `resolved` is still sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertState {
+    /// Whether the alert is firing.
+    pub firing: bool,
+    bad_streak: u32,
+    good_streak: u32,
+    streak_started: Option<SystemTime>,
+    since: Option<SystemTime>,
+    last_notified: Option<SystemTime>,
+    notified_cause: Option<Cause>,
+    current_cause: Option<Cause>,
+}
+
+impl AlertState {
+    /// Feeds one result (`Some(cause)` when bad) observed at `now`; returns what to send, if
+    /// anything.
+    pub fn eval(
+        &mut self,
+        result: Option<Cause>,
+        now: SystemTime,
+        t: &Thresholds,
+    ) -> Option<Transition> {
+        match result {
+            Some(cause) => self.bad(cause, now, t),
+            None => self.good(t),
+        }
+    }
+
+    fn bad(&mut self, cause: Cause, now: SystemTime, t: &Thresholds) -> Option<Transition> {
+        self.good_streak = 0;
+        self.bad_streak = self.bad_streak.saturating_add(1);
+        let streak_started = *self.streak_started.get_or_insert(now);
+        self.current_cause = Some(cause.clone());
+        if !self.firing {
+            if self.bad_streak < t.failure.max(1) {
+                return None;
+            }
+            self.firing = true;
+            self.since = Some(streak_started);
+            self.last_notified = Some(now);
+            self.notified_cause = Some(cause.clone());
+            return Some(Transition {
+                event: Event::Firing,
+                since: streak_started,
+                cause,
+                previous_cause: None,
+            });
+        }
+        let last = self.last_notified.unwrap_or(now);
+        if now.duration_since(last).unwrap_or_default() < t.repeat_interval {
+            return None;
+        }
+        let previous = self
+            .notified_cause
+            .replace(cause.clone())
+            .filter(|p| p.key != cause.key);
+        self.last_notified = Some(now);
+        let since = self.since.unwrap_or(streak_started);
+        Some(Transition {
+            event: Event::Reminder,
+            since,
+            cause,
+            previous_cause: previous,
+        })
+    }
+
+    fn good(&mut self, t: &Thresholds) -> Option<Transition> {
+        self.bad_streak = 0;
+        self.streak_started = None;
+        if !self.firing {
+            self.good_streak = 0;
+            return None;
+        }
+        self.good_streak = self.good_streak.saturating_add(1);
+        if self.good_streak < t.success.max(1) {
+            return None;
+        }
+        let transition = Transition {
+            event: Event::Resolved,
+            since: self.since.unwrap_or(SystemTime::UNIX_EPOCH),
+            cause: self.current_cause.clone().unwrap_or(Cause {
+                key: String::new(),
+                message: String::new(),
+            }),
+            previous_cause: None,
+        };
+        *self = AlertState::default();
+        Some(transition)
+    }
+}
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
