@@ -4,7 +4,7 @@
 //! [`serve`] runs everything on a given listener until a shutdown token fires, so tests start
 //! an agent on `127.0.0.1:0` and stop it; the binary passes signal handling in.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +64,9 @@ pub struct Agent {
     ready: AtomicBool,
     /// Trust for ad-hoc `/probe` requests: the system store.
     pub adhoc_trust: Arc<LazyTrust>,
+    /// The resolver of the configuration in force (shared with its jobs and `/probe`), or why
+    /// it could not be set up.
+    resolver: RwLock<Result<Resolver, String>>,
 }
 
 /// Why the agent could not start.
@@ -77,14 +80,12 @@ pub enum AgentError {
     Setup(String),
 }
 
-fn build_jobs(config: &Config) -> Result<Vec<Arc<ProbeJob>>, AgentError> {
-    let resolver = if config.dns_servers.is_empty() {
-        Resolver::system()
-    } else {
-        Resolver::with_servers(&config.dns_servers)
-    };
+/// The jobs of `config`, and the resolver they share.
+type Built = (Vec<Arc<ProbeJob>>, Result<Resolver, String>);
+
+fn build_jobs(config: &Config) -> Result<Built, AgentError> {
     // A probe of an IP literal needs no resolver; report DNS set-up problems only when needed.
-    let resolver = resolver.map_err(|e| e.to_string());
+    let resolver = Resolver::new(&config.dns_servers).map_err(|e| e.to_string());
     let mut trusts: HashMap<Option<PathBuf>, Arc<LazyTrust>> = HashMap::new();
     let mut jobs = Vec::new();
     for p in &config.probes {
@@ -113,7 +114,7 @@ fn build_jobs(config: &Config) -> Result<Vec<Arc<ProbeJob>>, AgentError> {
             agent_key: (config.ehlo_name.clone(), config.dns_servers.clone()),
         }));
     }
-    Ok(jobs)
+    Ok((jobs, resolver))
 }
 
 impl Agent {
@@ -131,6 +132,7 @@ impl Agent {
             scheduler: Mutex::new(None),
             ready: AtomicBool::new(false),
             adhoc_trust: Arc::new(LazyTrust::new(Vec::new())),
+            resolver: RwLock::new(Err("the agent has not started".into())),
         }))
     }
 
@@ -198,7 +200,8 @@ impl Agent {
 
     fn start_scheduler(self: &Arc<Self>) -> Result<(), AgentError> {
         let config = self.config();
-        let jobs = build_jobs(&config)?;
+        let (jobs, resolver) = build_jobs(&config)?;
+        self.set_resolver(resolver);
         let agent = self.clone();
         let run: schedule::RunFn<ProbeJob> =
             Arc::new(move |job| Box::pin(agent.clone().run_round(job)));
@@ -219,10 +222,10 @@ impl Agent {
         let result = config::load(&self.path)
             .map_err(AgentError::from)
             .and_then(|new| {
-                let jobs = build_jobs(&new)?;
-                Ok((new, jobs))
+                let built = build_jobs(&new)?;
+                Ok((new, built))
             });
-        let (new, jobs) = match result {
+        let (new, (jobs, resolver)) = match result {
             Ok(ok) => ok,
             Err(e) => {
                 self.metrics.config_loaded(false);
@@ -238,6 +241,7 @@ impl Agent {
                 scheduler.apply(jobs, new.concurrency);
             }
         }
+        self.set_resolver(resolver);
         let names: BTreeSet<String> = new.probes.iter().map(|p| p.name.clone()).collect();
         self.metrics.retain_probes(&names);
         if let Ok(mut latest) = self.latest.write() {
@@ -252,15 +256,18 @@ impl Agent {
         Ok(())
     }
 
-    /// Labels of a probe, for pages that show them.
-    pub fn labels_of(&self, probe: &str) -> BTreeMap<String, String> {
-        let config = self.config();
-        config
-            .probes
-            .iter()
-            .find(|p| p.name == probe)
-            .map(|p| p.labels.clone())
-            .unwrap_or_default()
+    fn set_resolver(&self, resolver: Result<Resolver, String>) {
+        if let Ok(mut slot) = self.resolver.write() {
+            *slot = resolver;
+        }
+    }
+
+    /// The resolver of the configuration in force, for ad-hoc `/probe` requests.
+    pub fn resolver(&self) -> Result<Resolver, String> {
+        self.resolver
+            .read()
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.clone())
     }
 }
 

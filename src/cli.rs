@@ -273,12 +273,9 @@ pub fn check(args: CheckArgs) -> Result<u8, String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let reports = runtime.block_on(async {
-        let resolver = match (&target.host, args.dns_servers.is_empty()) {
-            (Host::Ip(_), _) => None,
-            (Host::Name(_), true) => Some(Resolver::system().map_err(|e| e.to_string())?),
-            (Host::Name(_), false) => {
-                Some(Resolver::with_servers(&args.dns_servers).map_err(|e| e.to_string())?)
-            }
+        let resolver = match &target.host {
+            Host::Ip(_) => None,
+            Host::Name(_) => Some(Resolver::new(&args.dns_servers).map_err(|e| e.to_string())?),
         };
         let settings = Arc::new(settings);
         Ok::<_, String>(probe_target(&target, None, settings, resolver.as_ref(), family).await)

@@ -72,6 +72,16 @@ fn options(mut opts: ResolverOpts) -> ResolverOpts {
 }
 
 impl Resolver {
+    /// The resolver for a configuration: these name servers, or the system's when none are
+    /// given (`--dns-server`, `dns_servers`).
+    pub fn new(servers: &[SocketAddr]) -> Result<Resolver, DnsError> {
+        if servers.is_empty() {
+            Resolver::system()
+        } else {
+            Resolver::with_servers(servers)
+        }
+    }
+
     /// The system resolver.
     pub fn system() -> Result<Resolver, DnsError> {
         let mut builder = TokioResolver::builder_tokio().map_err(|e| {

@@ -18,7 +18,7 @@ use crate::metrics::{blackbox, SERIES_FAMILIES};
 use crate::probe::fanout::probe_target;
 use crate::probe::{ProbeSettings, TlsMode};
 use crate::report::render::json_lines;
-use crate::resolve::{Family, Resolver};
+use crate::resolve::Family;
 use crate::target::{Host, Target};
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -157,19 +157,10 @@ async fn probe(
     settings.phase_timeout = timeout;
     let resolver = match &target.host {
         Host::Ip(_) => None,
-        Host::Name(_) => {
-            let r = if config.dns_servers.is_empty() {
-                Resolver::system()
-            } else {
-                Resolver::with_servers(&config.dns_servers)
-            };
-            match r {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
-                }
-            }
-        }
+        Host::Name(_) => match agent.resolver() {
+            Ok(r) => Some(r),
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        },
     };
     let started = std::time::Instant::now();
     let reports = probe_target(

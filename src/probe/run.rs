@@ -61,7 +61,7 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         run.quit().await;
     }
     let close_by = Instant::now() + settings.quit_timeout.min(Duration::from_millis(500));
-    let tls_up = run.tls.as_ref().is_some_and(|t| t.version.is_some());
+    let tls_up = run.tls.as_ref().is_some_and(TlsFacts::established);
     run.session.shutdown(tls_up, close_by.min(deadline)).await;
     run.finish(outcome.err())
 }

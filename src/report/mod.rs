@@ -213,6 +213,13 @@ pub struct TlsFacts {
     pub chain: Vec<CertFacts>,
 }
 
+impl TlsFacts {
+    /// Whether a TLS session was established (not just a certificate seen).
+    pub fn established(&self) -> bool {
+        self.version.is_some()
+    }
+}
+
 /// One line of the SMTP conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TranscriptLine {
@@ -262,11 +269,6 @@ impl ProbeReport {
     /// The timing of `phase`, if it ran (the last one, for `tls_handshake` after STARTTLS).
     pub fn phase(&self, phase: Phase) -> Option<&PhaseTiming> {
         self.phases.iter().rev().find(|p| p.phase == phase)
-    }
-
-    /// Whether a TLS session was established.
-    pub fn used_tls(&self) -> bool {
-        self.tls.as_ref().is_some_and(|t| t.version.is_some())
     }
 }
 
