@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
 use crate::metrics::Metrics;
 use crate::probe::fanout::probe_target;
@@ -67,6 +68,8 @@ pub struct Agent {
     /// The resolver of the configuration in force (shared with its jobs and `/probe`), or why
     /// it could not be set up.
     resolver: RwLock<Result<Resolver, String>>,
+    /// Alert state and delivery (set up when the agent starts serving).
+    alerting: RwLock<Option<Arc<Alerting>>>,
 }
 
 /// Why the agent could not start.
@@ -133,6 +136,7 @@ impl Agent {
             ready: AtomicBool::new(false),
             adhoc_trust: Arc::new(LazyTrust::new(Vec::new())),
             resolver: RwLock::new(Err("the agent has not started".into())),
+            alerting: RwLock::new(None),
         }))
     }
 
@@ -186,6 +190,9 @@ impl Agent {
                     "probe failed"
                 );
             }
+        }
+        if let Some(alerting) = self.alerting() {
+            alerting.observe(&job.config, &reports, SystemTime::now());
         }
         if let Ok(mut latest) = self.latest.write() {
             latest.insert(
@@ -247,6 +254,9 @@ impl Agent {
         if let Ok(mut latest) = self.latest.write() {
             latest.retain(|name, _| names.contains(name));
         }
+        if let Some(alerting) = self.alerting() {
+            alerting.reconfigure(&new);
+        }
         let count = new.probes.len();
         if let Ok(mut config) = self.config.write() {
             *config = Arc::new(new);
@@ -260,6 +270,11 @@ impl Agent {
         if let Ok(mut slot) = self.resolver.write() {
             *slot = resolver;
         }
+    }
+
+    /// Alerting, once the agent serves.
+    pub fn alerting(&self) -> Option<Arc<Alerting>> {
+        self.alerting.read().ok().and_then(|a| a.clone())
     }
 
     /// The resolver of the configuration in force, for ad-hoc `/probe` requests.
@@ -278,6 +293,15 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> Result<(), AgentError> {
+    let alerting = Arc::new(
+        Alerting::start(&agent.config(), agent.metrics.delivery.clone())
+            .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?,
+    );
+    if let Ok(mut slot) = agent.alerting.write() {
+        *slot = Some(alerting.clone());
+    }
+    let resend_stop = shutdown.child_token();
+    tokio::spawn(alerting.clone().resend_loop(resend_stop));
     agent.start_scheduler()?;
     let app = crate::http::router(agent.clone());
     let stop = shutdown.clone();
@@ -292,6 +316,9 @@ pub async fn serve(
         if !scheduler.shutdown(grace).await {
             tracing::warn!("probes still running after the grace period were cancelled");
         }
+    }
+    if !alerting.close(grace).await {
+        tracing::warn!("notifications still queued after the grace period were abandoned");
     }
     result
 }

@@ -39,6 +39,29 @@ pub enum Command {
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Alerting tools.
+    #[command(subcommand)]
+    Alert(AlertCommand),
+}
+
+/// `smtpwatch alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Send a clearly marked test notification to each configured notifier (one attempt
+    /// each) and report the outcome; exit 0 when all succeeded, 2 when any failed, 3 on a
+    /// configuration error.
+    Test {
+        /// The configuration file.
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/etc/smtpwatch/probes.toml"
+        )]
+        config: PathBuf,
+        /// Only this notifier.
+        #[arg(long, value_name = "NAME")]
+        notifier: Option<String>,
+    },
 }
 
 /// `smtpwatch config …`
@@ -221,6 +244,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 EXIT_UNKNOWN
             }
         },
+        Command::Alert(AlertCommand::Test { config, notifier }) => {
+            alert_test(&config, notifier.as_deref()).unwrap_or_else(|message| {
+                eprintln!("smtpwatch alert test: {message}");
+                EXIT_UNKNOWN
+            })
+        }
         Command::Run(args) => {
             crate::agent::run(&args.config)
                 .map(|()| 0)
@@ -231,6 +260,36 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 })
         }
     }
+}
+
+/// Runs `alert test`: one line per notifier endpoint; `Err` is a configuration problem.
+pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, String> {
+    let config = crate::config::load(config).map_err(|e| e.to_string())?;
+    let alerting = &config.alerting;
+    if alerting.notifiers.is_empty() {
+        return Err("no notifiers are configured under [alerting]".into());
+    }
+    if let Some(name) = only {
+        if !alerting.notifiers.iter().any(|n| n.name == name) {
+            return Err(format!("there is no notifier named {name:?}"));
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let results = runtime.block_on(crate::alert::send_test(alerting, only))?;
+    let mut code = 0;
+    for (notifier, url, outcome) in results {
+        match outcome {
+            Ok(()) => println!("{notifier}: ok ({url})"),
+            Err(why) => {
+                code = 2;
+                println!("{notifier}: FAILED ({url}): {why}");
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).

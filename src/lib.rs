@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! probes.toml ─> config ─> schedule ─> probe::fanout ─> ProbeReport ─┬─> metrics (/metrics, /probe)
-//!                                          ▲                         └─> http (status page)
+//!                                          ▲                         ├─> http (status page)
+//!                                          │                         └─> alert ─> webhook, slack,
+//!                                          │                                      alertmanager
 //!                                   resolve (MX, A/AAAA)
 //! smtpwatch check TARGET ─────────> probe::fanout ─> ProbeReport ─> report::render (text/json/nagios)
 //! ```
@@ -27,7 +29,7 @@
 //! - [`metrics`]: Prometheus families and the blackbox-style `/probe` answer.
 //! - [`agent`]: `smtpwatch run`: configuration, scheduler, metrics and latest results wired up.
 //! - [`http`]: the agent's endpoints and HTML pages (axum).
-//! - [`alert`]: the alert state machine (notifiers to come).
+//! - [`alert`]: alert state, notifications, delivery with retries, the state file.
 
 pub mod agent;
 pub mod alert;

@@ -92,6 +92,15 @@ impl Trust {
             .with_no_client_auth();
         Ok((Arc::new(config), recorder))
     }
+
+    /// A plain verifying client configuration (ring provider), for HTTPS clients such as the
+    /// notifiers.
+    pub fn https_client_config(&self) -> Result<ClientConfig, rustls::Error> {
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_webpki_verifier(self.verifier.clone())
+            .with_no_client_auth())
+    }
 }
 
 /// Distribution CA bundles, one file holding every trusted root.

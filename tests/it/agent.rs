@@ -375,3 +375,40 @@ async fn mx_targets_re_resolve_every_round() {
         .await;
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_probe_reaches_the_webhook_and_the_notification_metrics() {
+    use crate::support::receiver::{Answer, Receiver};
+    let good = FakeService::start(healthy_script).await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let extra = format!(
+        "[alerting]\nfailure_threshold = 2\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+        hook.url("/hook/SECRET-PATH")
+    );
+    let agent = start(&config(good.addr, closed_port(), &extra)).await;
+    let firing = hook.next().await.json();
+    assert_eq!(firing["event"], "firing");
+    assert_eq!(firing["probe"], "closed");
+    assert_eq!(firing["reason"], "connect_refused");
+    let m = agent
+        .metrics_when(|m| {
+            sample(
+                m,
+                "smtpwatch_notifications_total",
+                &["notifier=\"hook\"", "outcome=\"sent\""],
+            ) == Some(1.0)
+        })
+        .await;
+    assert_eq!(
+        sample(
+            &m,
+            "smtpwatch_notification_queue_length",
+            &["notifier=\"hook\""]
+        ),
+        Some(0.0)
+    );
+    assert!(!m.contains("SECRET-PATH"));
+    let (_, page) = get(agent.addr, "/").await;
+    assert!(!page.contains("SECRET-PATH"));
+    agent.stop().await;
+}

@@ -4,6 +4,7 @@
 mod support;
 
 mod agent;
+mod alerting;
 mod cli;
 mod fanout;
 mod scenarios;

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod fake_dns;
 pub mod fake_smtp;
 pub mod http;
+pub mod receiver;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -84,7 +84,41 @@ fn bad_files_name_file_line_column_key_and_expectation() {
         ("[agent]\nconcurrency = 0\n", "probes.toml:2:15: agent.concurrency must be at least 1"),
         ("[agent]\ndns_servers = [\"dns\"]\n", "probes.toml:2:16: agent.dns_servers: \"dns\" is not IP or IP:PORT"),
         ("[agent]\nehlo_name = \"a b\"\n", "probes.toml:2:13: agent.ehlo_name \"a b\" is not a domain"),
-        ("[alerting]\n", "probes.toml:1:2: unknown field `alerting`, expected `agent` or `probe`"),
+        ("[alerting]\nfailure_threshold = 0\n", "probes.toml:2:21: alerting.failure_threshold must be at least 1"),
+        ("[alerting]\nrepeat_interval = \"often\"\n", "probes.toml:2:19: alerting.repeat_interval \"often\":"),
+        (
+            "[[alerting.slack]]\nname = \"s\"\n",
+            "probes.toml:2:8: alerting.slack \"s\": give exactly one of url, url_file or url_env",
+        ),
+        (
+            "[[alerting.slack]]\nname = \"s\"\nurl = \"ftp://hooks.example/T0/SECRETPATH\"\n",
+            "probes.toml:3:7: alerting.slack \"s\": the URL is not an http:// or https:// URL with a host (value not shown)",
+        ),
+        (
+            "[[alerting.webhook]]\nname = \"w\"\nurl_env = \"SMTPWATCH_TEST_UNSET_VARIABLE\"\n",
+            "probes.toml:3:11: alerting.webhook \"w\": url_env: environment variable SMTPWATCH_TEST_UNSET_VARIABLE is not set",
+        ),
+        (
+            "[[alerting.webhook]]\nname = \"w\"\nurl = \"http://h.example/x\"\nsecret_file = \"/nonexistent/key\"\n",
+            "probes.toml:4:15: alerting.webhook \"w\": secret_file: cannot read /nonexistent/key:",
+        ),
+        (
+            "[[alerting.slack]]\nname = \"s\"\nurl = \"http://h.example/x\"\nheaders = { a = \"b\" }\n",
+            "probes.toml:4:11: alerting.slack \"s\": key `headers` is not used by a slack notifier",
+        ),
+        (
+            "[[alerting.slack]]\nname = \"x\"\nurl = \"http://h.example/x\"\n[[alerting.webhook]]\nname = \"x\"\nurl = \"http://h.example/y\"\n",
+            "probes.toml:1:1: alerting: notifier name \"x\" is used twice",
+        ),
+        (
+            "[[alerting.alertmanager]]\nname = \"am\"\nurls = []\n",
+            "probes.toml:2:8: alerting.alertmanager \"am\": `urls` lists no URL",
+        ),
+        (
+            "[[probe]]\nname = \"a\"\ntarget = \"x.example\"\nnotify = [\"pager\"]\n",
+            "probes.toml:4:10: probe \"a\": notify: there is no notifier named \"pager\" under [alerting]",
+        ),
+        ("[alerting]\nwebhok = []\n", "probes.toml:2:1: key `webhok`: unknown field `webhok`"),
         ("[[probe]]\nname = \"a\"\n", "probes.toml:1:1: missing field `target`"),
         ("not toml at all", "probes.toml:1:"),
     ];
@@ -120,10 +154,78 @@ fn the_example_file_is_valid_and_documents_every_key() {
         "noop",
         "warn_cert",
         "labels",
+        "notify",
+        "state_file",
+        "failure_threshold",
+        "success_threshold",
+        "repeat_interval",
+        "resend_interval",
+        "queue_size",
+        "retry_backoff",
+        "retry_backoff_max",
+        "retry_attempts",
+        "url",
+        "urls",
+        "url_file",
+        "url_env",
+        "secret_file",
+        "secret_env",
+        "headers",
     ] {
         assert!(
             text.contains(&format!("{key} =")),
             "probes.example.toml does not document {key}"
         );
     }
+}
+
+#[test]
+fn notifiers_resolve_their_secrets_and_never_print_them() {
+    let dir = std::env::temp_dir().join(format!("smtpwatch-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let key = dir.join("hmac.key");
+    let url_file = dir.join("slack.url");
+    std::fs::write(&key, "k3y-material\n").expect("key");
+    std::fs::write(
+        &url_file,
+        "https://hooks.slack.example/services/T0/B0/SECRETTOKEN\n",
+    )
+    .expect("url");
+    let text = format!(
+        "[alerting]\nrepeat_interval = \"1h\"\n\
+         [[alerting.webhook]]\nname = \"hook\"\nurl = \"http://127.0.0.1:1/in/SECRETHOOK\"\n\
+         secret_file = \"{}\"\nheaders = {{ X-Team = \"mail\" }}\n\
+         [[alerting.slack]]\nname = \"chat\"\nurl_file = \"{}\"\n\
+         [[alerting.alertmanager]]\nname = \"am\"\nurls = [\"http://127.0.0.1:9093\", \"http://127.0.0.2:9093/\"]\n\
+         [[probe]]\nname = \"mx\"\ntarget = \"127.0.0.1\"\nnotify = [\"chat\"]\n",
+        key.display(),
+        url_file.display()
+    );
+    let config = parse(&text, Path::new("p.toml")).expect("valid");
+    let a = &config.alerting;
+    assert_eq!(a.thresholds.repeat_interval, Duration::from_secs(3600));
+    let names: Vec<_> = a.notifiers.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["hook", "chat", "am"]);
+    match &a.notifiers[0].kind {
+        NotifierKind::Webhook {
+            url,
+            secret,
+            headers,
+        } => {
+            assert_eq!(url.expose(), "http://127.0.0.1:1/in/SECRETHOOK");
+            assert_eq!(secret.as_ref().map(|s| s.expose()), Some("k3y-material"));
+            assert_eq!(headers["X-Team"], "mail");
+        }
+        other => panic!("expected a webhook, got {other:?}"),
+    }
+    match &a.notifiers[2].kind {
+        NotifierKind::Alertmanager { urls } => assert_eq!(urls.len(), 2),
+        other => panic!("expected alertmanager, got {other:?}"),
+    }
+    assert_eq!(config.probes[0].notify, Some(vec!["chat".to_string()]));
+    let printed = format!("{config:?}");
+    for secret in ["SECRETHOOK", "SECRETTOKEN", "k3y-material"] {
+        assert!(!printed.contains(secret), "{secret} leaked into {printed}");
+    }
+    assert!(printed.contains("https://hooks.slack.example/<redacted>"));
 }

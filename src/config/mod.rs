@@ -15,6 +15,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod alerting;
+
+pub use self::alerting::{AlertingConfig, NotifierConfig, NotifierKind};
 use crate::probe::TlsMode;
 use crate::target::Target;
 
@@ -37,8 +40,12 @@ pub struct Config {
     pub concurrency: usize,
     /// DNS servers for every lookup (empty: the system resolver).
     pub dns_servers: Vec<SocketAddr>,
+    /// Where firing alerts are persisted across restarts (None: not persisted).
+    pub state_file: Option<PathBuf>,
     /// The probes, in file order.
     pub probes: Vec<ProbeConfig>,
+    /// Alert thresholds, delivery and notifiers.
+    pub alerting: AlertingConfig,
 }
 
 /// One `[[probe]]`, defaults applied.
@@ -66,6 +73,8 @@ pub struct ProbeConfig {
     pub warn_cert: Duration,
     /// Extra labels on every series of this probe.
     pub labels: BTreeMap<String, String>,
+    /// The notifiers this probe's alerts go to (None: all of them).
+    pub notify: Option<Vec<String>>,
 }
 
 /// A configuration error, located in its file.
@@ -99,6 +108,8 @@ struct RawConfig {
     agent: RawAgent,
     #[serde(default)]
     probe: Vec<RawProbe>,
+    #[serde(default)]
+    alerting: alerting::RawAlerting,
 }
 
 #[derive(Deserialize, Default)]
@@ -110,6 +121,7 @@ struct RawAgent {
     timeout: Option<Spanned<String>>,
     concurrency: Option<Spanned<i64>>,
     dns_servers: Option<Vec<Spanned<String>>>,
+    state_file: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +138,7 @@ struct RawProbe {
     timeout: Option<Spanned<String>>,
     warn_cert: Option<Spanned<String>>,
     labels: Option<Spanned<BTreeMap<String, String>>>,
+    notify: Option<Spanned<Vec<String>>>,
 }
 
 /// Label names the agent sets itself; user labels may not reuse them.
@@ -145,11 +158,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Validates configuration text; `path` is only used in messages.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let at = |span: Range<usize>, message: String| ConfigError {
-        file: path.to_path_buf(),
-        position: Some(line_col(text, span.start)),
-        message,
-    };
+    let src = Source { text, path };
+    let at = |span: Range<usize>, message: String| src.at(span, message);
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let key = key_at(text, span.start)
@@ -183,24 +193,27 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             ))
         }
     };
-    let duration = |value: &Option<Spanned<String>>, what: &str, default: Duration| match value {
-        None => Ok(default),
-        Some(v) => crate::cli::parse_duration(v.get_ref())
-            .map_err(|e| at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
+    let duration = |value: &Option<Spanned<String>>, what: &str, default: Duration| {
+        src.duration(value, what, default)
     };
     let interval = duration(&agent.interval, "agent.interval", Duration::from_secs(60))?;
     let timeout = duration(&agent.timeout, "agent.timeout", Duration::from_secs(10))?;
-    let concurrency = match &agent.concurrency {
-        None => 256,
-        Some(c) if *c.get_ref() >= 1 => *c.get_ref() as usize,
-        Some(c) => return Err(at(c.span(), "agent.concurrency must be at least 1".into())),
-    };
+    let concurrency = src.count(&agent.concurrency, "agent.concurrency", 1, 256)?;
     let mut dns_servers = Vec::new();
     for server in agent.dns_servers.iter().flatten() {
         let parsed = crate::cli::parse_dns_server(server.get_ref())
             .map_err(|e| at(server.span(), format!("agent.dns_servers: {e}")))?;
         dns_servers.push(parsed);
     }
+
+    let state_file = match &agent.state_file {
+        None => None,
+        Some(f) => Some(
+            crate::alert::secret::expand_systemd_dirs(f.get_ref())
+                .map_err(|e| at(f.span(), format!("agent.state_file: {e}")))?,
+        ),
+    };
+    let alerting = alerting::parse(raw.alerting, &src)?;
 
     let mut probes: Vec<ProbeConfig> = Vec::new();
     for p in raw.probe {
@@ -279,6 +292,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 labels
             }
         };
+        let notify = match p.notify {
+            None => None,
+            Some(list) => {
+                for wanted in list.get_ref() {
+                    if !alerting.notifiers.iter().any(|n| &n.name == wanted) {
+                        return Err(at(
+                            list.span(),
+                            format!("{ctx}: notify: there is no notifier named {wanted:?} under [alerting]"),
+                        ));
+                    }
+                }
+                Some(list.into_inner())
+            }
+        };
         probes.push(ProbeConfig {
             name,
             target,
@@ -291,6 +318,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             timeout: p_timeout,
             warn_cert,
             labels,
+            notify,
         });
     }
     Ok(Config {
@@ -300,11 +328,59 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         timeout,
         concurrency,
         dns_servers,
+        state_file,
         probes,
+        alerting,
     })
 }
 
-fn label_name_problem(key: &str) -> Option<&'static str> {
+/// The text being parsed, to locate errors in it.
+pub(crate) struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Source<'_> {
+    /// An error at byte range `span`.
+    pub(crate) fn at(&self, span: Range<usize>, message: String) -> ConfigError {
+        ConfigError {
+            file: self.path.to_path_buf(),
+            position: Some(line_col(self.text, span.start)),
+            message,
+        }
+    }
+
+    /// A humantime duration, or `default` when absent.
+    pub(crate) fn duration(
+        &self,
+        value: &Option<Spanned<String>>,
+        what: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => crate::cli::parse_duration(v.get_ref())
+                .map_err(|e| self.at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
+        }
+    }
+
+    /// An integer of at least `min`, or `default` when absent.
+    pub(crate) fn count(
+        &self,
+        value: &Option<Spanned<i64>>,
+        what: &str,
+        min: i64,
+        default: usize,
+    ) -> Result<usize, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if *v.get_ref() >= min => Ok(*v.get_ref() as usize),
+            Some(v) => Err(self.at(v.span(), format!("{what} must be at least {min}"))),
+        }
+    }
+}
+
+pub(crate) fn label_name_problem(key: &str) -> Option<&'static str> {
     let mut chars = key.chars();
     let first_ok = chars
         .next()
@@ -344,5 +420,5 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

@@ -1,0 +1,236 @@
+//! One delivery attempt: the notification rendered for its receiver (webhook JSON with
+//! signature, Slack Block Kit, Alertmanager alerts), POSTed, and the answer classified.
+//!
+//! - 2xx (Slack: 200 with body `ok`): delivered.
+//! - Network errors, 5xx and 408: worth retrying; 429: retry after `Retry-After` (seconds or
+//!   an HTTP date, at most an hour).
+//! - Other 4xx: refused, with the response body (escaped, truncated) for the log.
+//! - URLs are secrets: errors are formatted without them (`reqwest::Error::without_url`).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::dispatch::Policy;
+use super::notification::{Notification, NotificationEvent};
+use super::secret::Secret;
+use super::{alertmanager, slack, webhook};
+use crate::config::{NotifierConfig, NotifierKind};
+
+/// Longest wait a `Retry-After` can impose.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+/// Response body bytes kept for logs.
+const BODY_EXCERPT: usize = 512;
+
+/// Something to deliver.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// One notification.
+    One(Arc<Notification>),
+    /// Every firing alert, re-sent to Alertmanager.
+    Resend(Arc<Vec<Notification>>),
+}
+
+impl Item {
+    pub(crate) fn is_resolved(&self) -> bool {
+        matches!(self, Item::One(n) if n.event == NotificationEvent::Resolved)
+    }
+    pub(crate) fn is_reminder(&self) -> bool {
+        matches!(self, Item::One(n) if n.event == NotificationEvent::Reminder)
+    }
+}
+
+/// Where one endpoint sends.
+#[derive(Debug, Clone)]
+enum Destination {
+    Webhook {
+        url: Secret,
+        secret: Option<Secret>,
+        headers: Vec<(String, String)>,
+    },
+    Slack {
+        url: Secret,
+    },
+    Alertmanager {
+        url: Secret,
+    },
+}
+
+/// One receiver of one notifier (an Alertmanager notifier has one per URL).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The notifier's name.
+    pub notifier: String,
+    destination: Destination,
+}
+
+impl Endpoint {
+    /// The endpoints of a notifier.
+    pub fn of(n: &NotifierConfig) -> Vec<Endpoint> {
+        let one = |destination| Endpoint {
+            notifier: n.name.clone(),
+            destination,
+        };
+        match &n.kind {
+            NotifierKind::Webhook {
+                url,
+                secret,
+                headers,
+            } => vec![one(Destination::Webhook {
+                url: url.clone(),
+                secret: secret.clone(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            })],
+            NotifierKind::Slack { url } => vec![one(Destination::Slack { url: url.clone() })],
+            NotifierKind::Alertmanager { urls } => urls
+                .iter()
+                .map(|u| {
+                    let url = Secret::new(alertmanager::endpoint(u.expose()));
+                    one(Destination::Alertmanager { url })
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether this endpoint takes Alertmanager re-sends.
+    pub fn is_alertmanager(&self) -> bool {
+        matches!(self.destination, Destination::Alertmanager { .. })
+    }
+
+    /// Where it sends, redacted.
+    pub fn redacted_url(&self) -> String {
+        match &self.destination {
+            Destination::Webhook { url, .. }
+            | Destination::Slack { url }
+            | Destination::Alertmanager { url } => url.redacted(),
+        }
+    }
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    /// The receiver accepted it.
+    Delivered,
+    /// Worth trying again (after the given delay, when the receiver said so).
+    Retry(Option<Duration>, String),
+    /// Refused for good.
+    Refused(String),
+}
+
+/// One attempt to deliver `item` to `endpoint`.
+pub async fn deliver(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    item: &Item,
+    policy: &Policy,
+) -> Attempt {
+    let (url, body, extra_headers): (&Secret, Vec<u8>, Vec<(String, String)>) =
+        match (&endpoint.destination, item) {
+            (
+                Destination::Webhook {
+                    url,
+                    secret,
+                    headers,
+                },
+                Item::One(n),
+            ) => {
+                let body = webhook::body(n);
+                let mut headers = headers.clone();
+                if let Some(key) = secret {
+                    let signature = webhook::signature(key.expose().as_bytes(), &body);
+                    headers.push((webhook::SIGNATURE_HEADER.into(), signature));
+                }
+                (url, body, headers)
+            }
+            (Destination::Slack { url }, Item::One(n)) => {
+                (url, slack::payload(n).to_string().into_bytes(), Vec::new())
+            }
+            (Destination::Alertmanager { url }, item) => {
+                let list: Vec<Notification> = match item {
+                    Item::One(n) => vec![n.as_ref().clone()],
+                    Item::Resend(all) => all.as_ref().clone(),
+                };
+                let body = alertmanager::body(&list, SystemTime::now(), policy.resend_interval);
+                (url, body.to_string().into_bytes(), Vec::new())
+            }
+            (_, Item::Resend(_)) => return Attempt::Delivered,
+        };
+    let mut request = client
+        .post(url.expose())
+        .timeout(policy.timeout)
+        .header("content-type", "application/json")
+        .body(body);
+    for (k, v) in extra_headers {
+        request = request.header(k, v);
+    }
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return Attempt::Retry(None, e.without_url().to_string()),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let text = read_bounded(response).await;
+    let accepted = match endpoint.destination {
+        Destination::Slack { .. } => slack::accepted(status, &text),
+        _ => (200..300).contains(&status),
+    };
+    let why = format!("HTTP {status}: {}", crate::escape::escape_str(&text));
+    match status {
+        _ if accepted => Attempt::Delivered,
+        429 => Attempt::Retry(retry_after, why),
+        408 | 500..=599 => Attempt::Retry(None, why),
+        _ => Attempt::Refused(why),
+    }
+}
+
+/// At most [`BODY_EXCERPT`] bytes of the body, as text.
+async fn read_bounded(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < BODY_EXCERPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(BODY_EXCERPT);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `Retry-After`: delta-seconds or an HTTP date; capped at an hour.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(wait.min(RETRY_AFTER_CAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date_and_is_capped() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("999999"), Some(RETRY_AFTER_CAP));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        let wait = parse_retry_after(&soon).expect("a date");
+        assert!(wait > Duration::from_secs(110) && wait <= Duration::from_secs(120));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,310 @@
+//! Delivery: one bounded queue and one worker per notifier endpoint, so a slow or dead
+//! receiver delays only its own notifications and never a probe.
+//!
+//! - Queue full: the oldest `reminder` goes first, then the oldest other non-`resolved`
+//!   item; a `resolved` is never dropped (the queue may exceed its size by resolved items
+//!   only, which are bounded by the number of alerts). A queued Alertmanager re-send is
+//!   replaced by a newer one.
+//! - What [`deliver`] says is worth retrying is retried with exponential backoff (±20 %
+//!   jitter) up to `retry_attempts`, or after the receiver's `Retry-After`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus::{IntCounterVec, IntGaugeVec};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::deliver::{deliver, Attempt, Endpoint, Item};
+use super::notification::Notification;
+use crate::config::{AlertingConfig, NotifierConfig};
+
+/// Counters the dispatcher keeps (registered by the metrics module).
+#[derive(Clone)]
+pub struct DeliveryMetrics {
+    /// `smtpwatch_notifications_total{notifier,outcome}`; outcome is `sent`, `failed`
+    /// (given up or refused), `retried` (one per retry) or `dropped` (queue overflow).
+    pub notifications: IntCounterVec,
+    /// `smtpwatch_notification_queue_length{notifier}`.
+    pub queue_length: IntGaugeVec,
+}
+
+/// Timing of deliveries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub(crate) timeout: Duration,
+    pub(crate) backoff: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) attempts: u32,
+    pub(crate) queue_size: usize,
+    pub(crate) resend_interval: Duration,
+}
+
+impl Policy {
+    /// From the `[alerting]` settings.
+    pub fn from_config(c: &AlertingConfig) -> Policy {
+        Policy {
+            timeout: c.timeout,
+            backoff: c.retry_backoff,
+            backoff_max: c.retry_backoff_max,
+            attempts: c.retry_attempts.max(1),
+            queue_size: c.queue_size.max(1),
+            resend_interval: c.resend_interval,
+        }
+    }
+}
+
+/// The queue and worker of one endpoint.
+struct Sink {
+    endpoint: Endpoint,
+    queue: Mutex<VecDeque<Item>>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+/// Every endpoint's queue and worker.
+pub struct Dispatcher {
+    sinks: Vec<Arc<Sink>>,
+    metrics: DeliveryMetrics,
+    policy: Policy,
+    stop: CancellationToken,
+    workers: TaskTracker,
+}
+
+impl Dispatcher {
+    /// Starts one worker per endpoint of `notifiers` (needs a tokio runtime).
+    pub fn start(
+        notifiers: &[NotifierConfig],
+        policy: Policy,
+        client: reqwest::Client,
+        metrics: DeliveryMetrics,
+    ) -> Dispatcher {
+        let stop = CancellationToken::new();
+        let workers = TaskTracker::new();
+        let mut sinks = Vec::new();
+        for endpoint in notifiers.iter().flat_map(Endpoint::of) {
+            metrics
+                .queue_length
+                .with_label_values(&[&endpoint.notifier]);
+            for outcome in ["sent", "failed", "retried", "dropped"] {
+                metrics
+                    .notifications
+                    .with_label_values(&[endpoint.notifier.as_str(), outcome]);
+            }
+            let sink = Arc::new(Sink {
+                endpoint,
+                queue: Mutex::new(VecDeque::new()),
+                wake: Notify::new(),
+                closed: AtomicBool::new(false),
+            });
+            workers.spawn(work(
+                sink.clone(),
+                client.clone(),
+                policy,
+                metrics.clone(),
+                stop.clone(),
+            ));
+            sinks.push(sink);
+        }
+        workers.close();
+        Dispatcher {
+            sinks,
+            metrics,
+            policy,
+            stop,
+            workers,
+        }
+    }
+
+    /// Queues `n` for every endpoint whose notifier `route` accepts.
+    pub fn send(&self, n: Notification, route: &dyn Fn(&str) -> bool) {
+        let n = Arc::new(n);
+        for sink in self.sinks.iter().filter(|s| route(&s.endpoint.notifier)) {
+            self.push(sink, Item::One(n.clone()));
+        }
+    }
+
+    /// Queues a re-send of `firing` for every Alertmanager endpoint; `route(notifier, n)`
+    /// says which alerts go to which notifier.
+    pub fn resend(&self, firing: &[Notification], route: &dyn Fn(&str, &Notification) -> bool) {
+        for sink in self.sinks.iter().filter(|s| s.endpoint.is_alertmanager()) {
+            let mine: Vec<Notification> = firing
+                .iter()
+                .filter(|n| route(&sink.endpoint.notifier, n))
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                self.push(sink, Item::Resend(Arc::new(mine)));
+            }
+        }
+    }
+
+    fn push(&self, sink: &Sink, item: Item) {
+        let notifier = sink.endpoint.notifier.as_str();
+        let Ok(mut queue) = sink.queue.lock() else {
+            return;
+        };
+        if matches!(item, Item::Resend(_)) {
+            if let Some(i) = queue.iter().position(|q| matches!(q, Item::Resend(_))) {
+                queue.remove(i);
+                self.metrics
+                    .queue_length
+                    .with_label_values(&[notifier])
+                    .dec();
+            }
+        }
+        if queue.len() >= self.policy.queue_size {
+            let victim = queue
+                .iter()
+                .position(Item::is_reminder)
+                .or_else(|| queue.iter().position(|q| !q.is_resolved()));
+            let dropped = match victim {
+                Some(i) => {
+                    self.metrics
+                        .queue_length
+                        .with_label_values(&[notifier])
+                        .dec();
+                    queue.remove(i)
+                }
+                // Only resolved items are queued: a new non-resolved one is the one to go.
+                None if !item.is_resolved() => Some(item.clone()),
+                None => None,
+            };
+            if let Some(dropped) = dropped {
+                self.metrics
+                    .notifications
+                    .with_label_values(&[notifier, "dropped"])
+                    .inc();
+                let what = match &dropped {
+                    Item::One(n) => n.title(),
+                    Item::Resend(_) => "re-send".to_string(),
+                };
+                tracing::warn!(notifier, dropped = %what, "notification queue full; dropped one");
+                if victim.is_none() {
+                    return;
+                }
+            }
+        }
+        queue.push_back(item);
+        self.metrics
+            .queue_length
+            .with_label_values(&[notifier])
+            .inc();
+        drop(queue);
+        sink.wake.notify_one();
+    }
+
+    /// Stops taking work, lets queued notifications go out for up to `grace`, then cancels.
+    pub async fn close(&self, grace: Duration) -> bool {
+        for sink in &self.sinks {
+            sink.closed.store(true, Ordering::SeqCst);
+            sink.wake.notify_one();
+        }
+        let drained = tokio::time::timeout(grace, self.workers.wait())
+            .await
+            .is_ok();
+        self.stop.cancel();
+        self.workers.wait().await;
+        drained
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        for sink in &self.sinks {
+            sink.closed.store(true, Ordering::SeqCst);
+            sink.wake.notify_one();
+        }
+    }
+}
+
+async fn work(
+    sink: Arc<Sink>,
+    client: reqwest::Client,
+    policy: Policy,
+    metrics: DeliveryMetrics,
+    stop: CancellationToken,
+) {
+    let notifier = sink.endpoint.notifier.clone();
+    let count = |outcome: &str| {
+        metrics
+            .notifications
+            .with_label_values(&[notifier.as_str(), outcome])
+            .inc()
+    };
+    loop {
+        let wake = sink.wake.notified();
+        let next = sink.queue.lock().ok().and_then(|mut q| q.pop_front());
+        let Some(item) = next else {
+            if sink.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::select! {
+                _ = wake => continue,
+                _ = stop.cancelled() => return,
+            }
+        };
+        metrics.queue_length.with_label_values(&[&notifier]).dec();
+        let mut delay = policy.backoff;
+        for attempt in 1..=policy.attempts {
+            let result = tokio::select! {
+                r = deliver(&client, &sink.endpoint, &item, &policy) => r,
+                _ = stop.cancelled() => return,
+            };
+            let (wait, why) = match result {
+                Attempt::Delivered => {
+                    count("sent");
+                    break;
+                }
+                Attempt::Refused(why) => {
+                    count("failed");
+                    tracing::warn!(notifier, url = %sink.endpoint.redacted_url(), error = %why, "notification refused; not retrying");
+                    break;
+                }
+                Attempt::Retry(after, why) => (after.unwrap_or_else(|| jitter(delay)), why),
+            };
+            if attempt == policy.attempts {
+                count("failed");
+                tracing::warn!(notifier, url = %sink.endpoint.redacted_url(), attempts = attempt, error = %why, "notification not delivered; giving up");
+                break;
+            }
+            count("retried");
+            tracing::info!(notifier, error = %why, retry_in = ?wait, "notification delivery failed; will retry");
+            delay = (delay * 2).min(policy.backoff_max);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// `d` ± 20 %.
+fn jitter(d: Duration) -> Duration {
+    use ring::rand::SecureRandom;
+    let mut byte = [0u8; 1];
+    let random = ring::rand::SystemRandom::new()
+        .fill(&mut byte)
+        .map_or(128, |_| byte[0]);
+    // 0..=255 → 0.8..=1.2
+    d.mul_f64(0.8 + 0.4 * f64::from(random) / 255.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_twenty_percent() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(10));
+            assert!(
+                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
+                "{d:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! What a notification says: one versioned structure that the webhook sends as is and the
+//! Slack and Alertmanager notifiers translate.
+//!
+//! The webhook schema is public: fields are only ever added within a `version`; renaming or
+//! removing one bumps it. README ("Alerting") documents every field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The webhook payload schema version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which notification this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationEvent {
+    /// The alert starts.
+    Firing,
+    /// Still failing (`repeat_interval` after the last notification).
+    Reminder,
+    /// The alert ends.
+    Resolved,
+    /// `smtpwatch alert test`: no action needed.
+    Test,
+}
+
+impl NotificationEvent {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationEvent::Firing => "firing",
+            NotificationEvent::Reminder => "reminder",
+            NotificationEvent::Resolved => "resolved",
+            NotificationEvent::Test => "test",
+        }
+    }
+}
+
+/// What the alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The probe (or one of its addresses) fails.
+    ProbeFailing,
+    /// The leaf certificate expires within `warn_cert`.
+    CertificateExpiring,
+    /// A test notification.
+    Test,
+}
+
+impl AlertKind {
+    /// The Alertmanager `alertname`.
+    pub fn alertname(self) -> &'static str {
+        match self {
+            AlertKind::ProbeFailing => "SMTPProbeFailing",
+            AlertKind::CertificateExpiring => "SMTPCertificateExpiring",
+            AlertKind::Test => "SMTPWatchTest",
+        }
+    }
+}
+
+/// Whether an alert is about the whole probe or one of its addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The probe as a whole (every address failing, or the name did not resolve).
+    Probe,
+    /// One address of the probe.
+    Address,
+}
+
+/// How urgent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The service is down: every address fails.
+    Critical,
+    /// Degraded: one address of several fails, or a certificate expires soon.
+    Warning,
+    /// Informational (test notifications).
+    Info,
+}
+
+impl Severity {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One notification (the webhook body, schema [`SCHEMA_VERSION`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Schema version.
+    pub version: u32,
+    /// `firing`, `reminder`, `resolved` or `test`.
+    pub event: NotificationEvent,
+    /// `probe_failing`, `certificate_expiring` or `test`.
+    pub alert: AlertKind,
+    /// `critical`, `warning` or `info`.
+    pub severity: Severity,
+    /// `probe` (the probe as a whole) or `address` (one of its addresses).
+    pub scope: Scope,
+    /// The probe name.
+    pub probe: String,
+    /// The probe's target as configured.
+    pub target: String,
+    /// The address this alert is about; null for a probe-level alert over several addresses.
+    pub address: Option<String>,
+    /// `failing` or `ok`.
+    pub status: String,
+    /// The failing phase.
+    pub phase: Option<String>,
+    /// The failure reason (DESIGN.md's closed set) or `certificate_expiring`.
+    pub reason: Option<String>,
+    /// The SMTP reply code, when the server sent one.
+    pub code: Option<u16>,
+    /// Human-readable detail; server text escaped.
+    pub message: String,
+    /// On reminders: the reason last notified, when it has changed since.
+    pub previous_reason: Option<String>,
+    /// When the trouble began (RFC 3339).
+    pub since: String,
+    /// When this notification was made (RFC 3339).
+    pub at: String,
+    /// The last lines of the failing conversation (`S: …` / `C: …`), escaped.
+    pub transcript: Vec<String>,
+    /// The agent's host name.
+    pub agent: String,
+    /// The probe's user labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Notification {
+    /// A one-line title: `[FIRING] mx1 (192.0.2.1:25): connect/connect_refused`.
+    pub fn title(&self) -> String {
+        let scope = match &self.address {
+            Some(a) => format!("{} ({a})", self.probe),
+            None => self.probe.clone(),
+        };
+        let what = match (&self.phase, &self.reason) {
+            (Some(p), Some(r)) => format!("{p}/{r}"),
+            (None, Some(r)) => r.clone(),
+            _ => self.alert.alertname().to_string(),
+        };
+        format!(
+            "[{}] {scope}: {what}",
+            self.event.as_str().to_ascii_uppercase()
+        )
+    }
+}

@@ -1,0 +1,138 @@
+//! Secrets (webhook URLs, HMAC keys) that must never be printed.
+//!
+//! A [`Secret`] only shows its value through [`Secret::expose`]; `Debug` and `Display` print
+//! a redacted form (`https://hooks.slack.com/<redacted>` for URLs, `<redacted>` otherwise), so
+//! a secret that ends up in a log line, an error or a page by accident still says nothing.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A value that is never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for building a request. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `scheme://host[:port]/<redacted>` for a URL (no user info, path or query), `<redacted>`
+    /// for anything else.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+/// `scheme://host[:port]/<redacted>` for a URL, `<redacted>` for anything else.
+pub fn redact_url(text: &str) -> String {
+    match reqwest::Url::parse(text) {
+        Ok(url) if url.host_str().is_some() => {
+            let host = url.host_str().unwrap_or_default();
+            match url.port() {
+                Some(port) => format!("{}://{host}:{port}/<redacted>", url.scheme()),
+                None => format!("{}://{host}/<redacted>", url.scheme()),
+            }
+        }
+        _ => "<redacted>".to_string(),
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The directories systemd passes to a service, which a path may start with.
+const SYSTEMD_DIRS: [(&str, &str); 2] = [
+    ("CREDENTIALS_DIRECTORY", "LoadCredential="),
+    ("STATE_DIRECTORY", "StateDirectory="),
+];
+
+/// Expands a leading `$CREDENTIALS_DIRECTORY` or `$STATE_DIRECTORY` (also `${...}`), set by
+/// systemd's `LoadCredential=` and `StateDirectory=`, so a config file can name credentials
+/// and state without knowing where systemd puts them.
+pub fn expand_systemd_dirs(path: &Path) -> Result<PathBuf, String> {
+    let text = path.to_string_lossy();
+    for (var, directive) in SYSTEMD_DIRS {
+        let rest = text
+            .strip_prefix(&format!("${{{var}}}"))
+            .or_else(|| text.strip_prefix(&format!("${var}")));
+        if let Some(rest) = rest {
+            return match std::env::var_os(var) {
+                // StateDirectory= may list several directories, separated by ':'.
+                Some(dir) => {
+                    let dir = dir
+                        .to_string_lossy()
+                        .split(':')
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    Ok(PathBuf::from(format!("{dir}{rest}")))
+                }
+                None => Err(format!(
+                    "${var} is not set (systemd sets it with {directive})"
+                )),
+            };
+        }
+    }
+    Ok(path.to_path_buf())
+}
+
+/// Reads a secret from a file (trailing whitespace removed). Errors name the file, never its
+/// content.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let path = expand_systemd_dirs(path)?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let value = text.trim_end();
+    if value.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Secret::new(value))
+}
+
+/// Reads a secret from an environment variable.
+pub fn read_secret_env(name: &str) -> Result<Secret, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+        Ok(_) => Err(format!("environment variable {name} is empty")),
+        Err(_) => Err(format!("environment variable {name} is not set")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_never_shows_the_path_query_or_user_info() {
+        let s = Secret::new("https://user:pw@hooks.example.com:8443/services/T000/B000/XXXX?k=v");
+        for shown in [format!("{s}"), format!("{s:?}"), s.redacted()] {
+            assert_eq!(shown, "https://hooks.example.com:8443/<redacted>");
+        }
+        assert_eq!(Secret::new("hunter2").to_string(), "<redacted>");
+        assert_eq!(
+            Secret::new("http://127.0.0.1/a").expose(),
+            "http://127.0.0.1/a"
+        );
+    }
+
+    #[test]
+    fn credentials_directory_is_expanded_only_as_a_prefix() {
+        let plain = Path::new("/etc/smtpwatch/key");
+        assert_eq!(expand_systemd_dirs(plain).as_deref(), Ok(plain));
+    }
+}

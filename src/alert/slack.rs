@@ -1,0 +1,76 @@
+//! Slack incoming webhooks: a Block Kit message in an attachment coloured by severity.
+//!
+//! Slack answers `200 ok` on success and an error word (`invalid_payload`, `no_service`, …)
+//! otherwise, so only a 200 whose body is `ok` counts as delivered.
+
+use serde_json::{json, Value};
+
+use super::notification::{Notification, NotificationEvent, Severity};
+
+/// Longest text in one Slack section (Slack's limit is 3000 characters).
+const SECTION_LIMIT: usize = 2900;
+
+/// The message for `n`.
+pub fn payload(n: &Notification) -> Value {
+    let colour = match (n.event, n.severity) {
+        (NotificationEvent::Resolved, _) => "#2eb67d",
+        (NotificationEvent::Test, _) | (_, Severity::Info) => "#439fe0",
+        (_, Severity::Critical) => "#e01e5a",
+        (_, Severity::Warning) => "#ecb22e",
+    };
+    let mut facts = vec![
+        field("Probe", &n.probe),
+        field("Target", &n.target),
+        field("Address", n.address.as_deref().unwrap_or("all addresses")),
+        field("Severity", n.severity.as_str()),
+        field("Since", &n.since),
+        field("Agent", &n.agent),
+    ];
+    if let (Some(phase), Some(reason)) = (&n.phase, &n.reason) {
+        facts.push(field("Phase / reason", &format!("{phase} / {reason}")));
+    }
+    if let Some(code) = n.code {
+        facts.push(field("SMTP code", &code.to_string()));
+    }
+    if let Some(previous) = &n.previous_reason {
+        facts.push(field("Previously", previous));
+    }
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": clip(&n.title(), 150)}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape(&n.message), SECTION_LIMIT)}}),
+        json!({"type": "section", "fields": facts}),
+    ];
+    if !n.transcript.is_empty() {
+        let text = format!("```{}```", n.transcript.join("\n").replace("```", "'''"));
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text, SECTION_LIMIT)}}));
+    }
+    json!({
+        "text": n.title(),
+        "attachments": [{"color": colour, "blocks": blocks}],
+    })
+}
+
+/// Whether Slack accepted the message.
+pub fn accepted(status: u16, body: &str) -> bool {
+    status == 200 && body.trim() == "ok"
+}
+
+fn field(name: &str, value: &str) -> Value {
+    json!({"type": "mrkdwn", "text": clip(&format!("*{name}*\n{}", escape(value)), 1900)})
+}
+
+/// Slack's mrkdwn treats `&`, `<` and `>` as markup.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn clip(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut clipped: String = text.chars().take(limit.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
+}
