@@ -3,7 +3,8 @@
 #   1. hermetic tests: `cargo test --locked` (fake servers in-process, loopback only);
 #   2. end-to-end: installs what is missing from Debian, starts real servers on loopback
 #      (Postfix, the smtpwatch agent, Prometheus), runs the e2e tests against them (plus
-#      promtool and headless Chromium), and stops what it started.
+#      promtool, headless Chromium and Alertmanager, which its test starts and restarts),
+#      and stops what it started.
 # Any server that cannot start fails the run; nothing is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,8 @@ cargo test --locked
 
 echo "== end-to-end: packages"
 need=()
-for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl ip:iproute2; do
+for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl ip:iproute2 \
+    prometheus-alertmanager:prometheus-alertmanager; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -54,7 +56,12 @@ postfix status >/dev/null 2>&1 || started_postfix=yes
 
 agent=127.0.0.1:19925
 prom=127.0.0.1:9090
-closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+closed_port=$(free_port)
+# Closed until the alerting test opens it; its alerts go to the test's Alertmanager. Not 9093:
+# the Debian package may start its own Alertmanager there.
+flappy_port=$(free_port)
+alertmanager=127.0.0.1:19093
 
 echo "== end-to-end: smtpwatch agent on $agent"
 cat > "$state/agent.toml" <<TOML
@@ -63,6 +70,7 @@ listen = "$agent"
 ehlo_name = "e2e.smtpwatch.test"
 interval = "2s"
 timeout = "1500ms"
+state_file = "$state/alerts.json"
 
 [[probe]]
 name = "postfix"
@@ -75,6 +83,25 @@ labels = { team = "mail" }
 [[probe]]
 name = "closed"
 target = "127.0.0.1:$closed_port"
+notify = []
+
+[[probe]]
+name = "flappy"
+target = "127.0.0.1:$flappy_port"
+interval = "1s"
+timeout = "500ms"
+
+[alerting]
+failure_threshold = 2
+success_threshold = 2
+resend_interval = "2s"
+retry_backoff = "200ms"
+retry_backoff_max = "1s"
+retry_attempts = 3
+
+[[alerting.alertmanager]]
+name = "alertmanager"
+urls = ["http://$alertmanager"]
 TOML
 "$root/target/release/smtpwatch" config check "$state/agent.toml"
 "$root/target/release/smtpwatch" run --config "$state/agent.toml" --log-format json >"$state/agent.log" 2>&1 &
@@ -100,4 +127,5 @@ echo "== end-to-end tests"
 mkdir -p "$root/target/e2e"
 SMTPWATCH_E2E_STATE="$state/postfix" SMTPWATCH_E2E_AGENT="$agent" SMTPWATCH_E2E_PROMETHEUS="$prom" \
 SMTPWATCH_E2E_SCREENSHOTS="$root/target/e2e" \
+SMTPWATCH_E2E_ALERTMANAGER="$alertmanager" SMTPWATCH_E2E_FLAPPY_PORT="$flappy_port" \
     cargo test --locked --release --test e2e -- --ignored --test-threads=1

@@ -4,6 +4,7 @@
 //! variable or server fails the test: nothing is skipped silently.
 
 mod agent;
+mod alerting;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
