@@ -114,19 +114,26 @@ impl Alerting {
                 Err(e) => tracing::error!(error = %e, "cannot restore alert state; starting fresh"),
             }
         }
+        // Probes removed from the configuration while the agent was down: resolve them now,
+        // or Alertmanager would keep getting their re-sends.
+        let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
+        let gone = book.retain_probes(&names, SystemTime::now());
+        let snapshot = (!gone.is_empty()).then(|| book.snapshot());
         let dispatcher = Dispatcher::start(
             &setup.alerting.notifiers,
             Policy::from_config(&setup.alerting),
             client.clone(),
             metrics.clone(),
         );
-        Ok(Alerting {
+        let alerting = Alerting {
             book: Mutex::new(book),
             setup: RwLock::new(Arc::new(setup)),
             dispatcher: RwLock::new(Arc::new(dispatcher)),
             client,
             metrics,
-        })
+        };
+        alerting.dispatch(&alerting.setup(), gone, snapshot);
+        Ok(alerting)
     }
 
     fn setup(&self) -> Arc<Setup> {

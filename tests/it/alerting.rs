@@ -467,3 +467,28 @@ async fn alert_test_reports_each_notifier_and_exits_2_when_one_fails() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no notifier named \"pager\""));
 }
+
+#[tokio::test]
+async fn a_probe_removed_while_the_agent_was_down_is_resolved_at_start() {
+    let (down, _) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let state = temp_path("removed.json");
+    let alerting = format!(
+        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+        hook.url("/h")
+    );
+    let agent = format!("state_file = \"{}\"", state.display());
+    let cfg = config(&alerting, &agent);
+    let first = Alerting::start(&cfg, Metrics::new().expect("m").delivery.clone()).expect("a");
+    first.observe(&cfg.probes[0], &[down], SystemTime::now());
+    assert_eq!(hook.next().await.json()["event"], "firing");
+    assert!(first.close(Duration::from_secs(5)).await);
+
+    let mut without = cfg.clone();
+    without.probes.clear();
+    let second = Alerting::start(&without, Metrics::new().expect("m").delivery.clone()).expect("a");
+    let resolved = hook.next().await.json();
+    assert_eq!(resolved["event"], "resolved");
+    assert_eq!(resolved["probe"], "mx");
+    assert!(second.close(Duration::from_secs(5)).await);
+}
