@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
+use smtpwatch::alert::Alerting;
+use smtpwatch::config::ProbeConfig;
 use smtpwatch::metrics::Metrics;
 use smtpwatch::probe::fanout::probe_target;
 use smtpwatch::probe::tls::Trust;
 use smtpwatch::probe::{LazyTrust, ProbeSettings, TlsMode};
 use smtpwatch::resolve::Family;
 use smtpwatch::schedule::{self, Scheduler};
-use smtpwatch::target::Target;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader as TokioBufReader,
 };
@@ -109,21 +110,28 @@ fn read_block(lines: &mut impl Iterator<Item = std::io::Result<String>>, end: &s
 }
 
 struct BenchJob {
-    name: String,
-    target: Target,
-    interval: Duration,
+    config: ProbeConfig,
 }
 
 impl schedule::Job for BenchJob {
     fn name(&self) -> &str {
-        &self.name
+        &self.config.name
     }
     fn interval(&self) -> Duration {
-        self.interval
+        self.config.interval
     }
     fn same_as(&self, other: &Self) -> bool {
-        self.target == other.target
+        self.config == other.config
     }
+}
+
+/// Alerting as the agent runs it, with one notifier that is never called (every probe
+/// succeeds): the cost of the per-round bookkeeping.
+fn bench_alerting(metrics: &Metrics) -> Arc<Alerting> {
+    let text = "[[alerting.webhook]]\nname = \"unused\"\nurl = \"http://127.0.0.1:9/\"\n";
+    let config =
+        smtpwatch::config::parse(text, std::path::Path::new("bench.toml")).expect("config");
+    Arc::new(Alerting::start(&config, metrics.delivery.clone()).expect("alerting"))
 }
 
 async fn run_phase(
@@ -155,22 +163,26 @@ async fn run_phase(
     settings.phase_timeout = Duration::from_secs(10);
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new().expect("metrics"));
+    let alerting = bench_alerting(&metrics);
     let lags: Arc<Mutex<Vec<Duration>>> = Arc::new(Mutex::new(Vec::with_capacity(probes * 2)));
     let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (m, d, f, s) = (
+    let (m, d, f, s, a) = (
         metrics.clone(),
         done.clone(),
         failed.clone(),
         settings.clone(),
+        alerting.clone(),
     );
     let run: schedule::RunFn<BenchJob> = Arc::new(move |job: Arc<BenchJob>| {
-        let (m, d, f, s) = (m.clone(), d.clone(), f.clone(), s.clone());
+        let (m, d, f, s, a) = (m.clone(), d.clone(), f.clone(), s.clone(), a.clone());
         Box::pin(async move {
             m.in_flight.inc();
-            let reports = probe_target(&job.target, Some(&job.name), s, None, Family::Any).await;
+            let p = &job.config;
+            let reports = probe_target(&p.target, Some(&p.name), s, None, Family::Any).await;
             m.in_flight.dec();
-            m.observe_round(&job.name, &BTreeMap::new(), &reports);
+            m.observe_round(&p.name, &p.labels, &reports);
+            a.observe(p, &reports, std::time::SystemTime::now());
             d.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if reports.iter().any(|r| !r.success) {
                 f.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -183,9 +195,20 @@ async fn run_phase(
         .map(|i| {
             let addr = servers[i % servers.len()];
             Arc::new(BenchJob {
-                name: format!("{label}-{i}"),
-                target: addr.to_string().parse().expect("target"),
-                interval,
+                config: ProbeConfig {
+                    name: format!("{label}-{i}"),
+                    target: addr.to_string().parse().expect("target"),
+                    tls: None,
+                    insecure: false,
+                    ca_file: None,
+                    server_name: None,
+                    noop: true,
+                    interval,
+                    timeout: Duration::from_secs(10),
+                    warn_cert: Duration::from_secs(14 * 86_400),
+                    labels: BTreeMap::new(),
+                    notify: None,
+                },
             })
         })
         .collect();

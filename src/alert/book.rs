@@ -82,6 +82,12 @@ impl AlertBook {
         now: SystemTime,
         thresholds: &Thresholds,
     ) -> Vec<Notification> {
+        let quiet = reports
+            .iter()
+            .all(|r| r.success && !cert_expiring(r, probe.warn_cert));
+        if quiet && !self.tracks(probe.name) {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let multi = reports.len() > 1;
@@ -151,7 +157,7 @@ impl AlertBook {
             let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) else {
                 continue;
             };
-            let cause = (left < probe.warn_cert.as_secs_f64()).then(|| Cause {
+            let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
                 key: "certificate_expiring".into(),
                 message: format!(
                     "the certificate expires in {} days",
@@ -186,6 +192,16 @@ impl AlertBook {
             }
         }
         out
+    }
+
+    /// Whether any alert of `probe` has history.
+    fn tracks(&self, probe: &str) -> bool {
+        // Keys sort by probe first, and (None, ProbeFailing) is the smallest rest.
+        let first = key(probe, None, AlertKind::ProbeFailing);
+        self.entries
+            .range(first..)
+            .next()
+            .is_some_and(|(k, _)| k.probe == probe)
     }
 
     /// Drops every alert of probes not in `names` (after a reload); firing ones resolve.
@@ -255,13 +271,23 @@ impl AlertBook {
         thresholds: &Thresholds,
         out: &mut Vec<Notification>,
     ) {
+        // A good result for an alert with no history changes nothing: keep no entry, so
+        // healthy probes cost no bookkeeping.
+        if cause.is_none() && !self.entries.contains_key(&k) {
+            return;
+        }
         let kind = k.kind;
         let k_is_probe = k.address.is_none();
-        let entry = self.entries.entry(k).or_insert_with(|| Entry {
+        let entry = self.entries.entry(k.clone()).or_insert_with(|| Entry {
             state: AlertState::default(),
             last: None,
         });
-        let Some(transition) = entry.state.eval(cause, now, thresholds) else {
+        let transition = entry.state.eval(cause, now, thresholds);
+        let idle = entry.state.is_idle();
+        let Some(transition) = transition else {
+            if idle {
+                self.entries.remove(&k);
+            }
             return;
         };
         let n = notification(
@@ -276,6 +302,9 @@ impl AlertBook {
             now,
         );
         entry.last = (transition.event != Event::Resolved).then(|| n.clone());
+        if idle {
+            self.entries.remove(&k);
+        }
         out.push(n);
     }
 }
@@ -355,6 +384,15 @@ fn failure_cause(report: &ProbeReport) -> Cause {
             message: "the probe failed".into(),
         },
     }
+}
+
+/// Whether the report's leaf certificate expires within `warn_cert`.
+fn cert_expiring(report: &ProbeReport, warn_cert: Duration) -> bool {
+    report
+        .tls
+        .as_ref()
+        .and_then(|t| t.cert_seconds_left)
+        .is_some_and(|left| left < warn_cert.as_secs_f64())
 }
 
 fn excerpt(report: &ProbeReport) -> Vec<String> {

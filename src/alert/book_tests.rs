@@ -103,6 +103,9 @@ fn single_address_fires_once_at_the_threshold_and_resolves_after_two_successes()
     assert_eq!(resolved.status, "ok");
     assert_eq!(resolved.since, firing.since);
     assert!(book.firing().is_empty());
+    // Healthy again: no bookkeeping left for the probe.
+    assert!(!book.tracks("mx"));
+    assert!(book.entries.is_empty());
 }
 
 #[test]

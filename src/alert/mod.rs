@@ -153,6 +153,9 @@ impl Alerting {
     /// Feeds one round of `probe` and queues what it causes.
     pub fn observe(&self, probe: &ProbeConfig, reports: &[ProbeReport], now: SystemTime) {
         let setup = self.setup();
+        if setup.alerting.notifiers.is_empty() {
+            return;
+        }
         let info = ProbeInfo {
             name: &probe.name,
             target: probe.target.to_string(),

@@ -83,6 +83,11 @@ pub struct AlertState {
 }
 
 impl AlertState {
+    /// Whether the state carries no history (not firing, no streak): the same as new.
+    pub fn is_idle(&self) -> bool {
+        *self == AlertState::default()
+    }
+
     /// Feeds one result (`Some(cause)` when bad) observed at `now`; returns what to send, if
     /// anything.
     pub fn eval(
