@@ -303,10 +303,14 @@ pub async fn serve(
     let resend_stop = shutdown.child_token();
     tokio::spawn(alerting.clone().resend_loop(resend_stop));
     agent.start_scheduler()?;
+    crate::systemd::ready(agent.config().probes.len());
+    crate::systemd::spawn_watchdog(agent.clone(), shutdown.child_token());
     let app = crate::http::router(agent.clone());
     let stop = shutdown.clone();
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        stop.cancelled().await;
+        crate::systemd::stopping();
+    });
     let result = server
         .await
         .map_err(|e| AgentError::Setup(format!("HTTP server: {e}")));

@@ -29,6 +29,7 @@
 //! - [`metrics`]: Prometheus families and the blackbox-style `/probe` answer.
 //! - [`agent`]: `smtpwatch run`: configuration, scheduler, metrics and latest results wired up.
 //! - [`http`]: the agent's endpoints and HTML pages (axum).
+//! - [`systemd`]: readiness, stopping and watchdog notifications (`Type=notify`).
 //! - [`alert`]: alert state, notifications, delivery with retries, the state file.
 
 pub mod agent;
@@ -42,4 +43,5 @@ pub mod probe;
 pub mod report;
 pub mod resolve;
 pub mod schedule;
+pub mod systemd;
 pub mod target;

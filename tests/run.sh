@@ -17,7 +17,7 @@ cargo test --locked
 echo "== end-to-end: packages"
 need=()
 for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl ip:iproute2 \
-    prometheus-alertmanager:prometheus-alertmanager; do
+    prometheus-alertmanager:prometheus-alertmanager systemd-analyze:systemd setpriv:util-linux; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

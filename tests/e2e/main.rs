@@ -5,6 +5,7 @@
 
 mod agent;
 mod alerting;
+mod deploy;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -8,4 +8,5 @@ mod alerting;
 mod cli;
 mod fanout;
 mod scenarios;
+mod systemd;
 mod tls_scenarios;
