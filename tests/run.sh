@@ -3,8 +3,9 @@
 #   1. hermetic tests: `cargo test --locked` (fake servers in-process, loopback only);
 #   2. end-to-end: installs what is missing from Debian, starts real servers on loopback
 #      (Postfix, the smtpwatch agent, Prometheus), runs the e2e tests against them (plus
-#      promtool, headless Chromium and Alertmanager, which its test starts and restarts),
-#      and stops what it started.
+#      promtool, headless Chromium, Alertmanager (which its test starts and restarts), the
+#      dashboard's queries, the alerting rules' unit tests and the systemd unit), and stops what
+#      it started.
 # Any server that cannot start fails the run; nothing is skipped silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -43,7 +43,7 @@ fn url_encode(text: &str) -> String {
 }
 
 /// Runs an instant query; returns each result's labels and value.
-fn query(promql: &str) -> Vec<(serde_json::Value, f64)> {
+pub(crate) fn query(promql: &str) -> Vec<(serde_json::Value, f64)> {
     let (status, body) = http_get(
         &env("SMTPWATCH_E2E_PROMETHEUS"),
         &format!("/api/v1/query?query={}", url_encode(promql)),

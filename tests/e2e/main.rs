@@ -5,6 +5,7 @@
 
 mod agent;
 mod alerting;
+mod dashboards;
 mod deploy;
 
 use std::path::PathBuf;

@@ -6,6 +6,7 @@ mod support;
 mod agent;
 mod alerting;
 mod cli;
+mod docs;
 mod fanout;
 mod scenarios;
 mod systemd;
