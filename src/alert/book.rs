@@ -135,47 +135,40 @@ impl AlertBook {
             let Some(address) = report.address.clone() else {
                 continue;
             };
+            // (alert, severity, cause, thresholds) this report feeds; the certificate alert
+            // only when the round reached TLS.
+            let mut feeds = Vec::new();
             if multi {
-                let k = key(probe.name, Some(&address), AlertKind::ProbeFailing);
-                seen.insert(k.clone());
                 let cause = (!report.success).then(|| failure_cause(report));
-                let addr = Some(address.clone());
+                feeds.push((AlertKind::ProbeFailing, cause, thresholds));
+            }
+            let cert_key = key(probe.name, Some(&address), AlertKind::CertificateExpiring);
+            seen.insert(cert_key);
+            if let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) {
+                let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
+                    key: "certificate_expiring".into(),
+                    message: format!(
+                        "the certificate expires in {} days",
+                        (left / 86_400.0).floor()
+                    ),
+                });
+                feeds.push((AlertKind::CertificateExpiring, cause, &cert_thresholds));
+            }
+            for (kind, cause, t) in feeds {
+                let k = key(probe.name, Some(&address), kind);
+                seen.insert(k.clone());
                 self.feed(
                     probe,
                     k,
-                    addr,
+                    Some(address.clone()),
                     Severity::Warning,
                     cause,
                     Some(report),
                     now,
-                    thresholds,
+                    t,
                     &mut out,
                 );
             }
-            let k = key(probe.name, Some(&address), AlertKind::CertificateExpiring);
-            seen.insert(k.clone());
-            let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) else {
-                continue;
-            };
-            let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
-                key: "certificate_expiring".into(),
-                message: format!(
-                    "the certificate expires in {} days",
-                    (left / 86_400.0).floor()
-                ),
-            });
-            let addr = Some(address.clone());
-            self.feed(
-                probe,
-                k,
-                addr,
-                Severity::Warning,
-                cause,
-                Some(report),
-                now,
-                &cert_thresholds,
-                &mut out,
-            );
         }
 
         // Alerts of this probe that the round no longer has (an address left DNS, or the

@@ -215,16 +215,19 @@ fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierCo
         }
     };
     let whole = raw.name.span();
+    let webhook_only_keys = || {
+        let span = raw.secret_file.as_ref().map_or(whole.clone(), |s| s.span());
+        unused(
+            raw.secret_file.is_some() || raw.secret_env.is_some(),
+            "secret_*",
+            span,
+        )?;
+        let span = raw.headers.as_ref().map_or(whole.clone(), |s| s.span());
+        unused(raw.headers.is_some(), "headers", span)
+    };
     let kind = match kind {
         "alertmanager" => {
-            let span = raw.secret_file.as_ref().map_or(whole.clone(), |s| s.span());
-            unused(
-                raw.secret_file.is_some() || raw.secret_env.is_some(),
-                "secret_*",
-                span,
-            )?;
-            let span = raw.headers.as_ref().map_or(whole.clone(), |s| s.span());
-            unused(raw.headers.is_some(), "headers", span)?;
+            webhook_only_keys()?;
             let text = match &raw.urls {
                 Some(urls) => {
                     unused(raw.url.is_some(), "url (with urls)", urls.span())?;
@@ -250,14 +253,7 @@ fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierCo
             unused(raw.urls.is_some(), "urls", span)?;
             let url = checked_url(url_source(&raw, &ctx, src)?, &ctx, &raw, src)?;
             if kind == "slack" {
-                let span = raw.secret_file.as_ref().map_or(whole.clone(), |s| s.span());
-                unused(
-                    raw.secret_file.is_some() || raw.secret_env.is_some(),
-                    "secret_*",
-                    span,
-                )?;
-                let span = raw.headers.as_ref().map_or(whole.clone(), |s| s.span());
-                unused(raw.headers.is_some(), "headers", span)?;
+                webhook_only_keys()?;
                 NotifierKind::Slack { url }
             } else {
                 let secret = match (&raw.secret_file, &raw.secret_env) {
