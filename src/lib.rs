@@ -39,6 +39,7 @@ pub mod config;
 pub mod escape;
 pub mod http;
 pub mod metrics;
+pub mod posture;
 pub mod probe;
 pub mod report;
 pub mod resolve;

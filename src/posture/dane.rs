@@ -1,0 +1,206 @@
+//! DANE for SMTP (RFC 7672): which TLSA records count and whether a presented chain matches.
+//!
+//! Only DANE-TA(2) and DANE-EE(3) records are usable; PKIX-TA(0) and PKIX-EE(1) are ignored, as
+//! RFC 7672 §3.1.3 says. DANE-EE(3) matches the leaf and ignores its names and dates. DANE-TA(2)
+//! matches a certificate of the presented chain as trust anchor, and the leaf must name the MX
+//! host (checked by the caller with the chain facts). Selector 0 is the whole certificate, 1 the
+//! SubjectPublicKeyInfo; matching 0 is the bytes themselves, 1 SHA-256, 2 SHA-512.
+
+use ring::digest;
+use serde::Serialize;
+
+/// One TLSA record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tlsa {
+    /// Certificate usage (0-3).
+    pub usage: u8,
+    /// Selector (0 certificate, 1 SPKI).
+    pub selector: u8,
+    /// Matching type (0 exact, 1 SHA-256, 2 SHA-512).
+    pub matching: u8,
+    /// The association data.
+    pub data: Vec<u8>,
+}
+
+impl Tlsa {
+    /// Usable for SMTP: DANE-TA(2) or DANE-EE(3) with known selector and matching type.
+    pub fn usable(&self) -> bool {
+        matches!(self.usage, 2 | 3) && self.selector <= 1 && self.matching <= 2
+    }
+
+    /// Presentation form, `3 1 1 ab12…` (data abbreviated after 16 hex digits).
+    pub fn display(&self) -> String {
+        let hex: String = self.data.iter().map(|b| format!("{b:02x}")).collect();
+        let short = if hex.len() > 16 {
+            format!("{}…", &hex[..16])
+        } else {
+            hex
+        };
+        format!("{} {} {} {short}", self.usage, self.selector, self.matching)
+    }
+
+    /// Whether this record matches certificate `der`.
+    fn matches(&self, der: &[u8]) -> bool {
+        let selected = match self.selector {
+            0 => der.to_vec(),
+            1 => match spki(der) {
+                Some(spki) => spki,
+                None => return false,
+            },
+            _ => return false,
+        };
+        let digest = match self.matching {
+            0 => selected,
+            1 => digest::digest(&digest::SHA256, &selected).as_ref().to_vec(),
+            2 => digest::digest(&digest::SHA512, &selected).as_ref().to_vec(),
+            _ => return false,
+        };
+        digest == self.data
+    }
+}
+
+/// The DER SubjectPublicKeyInfo of a certificate.
+fn spki(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// The record for `der` that [`Tlsa`] would publish with usage 3, selector 1, matching 1 (the
+/// common `3 1 1`), for messages and tests.
+pub fn tlsa_311(der: &[u8]) -> Option<Tlsa> {
+    Some(Tlsa {
+        usage: 3,
+        selector: 1,
+        matching: 1,
+        data: digest::digest(&digest::SHA256, &spki(der)?)
+            .as_ref()
+            .to_vec(),
+    })
+}
+
+/// The outcome of comparing a TLSA set with a presented chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaneCheck {
+    /// `match`, `mismatch` or `no_usable_records`.
+    pub result: &'static str,
+    /// The usable records compared, presentation form.
+    pub records: Vec<String>,
+    /// Which record matched which certificate (0 = leaf), when one did.
+    pub matched: Option<(String, usize)>,
+    /// Records ignored as unusable for SMTP (usages 0 and 1).
+    pub ignored: usize,
+}
+
+/// Compares `records` with `chain` (DER, leaf first).
+pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
+    let usable: Vec<&Tlsa> = records.iter().filter(|r| r.usable()).collect();
+    let ignored = records.len() - usable.len();
+    let shown = usable.iter().map(|r| r.display()).collect();
+    if usable.is_empty() {
+        return DaneCheck {
+            result: "no_usable_records",
+            records: shown,
+            matched: None,
+            ignored,
+        };
+    }
+    let mut matched = None;
+    'records: for record in &usable {
+        // DANE-EE: the leaf only. DANE-TA: any certificate of the chain above... or the leaf
+        // itself when the server sends its trust anchor as a one-certificate chain.
+        let candidates: Vec<usize> = match record.usage {
+            3 => vec![0],
+            _ => (0..chain.len()).rev().collect(),
+        };
+        for i in candidates {
+            if chain.get(i).is_some_and(|der| record.matches(der)) {
+                matched = Some((record.display(), i));
+                break 'records;
+            }
+        }
+    }
+    DaneCheck {
+        result: if matched.is_some() {
+            "match"
+        } else {
+            "mismatch"
+        },
+        records: shown,
+        matched,
+        ignored,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(name: &str) -> (Vec<u8>, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        (params.self_signed(&key).expect("cert").der().to_vec(), key)
+    }
+
+    #[test]
+    fn dane_ee_matches_the_leaf_by_spki_or_whole_certificate() {
+        let (leaf, _) = cert("mx1.mail.test");
+        let rec = tlsa_311(&leaf).expect("spki");
+        let got = check(std::slice::from_ref(&rec), std::slice::from_ref(&leaf));
+        assert_eq!(got.result, "match");
+        assert_eq!(got.matched.map(|m| m.1), Some(0));
+        let full_sha512 = Tlsa {
+            usage: 3,
+            selector: 0,
+            matching: 2,
+            data: digest::digest(&digest::SHA512, &leaf).as_ref().to_vec(),
+        };
+        assert_eq!(
+            check(&[full_sha512], std::slice::from_ref(&leaf)).result,
+            "match"
+        );
+        let exact = Tlsa {
+            usage: 3,
+            selector: 0,
+            matching: 0,
+            data: leaf.clone(),
+        };
+        assert_eq!(check(&[exact], &[leaf]).result, "match");
+    }
+
+    #[test]
+    fn a_renewed_key_without_a_tlsa_roll_over_is_a_mismatch_and_the_next_key_is_fine() {
+        let (old, _) = cert("mx1.mail.test");
+        let (renewed, _) = cert("mx1.mail.test");
+        let published = tlsa_311(&old).expect("spki");
+        let got = check(
+            std::slice::from_ref(&published),
+            std::slice::from_ref(&renewed),
+        );
+        assert_eq!(got.result, "mismatch");
+        assert_eq!(got.records, [published.display()]);
+        // Current + next published (the roll-over done right): either certificate matches.
+        let next = tlsa_311(&renewed).expect("spki");
+        assert_eq!(check(&[published, next], &[renewed]).result, "match");
+    }
+
+    #[test]
+    fn dane_ta_matches_a_chain_certificate_and_pkix_usages_are_ignored() {
+        let (leaf, _) = cert("mx1.mail.test");
+        let (issuer, _) = cert("Test CA");
+        let ta = Tlsa {
+            usage: 2,
+            ..tlsa_311(&issuer).expect("spki")
+        };
+        let got = check(std::slice::from_ref(&ta), &[leaf.clone(), issuer.clone()]);
+        assert_eq!(got.matched.map(|m| m.1), Some(1));
+        // The same digest as DANE-EE does not match: the issuer is not the leaf.
+        let ee = Tlsa { usage: 3, ..ta };
+        assert_eq!(check(&[ee], &[leaf.clone(), issuer]).result, "mismatch");
+        let pkix = Tlsa {
+            usage: 1,
+            ..tlsa_311(&leaf).expect("spki")
+        };
+        let got = check(&[pkix], &[leaf]);
+        assert_eq!((got.result, got.ignored), ("no_usable_records", 1));
+    }
+}
