@@ -6,5 +6,6 @@
 //! - [`dane`]: TLSA usability and matching against a presented chain (RFC 7672).
 
 pub mod dane;
+pub mod dns;
 pub mod mta_sts;
 pub mod tlsrpt;

@@ -8,6 +8,7 @@ mod alerting;
 mod cli;
 mod docs;
 mod fanout;
+mod posture;
 mod scenarios;
 mod systemd;
 mod tls_scenarios;

@@ -5,6 +5,7 @@ pub mod fake_dns;
 pub mod fake_smtp;
 pub mod http;
 pub mod receiver;
+pub mod signed_zone;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,0 +1,263 @@
+//! DNS for posture checks, with DNSSEC validated by hickory itself (not the upstream
+//! resolver's AD bit): every answer comes with its proof, `secure`, `insecure` or `bogus`.
+//!
+//! The trust anchor is the root's (hickory's built-in IANA keys) unless a DNSKEY-format file
+//! is given (`dnssec_trust_anchor`, `--dnssec-trust-anchor`), e.g. for a private test root.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
+use hickory_resolver::proto::rr::{RData, Record, RecordType};
+use hickory_resolver::{Resolver as HickoryResolver, TokioResolver};
+use serde::Serialize;
+
+use super::dane::Tlsa;
+use crate::resolve::DnsError;
+
+/// The DNSSEC status of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dnssec {
+    /// Signatures did not validate, or proofs are missing where the chain says they must be.
+    Bogus,
+    /// No DNSSEC records could be obtained to decide.
+    Indeterminate,
+    /// The zone is not signed (or an unsigned delegation leads to it).
+    Insecure,
+    /// A chain of trust from the anchor validates it.
+    Secure,
+}
+
+impl Dnssec {
+    fn of(proof: Proof) -> Dnssec {
+        match proof {
+            Proof::Secure => Dnssec::Secure,
+            Proof::Insecure => Dnssec::Insecure,
+            Proof::Bogus => Dnssec::Bogus,
+            _ => Dnssec::Indeterminate,
+        }
+    }
+
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dnssec::Secure => "secure",
+            Dnssec::Insecure => "insecure",
+            Dnssec::Bogus => "bogus",
+            Dnssec::Indeterminate => "indeterminate",
+        }
+    }
+}
+
+/// Records of one type, and how far they can be trusted. Empty when the name or type does not
+/// exist (then `dnssec` is the proof of that denial).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    /// The data.
+    pub data: T,
+    /// Its DNSSEC status (the weakest of its records).
+    pub dnssec: Dnssec,
+}
+
+/// A validating resolver.
+#[derive(Clone)]
+pub struct PostureDns {
+    inner: TokioResolver,
+}
+
+impl std::fmt::Debug for PostureDns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostureDns")
+    }
+}
+
+/// Reads a DNSKEY-format trust anchor file.
+pub fn trust_anchor_file(path: &Path) -> Result<TrustAnchors, String> {
+    TrustAnchors::from_file(path).map_err(|e| format!("trust anchor {}: {e}", path.display()))
+}
+
+impl PostureDns {
+    /// Validates with `anchors` (None: the root), asking `servers` (none: the system's).
+    pub fn new(servers: &[SocketAddr], anchors: Option<TrustAnchors>) -> Result<Self, DnsError> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = Duration::from_secs(5);
+        let config = if servers.is_empty() {
+            let (config, system_opts) =
+                hickory_resolver::system_conf::read_system_conf().map_err(|e| {
+                    DnsError(format!(
+                        "cannot read the system resolver configuration: {e}"
+                    ))
+                })?;
+            opts = system_opts;
+            opts.timeout = opts.timeout.min(Duration::from_secs(5));
+            config
+        } else {
+            opts.use_hosts_file = ResolveHosts::Never;
+            opts.attempts = 1;
+            ResolverConfig::from_name_servers(
+                servers
+                    .iter()
+                    .map(|s| {
+                        let mut udp = ConnectionConfig::udp();
+                        udp.port = s.port();
+                        let mut tcp = ConnectionConfig::tcp();
+                        tcp.port = s.port();
+                        NameServerConfig::new(s.ip(), true, vec![udp, tcp])
+                    })
+                    .collect(),
+            )
+        };
+        let anchors = Arc::new(anchors.unwrap_or_default());
+        let inner = HickoryResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .with_trust_anchor(anchors)
+            .build()
+            .map_err(|e| DnsError(format!("resolver set-up: {e}")))?;
+        Ok(PostureDns { inner })
+    }
+
+    /// Records of `rtype` at `name` (absolute), with their status.
+    pub async fn lookup(
+        &self,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<Answer<Vec<RData>>, DnsError> {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.inner.lookup(fqdn.as_str(), rtype).await {
+            Ok(lookup) => {
+                let records: Vec<&Record> = lookup
+                    .answers()
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .collect();
+                let dnssec = records
+                    .iter()
+                    .map(|r| Dnssec::of(r.proof))
+                    .min()
+                    .unwrap_or(Dnssec::Indeterminate);
+                let data = records.into_iter().map(|r| r.data.clone()).collect();
+                Ok(Answer { data, dnssec })
+            }
+            Err(e) => denial(&e).ok_or_else(|| {
+                DnsError(format!(
+                    "{rtype} {name}: {}",
+                    crate::escape::escape_str(&e.to_string())
+                ))
+            }),
+        }
+    }
+
+    /// TXT strings at `name` (each record's strings joined).
+    pub async fn txt(&self, name: &str) -> Result<Answer<Vec<String>>, DnsError> {
+        let answer = self.lookup(name, RecordType::TXT).await?;
+        let data = answer
+            .data
+            .iter()
+            .filter_map(|d| match d {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<String>(),
+                ),
+                _ => None,
+            })
+            .collect();
+        Ok(Answer {
+            data,
+            dnssec: answer.dnssec,
+        })
+    }
+
+    /// TLSA records at `name`.
+    pub async fn tlsa(&self, name: &str) -> Result<Answer<Vec<Tlsa>>, DnsError> {
+        let answer = self.lookup(name, RecordType::TLSA).await?;
+        let data = answer
+            .data
+            .iter()
+            .filter_map(|d| match d {
+                RData::TLSA(t) => Some(Tlsa {
+                    usage: u8::from(t.cert_usage),
+                    selector: u8::from(t.selector),
+                    matching: u8::from(t.matching),
+                    data: t.cert_data.to_vec(),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(Answer {
+            data,
+            dnssec: answer.dnssec,
+        })
+    }
+
+    /// The weakest status of `host`'s A and AAAA answers.
+    pub async fn address_status(&self, host: &str) -> Result<Dnssec, DnsError> {
+        let a = self.lookup(host, RecordType::A).await?;
+        let aaaa = self.lookup(host, RecordType::AAAA).await?;
+        Ok(a.dnssec.min(aaaa.dnssec))
+    }
+
+    /// The PTR names of `ip`, lower-case without the trailing dot.
+    pub async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let name = hickory_resolver::proto::rr::Name::from(ip).to_ascii();
+        let answer = self.lookup(&name, RecordType::PTR).await?;
+        Ok(answer
+            .data
+            .iter()
+            .filter_map(|d| match d {
+                RData::PTR(p) => Some(p.0.to_ascii().trim_end_matches('.').to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Whether `host` resolves (A/AAAA) to `ip`.
+    pub async fn resolves_to(&self, host: &str, ip: IpAddr) -> bool {
+        let rtype = if ip.is_ipv4() {
+            RecordType::A
+        } else {
+            RecordType::AAAA
+        };
+        self.lookup(host, rtype).await.is_ok_and(|a| {
+            a.data.iter().any(|d| match d {
+                RData::A(v4) => IpAddr::V4(v4.0) == ip,
+                RData::AAAA(v6) => IpAddr::V6(v6.0) == ip,
+                _ => false,
+            })
+        })
+    }
+}
+
+/// A negative answer (no such name or type) as an empty answer with its proof; None for real
+/// failures. Bogus denials and bogus answers alike are `bogus`.
+fn denial(e: &NetError) -> Option<Answer<Vec<RData>>> {
+    let NetError::Dns(dns) = e else {
+        return None;
+    };
+    let dnssec = match dns {
+        HickoryDnsError::DnssecBogus => Dnssec::Bogus,
+        HickoryDnsError::Nsec { proof, .. } => Dnssec::of(*proof),
+        HickoryDnsError::NoRecordsFound(nr) => nr
+            .authorities
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|r| Dnssec::of(r.proof))
+            .min()
+            .unwrap_or(Dnssec::Indeterminate),
+        _ => return None,
+    };
+    Some(Answer {
+        data: Vec::new(),
+        dnssec,
+    })
+}
