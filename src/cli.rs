@@ -11,11 +11,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::posture::assess::{DaneMode, PostureSettings};
+use crate::posture::dns::PostureDns;
+use crate::posture::fetch::PolicyFetcher;
+use crate::posture::run::{check_domain, DomainCheck};
 use crate::probe::fanout::probe_target;
 use crate::probe::{default_ehlo_name, LazyTrust, ProbeSettings, TlsMode};
 use crate::report::render;
 use crate::resolve::{Family, Resolver};
-use crate::target::{Host, Target};
+use crate::target::{Host, Target, TargetKind};
 
 /// Exit code for bad usage and internal errors (Nagios UNKNOWN).
 pub const EXIT_UNKNOWN: u8 = 3;
@@ -159,6 +163,27 @@ pub struct CheckArgs {
     /// DNS server for every lookup, IP or IP:PORT (repeatable; default: the system resolver).
     #[arg(long = "dns-server", value_name = "IP[:PORT]", value_parser = parse_dns_server)]
     pub dns_servers: Vec<SocketAddr>,
+    /// For mx: targets, skip the mail-domain posture checks (DNSSEC, DANE, MTA-STS, TLS-RPT,
+    /// FCrDNS).
+    #[arg(long)]
+    pub no_posture: bool,
+    /// DANE for mx: targets: auto (check where a secure TLSA set exists), require (every MX
+    /// must have one) or off.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_dane_mode)]
+    pub dane: DaneMode,
+    /// For mx: targets, skip MTA-STS and TLS-RPT.
+    #[arg(long)]
+    pub no_mta_sts: bool,
+    /// For mx: targets, skip forward-confirmed reverse DNS and banner name checks.
+    #[arg(long)]
+    pub no_fcrdns: bool,
+    /// DNSSEC trust anchor (DNSKEY records, zone-file format; default: the root's keys).
+    #[arg(long, value_name = "PATH")]
+    pub dnssec_trust_anchor: Option<PathBuf>,
+}
+
+fn parse_dane_mode(text: &str) -> Result<DaneMode, String> {
+    text.parse()
 }
 
 fn parse_tls_mode(text: &str) -> Result<TlsMode, String> {
@@ -327,27 +352,86 @@ pub fn check(args: CheckArgs) -> Result<u8, String> {
     settings.phase_timeout = args.timeout;
     settings.warn_cert = args.warn_cert;
 
+    let anchors = match &args.dnssec_trust_anchor {
+        Some(path) => Some(crate::posture::dns::trust_anchor_file(path)?),
+        None => None,
+    };
+    let posture_settings = PostureSettings {
+        dane: args.dane,
+        mta_sts: !args.no_mta_sts,
+        fcrdns: !args.no_fcrdns,
+    };
+    let with_posture = target.kind == TargetKind::Mx && !args.no_posture;
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let reports = runtime.block_on(async {
+    let (reports, posture) = runtime.block_on(async {
         let resolver = match &target.host {
             Host::Ip(_) => None,
             Host::Name(_) => Some(Resolver::new(&args.dns_servers).map_err(|e| e.to_string())?),
         };
-        let settings = Arc::new(settings);
-        Ok::<_, String>(probe_target(&target, None, settings, resolver.as_ref(), family).await)
+        match (&resolver, with_posture) {
+            (Some(resolver), true) => {
+                let dns = PostureDns::new(&args.dns_servers, anchors).map_err(|e| e.to_string())?;
+                let trust = settings.trust.get()?.clone();
+                let policy_timeout = args.timeout.min(Duration::from_secs(10));
+                let fetcher = PolicyFetcher::new(&trust, resolver.clone(), policy_timeout)?;
+                let check = DomainCheck {
+                    target: &target,
+                    settings,
+                    resolver,
+                    dns: &dns,
+                    fetcher: &fetcher,
+                    posture: posture_settings,
+                    family,
+                };
+                Ok::<_, String>(check_domain(check).await)
+            }
+            _ => {
+                let settings = Arc::new(settings);
+                let reports =
+                    probe_target(&target, None, settings, resolver.as_ref(), family).await;
+                Ok((reports, None))
+            }
+        }
     })?;
 
     let shown = target.to_string();
-    let output = match args.format {
+    let mut output = match args.format {
         Format::Text => render::text(&shown, &reports, args.transcript),
         Format::Json => render::json_lines(&reports),
         Format::Nagios => render::nagios(&shown, &reports),
     };
+    let mut status = render::summarize(&reports).status;
+    if let Some(posture) = &posture {
+        status = status.max(posture.status());
+        match args.format {
+            Format::Text => {
+                output.push('\n');
+                output.push_str(&crate::posture::render::text(posture));
+            }
+            Format::Json => {
+                let line = serde_json::json!({ "domain_posture": posture });
+                output.push_str(&line.to_string());
+                output.push('\n');
+            }
+            Format::Nagios => {
+                for f in &posture.findings {
+                    output.push_str(&format!(
+                        "posture {} {} {}: {}\n",
+                        f.severity,
+                        f.reason,
+                        f.subject,
+                        f.message.replace('|', "/")
+                    ));
+                }
+            }
+        }
+    }
     print!("{output}");
-    Ok(render::summarize(&reports).status.exit_code())
+    Ok(status.exit_code())
 }
 
 #[cfg(test)]

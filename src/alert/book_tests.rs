@@ -41,6 +41,7 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
             cert_not_after: None,
             cert_seconds_left: Some(days * 86_400.0),
             chain: Vec::new(),
+            chain_der: Vec::new(),
         }),
         warnings: Vec::new(),
         transcript: Vec::new(),

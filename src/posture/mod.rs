@@ -5,7 +5,11 @@
 //! - [`tlsrpt`]: TLS reporting records (RFC 8460).
 //! - [`dane`]: TLSA usability and matching against a presented chain (RFC 7672).
 
+pub mod assess;
 pub mod dane;
 pub mod dns;
+pub mod fetch;
 pub mod mta_sts;
+pub mod render;
+pub mod run;
 pub mod tlsrpt;

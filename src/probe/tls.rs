@@ -272,6 +272,7 @@ pub fn facts(
         cert_seconds_left: leaf_not_after
             .map(|t| ((t as f64 - now_unix) * 1000.0).round() / 1000.0),
         chain,
+        chain_der: chain_der.iter().map(|c| c.as_ref().to_vec()).collect(),
     })
 }
 

@@ -98,6 +98,14 @@ pub enum FailureReason {
     TlsHandshake,
     /// The certificate did not verify.
     TlsCertificate,
+    /// A DNSSEC-signed answer did not validate.
+    DnsBogus,
+    /// A secure, usable TLSA set matches nothing the server presents.
+    DaneMismatch,
+    /// An MTA-STS TXT record is published but its policy is unfetchable or invalid.
+    MtaStsPolicy,
+    /// An MX host is not covered by the MTA-STS policy, or fails it under `enforce`.
+    MtaStsMxMismatch,
 }
 
 impl FailureReason {
@@ -117,6 +125,10 @@ impl FailureReason {
             FailureReason::StarttlsInjection => "starttls_injection",
             FailureReason::TlsHandshake => "tls_handshake",
             FailureReason::TlsCertificate => "tls_certificate",
+            FailureReason::DnsBogus => "dns_bogus",
+            FailureReason::DaneMismatch => "dane_mismatch",
+            FailureReason::MtaStsPolicy => "mta_sts_policy",
+            FailureReason::MtaStsMxMismatch => "mta_sts_mx_mismatch",
         }
     }
 }
@@ -211,6 +223,9 @@ pub struct TlsFacts {
     pub cert_seconds_left: Option<f64>,
     /// The presented chain, leaf first.
     pub chain: Vec<CertFacts>,
+    /// The presented chain as DER, leaf first (for DANE; not serialised).
+    #[serde(skip)]
+    pub chain_der: Vec<Vec<u8>>,
 }
 
 impl TlsFacts {

@@ -64,6 +64,7 @@ async fn check_mx_json_and_nagios_with_one_dead_address_is_a_warning() {
         "json",
         "--timeout",
         "5s",
+        "--no-posture",
     ])
     .await;
     assert_eq!(

@@ -1,12 +1,27 @@
-//! Mail-domain posture against an in-process signed zone: DNSSEC status of answers as hickory
-//! validates them with the zone's own key as trust anchor.
+//! Mail-domain posture against an in-process signed zone (hickory validating with the zone's
+//! own key as trust anchor), fake STARTTLS servers on 127.0.0.2 and 127.0.0.3, and a local
+//! HTTPS policy server: DNSSEC status, DANE match and mismatch, MTA-STS and TLS-RPT.
 
 use std::net::IpAddr;
 
-use hickory_resolver::proto::rr::RecordType;
-use smtpwatch::posture::dns::{Dnssec, PostureDns};
+use std::time::Duration;
 
+use hickory_resolver::proto::rr::RecordType;
+use smtpwatch::posture::assess::{DomainPosture, Finding, PostureSettings};
+use smtpwatch::posture::dane::tlsa_311;
+use smtpwatch::posture::dns::{Dnssec, PostureDns};
+use smtpwatch::posture::fetch::PolicyFetcher;
+use smtpwatch::posture::run::{check_domain, DomainCheck};
+use smtpwatch::probe::tls::Trust;
+use smtpwatch::report::Status;
+use smtpwatch::resolve::{Family, Resolver};
+use smtpwatch::target::Target;
+
+use crate::support::certs::{self_signed, Leaf, TestCa};
+use crate::support::fake_smtp::FakeService;
+use crate::support::policy_server::PolicyServer;
 use crate::support::signed_zone::{Rec, Zone};
+use crate::support::{settings, starttls_session};
 
 fn v4(text: &str) -> IpAddr {
     text.parse().expect("ip")
@@ -81,4 +96,235 @@ async fn a_signed_zone_served_without_signatures_is_bogus() {
         .await
         .map(|a| a.dnssec);
     assert_eq!(mx, Ok(Dnssec::Bogus));
+}
+
+/// The domain of the DANE / MTA-STS tests: mx1 (127.0.0.2) presents a self-signed key its
+/// TLSA record names (DANE-EE match); mx2 (127.0.0.3) was "renewed": its certificate is
+/// WebPKI-valid but its TLSA record still names the old key.
+struct MailTest {
+    zone: Zone,
+    smtp: Vec<FakeService>,
+    policy: PolicyServer,
+    ca: TestCa,
+    port: u16,
+}
+
+const AFTER_TLS: &str = "250-mx.mail.test\r\n250 PIPELINING\r\n";
+
+async fn mail_domain(policy: (&str, &str, &str), extra: Vec<Rec>) -> MailTest {
+    let ca = TestCa::new("Posture CA");
+    let mx1 = self_signed(&["mx1.mail.test"]);
+    let mx2 = ca.leaf(&["mx2.mail.test"], 90);
+    let old_key = self_signed(&["mx2.mail.test"]);
+    let tlsa = |leaf: &Leaf| tlsa_311(leaf.chain[0].as_ref()).expect("spki").data;
+    let first = FakeService::try_start_on("127.0.0.2:0".parse().expect("addr"), {
+        let leaf = self_signed_clone(&mx1);
+        move || starttls_session(&leaf, AFTER_TLS)
+    })
+    .await
+    .expect("bind 127.0.0.2");
+    let port = first.addr.port();
+    let second = FakeService::try_start_on(format!("127.0.0.3:{port}").parse().expect("addr"), {
+        let leaf = self_signed_clone(&mx2);
+        move || starttls_session(&leaf, AFTER_TLS)
+    })
+    .await
+    .expect("bind 127.0.0.3 on the same port");
+    let (status, content_type, body) = policy;
+    let policy = PolicyServer::start(
+        ca.leaf(&["mta-sts.mail.test"], 90).server_config(),
+        status,
+        content_type,
+        body.as_bytes().to_vec(),
+    )
+    .await;
+    let mut records = vec![
+        Rec::Mx("mail.test.", 10, "mx1.mail.test."),
+        Rec::Mx("mail.test.", 20, "mx2.mail.test."),
+        Rec::Addr("mx1.mail.test.", v4("127.0.0.2")),
+        Rec::Addr("mx2.mail.test.", v4("127.0.0.3")),
+        Rec::Addr("mta-sts.mail.test.", v4("127.0.0.1")),
+        Rec::Tlsa("_25._tcp.mx1.mail.test.", 3, 1, 1, tlsa(&mx1)),
+        Rec::Tlsa("_25._tcp.mx2.mail.test.", 3, 1, 1, tlsa(&old_key)),
+        Rec::Tlsa("_25._tcp.mx2.mail.test.", 1, 1, 1, tlsa(&mx2)),
+        Rec::Txt(
+            "_smtp._tls.mail.test.",
+            "v=TLSRPTv1; rua=mailto:tls@mail.test",
+        ),
+    ];
+    records.extend(extra);
+    let zone = Zone::start("mail.test.", true, records).await;
+    MailTest {
+        zone,
+        smtp: vec![first, second],
+        policy,
+        ca,
+        port,
+    }
+}
+
+/// A copy of a leaf (certificates and key are plain data).
+fn self_signed_clone(leaf: &Leaf) -> Leaf {
+    Leaf {
+        chain: leaf.chain.clone(),
+        key: leaf.key.clone_key(),
+    }
+}
+
+const STS_TXT: &str = "v=STSv1; id=20261128T000000;";
+const ENFORCE: &str =
+    "version: STSv1\r\nmode: enforce\r\nmx: mx1.mail.test\r\nmx: *.mail.test\r\nmax_age: 86400\r\n";
+
+async fn run_check(t: &MailTest) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
+    let dns = PostureDns::new(&[t.zone.addr], Some(t.zone.anchors())).expect("dns");
+    let resolver = Resolver::with_servers(&[t.zone.addr]).expect("resolver");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(t.ca.der()).expect("root");
+    let trust = Trust::from_roots(roots).expect("trust");
+    let fetcher = PolicyFetcher::new(&trust, resolver.clone(), Duration::from_secs(5))
+        .expect("fetcher")
+        .with_port(t.policy.addr.port());
+    let target: Target = format!("mx:mail.test:{}", t.port).parse().expect("target");
+    let check = DomainCheck {
+        target: &target,
+        settings: settings(&t.ca),
+        resolver: &resolver,
+        dns: &dns,
+        fetcher: &fetcher,
+        posture: PostureSettings::default(),
+        family: Family::Any,
+    };
+    let (reports, posture) = check_domain(check).await;
+    (reports, posture.expect("a posture for an mx: target"))
+}
+
+fn finding<'a>(p: &'a DomainPosture, reason: &str) -> Option<&'a Finding> {
+    p.findings.iter().find(|f| f.reason == reason)
+}
+
+#[tokio::test]
+async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
+    let t = mail_domain(
+        ("200 OK", "text/plain", ENFORCE),
+        vec![Rec::Txt("_mta-sts.mail.test.", STS_TXT)],
+    )
+    .await;
+    assert_eq!(t.smtp.len(), 2);
+    let (reports, p) = run_check(&t).await;
+    assert_eq!(p.mx_dnssec, Dnssec::Secure);
+    let by_addr = |ip: &str| {
+        reports
+            .iter()
+            .find(|r| r.address.as_deref().is_some_and(|a| a.starts_with(ip)))
+            .expect("a report per address")
+    };
+    // mx1: self-signed, WebPKI-invalid, but its DANE-EE record matches: the probe succeeds.
+    let mx1 = by_addr("127.0.0.2");
+    assert!(mx1.success, "{:?}", mx1.failure);
+    assert_eq!(p.hosts[0].host, "mx1.mail.test");
+    assert!(p.hosts[0].dane);
+    let dane1 = p.hosts[0].addresses[0].dane.as_ref().expect("dane");
+    assert_eq!(
+        (dane1.result, dane1.matched.as_ref().map(|m| m.1)),
+        ("match", Some(0))
+    );
+    assert!(!p.hosts[0].addresses[0].webpki_valid);
+    // mx2: renewed without a TLSA roll-over. The PKIX-EE record for the new key does not count.
+    let mx2 = by_addr("127.0.0.3");
+    let failure = mx2.failure.as_ref().expect("mx2 fails");
+    assert_eq!(failure.reason.as_str(), "dane_mismatch");
+    let dane2 = p.hosts[1].addresses[0].dane.as_ref().expect("dane");
+    assert_eq!((dane2.result, dane2.ignored), ("mismatch", 1));
+    assert!(p.hosts[1].addresses[0].webpki_valid);
+    // MTA-STS enforce covers both; TLS-RPT is published.
+    assert_eq!(p.mta_sts.state, "valid");
+    assert_eq!(
+        p.mta_sts.policy.as_ref().map(|p| p.mode.as_str()),
+        Some("enforce")
+    );
+    assert!(p.mta_sts.uncovered.is_empty());
+    assert_eq!(p.tls_rpt.rua, ["mailto:tls@mail.test"]);
+    assert_eq!(p.status(), Status::Critical);
+    assert!(finding(&p, "dane_mismatch").is_some_and(|f| f.subject.starts_with("127.0.0.3")));
+    // No PTR records in this zone: FCrDNS is a warning, never a failure.
+    assert!(finding(&p, "fcrdns").is_some_and(|f| f.severity == "warning"));
+    let text = smtpwatch::posture::render::text(&p);
+    if std::env::var_os("SMTPWATCH_SHOW_POSTURE").is_some() {
+        let shown = target_text(&reports);
+        eprintln!("{shown}\n{text}");
+    }
+    assert!(
+        text.contains("MTA-STS:    enforce (id 20261128T000000, max_age 86400)"),
+        "{text}"
+    );
+    assert!(text.contains("DANE match 3 1 1"), "{text}");
+}
+
+#[tokio::test]
+async fn mta_sts_policy_problems_are_named() {
+    let cases: [((&str, &str, &str), &str); 5] = [
+        (("404 Not Found", "text/plain", "nope"), "not 200"),
+        (("301 Moved Permanently", "text/plain", ""), "redirect"),
+        (("200 OK", "text/html", ENFORCE), "not text/plain"),
+        (
+            (
+                "200 OK",
+                "text/plain",
+                "version: STSv1\nmode: enforce\nmx: *.mail.test\nmax_age: 99999999\n",
+            ),
+            "exceeds",
+        ),
+        (
+            ("200 OK", "text/plain", &"x".repeat(70 * 1024)),
+            "exceeds 65536 bytes",
+        ),
+    ];
+    for (policy, want) in cases {
+        let t = mail_domain(policy, vec![Rec::Txt("_mta-sts.mail.test.", STS_TXT)]).await;
+        let (_, p) = run_check(&t).await;
+        assert_eq!(p.mta_sts.state, "invalid", "{want}");
+        let f = finding(&p, "mta_sts_policy").expect("mta_sts_policy");
+        assert_eq!(f.severity, "failure");
+        assert!(f.message.contains(want), "{want}: {}", f.message);
+    }
+}
+
+#[tokio::test]
+async fn an_mx_outside_the_policy_fails_under_enforce_and_warns_under_testing() {
+    let narrow = "version: STSv1\nmode: enforce\nmx: mx1.mail.test\nmax_age: 86400\n";
+    let t = mail_domain(
+        ("200 OK", "text/plain", narrow),
+        vec![Rec::Txt("_mta-sts.mail.test.", STS_TXT)],
+    )
+    .await;
+    let (_, p) = run_check(&t).await;
+    assert_eq!(p.mta_sts.uncovered, ["mx2.mail.test"]);
+    assert_eq!(
+        finding(&p, "mta_sts_mx_mismatch").map(|f| f.severity),
+        Some("failure")
+    );
+
+    let testing = narrow.replace("enforce", "testing");
+    let t = mail_domain(
+        ("200 OK", "text/plain", &testing),
+        vec![Rec::Txt("_mta-sts.mail.test.", STS_TXT)],
+    )
+    .await;
+    let (_, p) = run_check(&t).await;
+    assert_eq!(
+        finding(&p, "mta_sts_mx_mismatch").map(|f| f.severity),
+        Some("warning")
+    );
+}
+
+#[tokio::test]
+async fn without_an_mta_sts_record_nothing_is_fetched() {
+    let t = mail_domain(("500 Internal Server Error", "text/plain", ""), Vec::new()).await;
+    let (_, p) = run_check(&t).await;
+    assert_eq!(p.mta_sts.state, "none");
+    assert!(finding(&p, "mta_sts_policy").is_none());
+}
+
+fn target_text(reports: &[smtpwatch::report::ProbeReport]) -> String {
+    smtpwatch::report::render::text("mx:mail.test", reports, false)
 }

@@ -9,21 +9,7 @@ use time::OffsetDateTime;
 
 use crate::support::certs::{self_signed, Leaf, TestCa};
 use crate::support::fake_smtp::{greet_and_ehlo, noop_quit, raw, Step};
-use crate::support::{assert_outcome, phase_names, run, run_trusting};
-
-/// Greeting, EHLO with STARTTLS, STARTTLS, handshake with `leaf`, EHLO again, NOOP, QUIT.
-fn starttls_session(leaf: &Leaf, after_tls_caps: &'static str) -> Vec<Step> {
-    let mut steps = greet_and_ehlo(&["PIPELINING", "STARTTLS"]);
-    steps.extend([
-        Step::Expect("STARTTLS"),
-        Step::Line("220 2.0.0 Ready to start TLS"),
-        Step::StartTls(leaf.server_config()),
-        Step::Expect("EHLO probe.test"),
-        raw(after_tls_caps),
-    ]);
-    steps.extend(noop_quit());
-    steps
-}
+use crate::support::{assert_outcome, phase_names, run, run_trusting, starttls_session};
 
 const AFTER_TLS: &str = "250-fake.test\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n";
 

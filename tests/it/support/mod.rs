@@ -4,6 +4,7 @@ pub mod certs;
 pub mod fake_dns;
 pub mod fake_smtp;
 pub mod http;
+pub mod policy_server;
 pub mod receiver;
 pub mod signed_zone;
 
@@ -15,8 +16,8 @@ use smtpwatch::probe::tls::Trust;
 use smtpwatch::probe::{probe, LazyTrust, ProbePlan, ProbeSettings, TlsMode};
 use smtpwatch::report::ProbeReport;
 
-use self::certs::TestCa;
-use self::fake_smtp::{FakeSmtp, Step};
+use self::certs::{Leaf, TestCa};
+use self::fake_smtp::{greet_and_ehlo, noop_quit, raw, FakeSmtp, Step};
 
 /// Settings that trust only `ca`, with short timeouts so hostile cases end quickly.
 pub fn settings(ca: &TestCa) -> ProbeSettings {
@@ -87,4 +88,19 @@ pub fn assert_outcome(report: &ProbeReport, want: Option<(&str, &str)>) {
 /// The phases that ran, by name.
 pub fn phase_names(report: &ProbeReport) -> Vec<&'static str> {
     report.phases.iter().map(|p| p.phase.as_str()).collect()
+}
+
+/// Greeting, EHLO with STARTTLS, STARTTLS, handshake with `leaf`, EHLO again (answered with
+/// `after_tls_caps`), NOOP, QUIT.
+pub fn starttls_session(leaf: &Leaf, after_tls_caps: &'static str) -> Vec<Step> {
+    let mut steps = greet_and_ehlo(&["PIPELINING", "STARTTLS"]);
+    steps.extend([
+        Step::Expect("STARTTLS"),
+        Step::Line("220 2.0.0 Ready to start TLS"),
+        Step::StartTls(leaf.server_config()),
+        Step::Expect("EHLO probe.test"),
+        raw(after_tls_caps),
+    ]);
+    steps.extend(noop_quit());
+    steps
 }

@@ -1,0 +1,67 @@
+//! A mail domain checked end to end: MX and TLSA first, every MX address probed with
+//! certificate verdicts recorded (DANE or WebPKI decides afterwards), then the assessment.
+
+use std::sync::Arc;
+
+use super::assess::{self, DomainPosture, Inputs, PostureSettings};
+use super::dns::PostureDns;
+use super::fetch::PolicyFetcher;
+use crate::probe::fanout::probe_target;
+use crate::probe::ProbeSettings;
+use crate::report::ProbeReport;
+use crate::resolve::{Family, Resolver};
+use crate::target::Target;
+
+/// Everything a domain check uses.
+pub struct DomainCheck<'a> {
+    /// The `mx:` target.
+    pub target: &'a Target,
+    /// How to probe; `insecure` is what the user asked for.
+    pub settings: ProbeSettings,
+    /// The (non-validating) resolver the probes use.
+    pub resolver: &'a Resolver,
+    /// The validating resolver.
+    pub dns: &'a PostureDns,
+    /// MTA-STS policy fetcher.
+    pub fetcher: &'a PolicyFetcher,
+    /// What to check.
+    pub posture: PostureSettings,
+    /// `-4` / `-6`.
+    pub family: Family,
+}
+
+/// Probes every MX address of the domain and assesses its posture. The reports carry
+/// posture failures (DANE mismatch, certificate, STARTTLS required by DANE) on the
+/// addresses they concern.
+pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<DomainPosture>) {
+    let domain = check.target.host.to_string();
+    let hosts: Vec<String> = match check.resolver.mx(&domain).await {
+        Ok(hosts) => hosts.into_iter().map(|h| h.host).collect(),
+        Err(_) => Vec::new(),
+    };
+    let prepared = assess::prepare(check.dns, &hosts, &check.posture).await;
+    let insecure = check.settings.insecure;
+    let mut settings = check.settings;
+    // Record, do not enforce: DANE-EE certificates are often self-signed, and WebPKI is
+    // judged afterwards where DANE does not apply.
+    settings.insecure = true;
+    let mut reports = probe_target(
+        check.target,
+        None,
+        Arc::new(settings),
+        Some(check.resolver),
+        check.family,
+    )
+    .await;
+    if hosts.is_empty() {
+        return (reports, None);
+    }
+    let inputs = Inputs {
+        dns: check.dns,
+        fetcher: check.fetcher,
+        settings: &check.posture,
+        insecure,
+    };
+    let posture = assess::assess(&domain, &prepared, &mut reports, &inputs).await;
+    (reports, Some(posture))
+}
