@@ -1,4 +1,5 @@
-//! Command-line definitions (clap) and the `check` command.
+//! Command-line definitions (clap), dispatch, and the small commands (`config check`,
+//! `alert test`); `check` lives in [`crate::check`].
 //!
 //! Exit codes follow the Nagios plugin convention for every command: 0 ok, 1 warning,
 //! 2 critical, 3 unknown (bad usage, bad flag values, internal errors).
@@ -6,20 +7,12 @@
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::posture::assess::{DaneMode, PostureSettings};
-use crate::posture::dns::PostureDns;
-use crate::posture::fetch::PolicyFetcher;
-use crate::posture::run::{check_domain, DomainCheck};
-use crate::probe::fanout::probe_target;
-use crate::probe::{default_ehlo_name, LazyTrust, ProbeSettings, TlsMode};
-use crate::report::render;
-use crate::resolve::{Family, Resolver};
-use crate::target::{Host, Target, TargetKind};
+use crate::posture::assess::DaneMode;
+use crate::probe::TlsMode;
 
 /// Exit code for bad usage and internal errors (Nagios UNKNOWN).
 pub const EXIT_UNKNOWN: u8 = 3;
@@ -116,7 +109,7 @@ pub enum Format {
 /// Options of `smtpwatch check` (same meaning as the config keys).
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// What to probe, in any of the forms of [`Target`].
+    /// What to probe, in any of the forms of [`crate::target::Target`].
     #[arg(
         help = "host, host:port, [v6]:port, smtp://host[:port], submission://host[:port] (587, \
                   STARTTLS required), smtps://host[:port] (465, implicit TLS), or \
@@ -255,7 +248,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     // Every TLS user (rustls, later reqwest) relies on one process-wide provider: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check(args) => check(args).unwrap_or_else(|message| {
+        Command::Check(args) => crate::check::run(args).unwrap_or_else(|message| {
             eprintln!("smtpwatch check: {message}");
             EXIT_UNKNOWN
         }),
@@ -315,123 +308,6 @@ pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, St
         }
     }
     Ok(code)
-}
-
-/// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
-pub fn check(args: CheckArgs) -> Result<u8, String> {
-    let target: Target = args.target.parse().map_err(|e| format!("{e}"))?;
-    let family = match (args.ipv4_only, args.ipv6_only) {
-        (true, _) => Family::V4,
-        (_, true) => Family::V6,
-        _ => Family::Any,
-    };
-    if let Host::Ip(ip) = &target.host {
-        if !family.admits(ip) {
-            return Err(format!("{ip} is excluded by the -4/-6 option"));
-        }
-    }
-    let ehlo_name = args.ehlo.unwrap_or_else(default_ehlo_name);
-    if !valid_ehlo_name(&ehlo_name) {
-        return Err(format!(
-            "--ehlo {ehlo_name:?} is not a domain or [address] literal"
-        ));
-    }
-    if let Some(name) = &args.server_name {
-        crate::probe::tls::server_name(name).map_err(|e| format!("--server-name: {e}"))?;
-    }
-    let trust = Arc::new(LazyTrust::new(args.ca_files.clone()));
-    if !args.ca_files.is_empty() {
-        trust.get()?;
-    }
-    let mut settings = ProbeSettings::new(trust, ehlo_name);
-    settings.tls = args.tls;
-    settings.insecure = args.insecure;
-    settings.server_name = args.server_name;
-    settings.noop = !args.no_noop;
-    settings.timeout = args.timeout;
-    settings.phase_timeout = args.timeout;
-    settings.warn_cert = args.warn_cert;
-
-    let anchors = match &args.dnssec_trust_anchor {
-        Some(path) => Some(crate::posture::dns::trust_anchor_file(path)?),
-        None => None,
-    };
-    let posture_settings = PostureSettings {
-        dane: args.dane,
-        mta_sts: !args.no_mta_sts,
-        fcrdns: !args.no_fcrdns,
-    };
-    let with_posture = target.kind == TargetKind::Mx && !args.no_posture;
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let (reports, posture) = runtime.block_on(async {
-        let resolver = match &target.host {
-            Host::Ip(_) => None,
-            Host::Name(_) => Some(Resolver::new(&args.dns_servers).map_err(|e| e.to_string())?),
-        };
-        match (&resolver, with_posture) {
-            (Some(resolver), true) => {
-                let dns = PostureDns::new(&args.dns_servers, anchors).map_err(|e| e.to_string())?;
-                let trust = settings.trust.get()?.clone();
-                let policy_timeout = args.timeout.min(Duration::from_secs(10));
-                let fetcher = PolicyFetcher::new(&trust, resolver.clone(), policy_timeout)?;
-                let check = DomainCheck {
-                    target: &target,
-                    settings,
-                    resolver,
-                    dns: &dns,
-                    fetcher: &fetcher,
-                    posture: posture_settings,
-                    family,
-                };
-                Ok::<_, String>(check_domain(check).await)
-            }
-            _ => {
-                let settings = Arc::new(settings);
-                let reports =
-                    probe_target(&target, None, settings, resolver.as_ref(), family).await;
-                Ok((reports, None))
-            }
-        }
-    })?;
-
-    let shown = target.to_string();
-    let mut output = match args.format {
-        Format::Text => render::text(&shown, &reports, args.transcript),
-        Format::Json => render::json_lines(&reports),
-        Format::Nagios => render::nagios(&shown, &reports),
-    };
-    let mut status = render::summarize(&reports).status;
-    if let Some(posture) = &posture {
-        status = status.max(posture.status());
-        match args.format {
-            Format::Text => {
-                output.push('\n');
-                output.push_str(&crate::posture::render::text(posture));
-            }
-            Format::Json => {
-                let line = serde_json::json!({ "domain_posture": posture });
-                output.push_str(&line.to_string());
-                output.push('\n');
-            }
-            Format::Nagios => {
-                for f in &posture.findings {
-                    output.push_str(&format!(
-                        "posture {} {} {}: {}\n",
-                        f.severity,
-                        f.reason,
-                        f.subject,
-                        f.message.replace('|', "/")
-                    ));
-                }
-            }
-        }
-    }
-    print!("{output}");
-    Ok(status.exit_code())
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: command-line definitions; the `check` and `config check` commands.
+//! - [`cli`]: command-line definitions, dispatch, `config check` and `alert test`.
+//! - [`check`]: the `check` command (and the posture of `mx:` targets).
+//! - [`posture`]: mail-domain posture: DNSSEC, DANE, MTA-STS, TLS-RPT, FCrDNS.
 //! - [`target`]: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://`, `mx:domain`.
 //! - [`resolve`]: hickory-resolver lookups (A/AAAA, MX).
 //! - [`probe`]: the phase sequence ([`probe::probe`]), sans-IO reply framing ([`probe::reply`]),
@@ -34,6 +36,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod escape;

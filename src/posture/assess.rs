@@ -6,8 +6,6 @@
 //! certificate is judged), the probes then run recording, not enforcing, WebPKI verification,
 //! and [`assess`] judges each address (DANE where it applies, WebPKI elsewhere) and the domain.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::str::FromStr;
 
 use hickory_resolver::proto::rr::RecordType;
@@ -16,8 +14,11 @@ use serde::Serialize;
 use super::dane::{self, DaneCheck, Tlsa};
 use super::dns::{Dnssec, PostureDns};
 use super::fetch::PolicyFetcher;
-use super::mta_sts::{self, Mode, Policy};
-use super::tlsrpt;
+use super::mta_sts::{self, Mode};
+use super::records::{fcrdns, mta_sts_status, tls_rpt_status};
+use super::summary::{
+    failure, sts_finding, AddressPosture, DomainPosture, Finding, HostPosture, RptStatus, StsStatus,
+};
 use crate::report::{Failure, FailureReason, Phase, ProbeReport, Status};
 
 /// `dane = "auto" | "require" | "off"`.
@@ -110,113 +111,6 @@ pub async fn prepare(
         });
     }
     prepared
-}
-
-/// `failure` or `warning`, with a reason and where.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    /// `failure` (critical) or `warning`.
-    pub severity: &'static str,
-    /// A failure reason (`dns_bogus`, `dane_mismatch`, `mta_sts_policy`,
-    /// `mta_sts_mx_mismatch`, `starttls_unavailable`, `tls_certificate`) or a warning kind
-    /// (`tls_rpt`, `fcrdns`, `banner_name`).
-    pub reason: &'static str,
-    /// The MX host or address concerned, or the domain.
-    pub subject: String,
-    /// Detail.
-    pub message: String,
-}
-
-/// MTA-STS as found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct StsStatus {
-    /// `none` (no record), `valid` or `invalid`.
-    pub state: &'static str,
-    /// The record's id.
-    pub id: Option<String>,
-    /// The policy, when fetched and valid.
-    pub policy: Option<Policy>,
-    /// MX hosts no pattern covers.
-    pub uncovered: Vec<String>,
-    /// Why the record or policy is invalid.
-    pub error: Option<String>,
-}
-
-/// TLS-RPT as found.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RptStatus {
-    /// `none`, `valid` or `invalid`.
-    pub state: &'static str,
-    /// Report destinations.
-    pub rua: Vec<String>,
-    /// Why the record is invalid.
-    pub error: Option<String>,
-}
-
-/// One probed address of an MX host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AddressPosture {
-    /// The address.
-    pub address: String,
-    /// TLS version, when a session was established.
-    pub tls: Option<String>,
-    /// Whether the chain verified under WebPKI for the MX name.
-    pub webpki_valid: bool,
-    /// The DANE comparison, when DANE applies.
-    pub dane: Option<DaneCheck>,
-    /// PTR names of the address.
-    pub ptr: Vec<String>,
-    /// Whether a PTR name resolves back to the address.
-    pub fcrdns: Option<bool>,
-}
-
-/// One MX host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostPosture {
-    /// The MX host name.
-    pub host: String,
-    /// DNSSEC of its A/AAAA answers.
-    pub address_dnssec: Dnssec,
-    /// DNSSEC of its TLSA answer.
-    pub tlsa_dnssec: Dnssec,
-    /// Its TLSA records, presentation form.
-    pub tlsa: Vec<String>,
-    /// Whether DANE applies (secure, usable TLSA).
-    pub dane: bool,
-    /// Whether the MTA-STS policy covers it (None without a policy).
-    pub mta_sts_covered: Option<bool>,
-    /// Its probed addresses.
-    pub addresses: Vec<AddressPosture>,
-}
-
-/// The posture of a mail domain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DomainPosture {
-    /// The domain.
-    pub domain: String,
-    /// DNSSEC of the MX answer.
-    pub mx_dnssec: Dnssec,
-    /// MTA-STS.
-    pub mta_sts: StsStatus,
-    /// TLS-RPT.
-    pub tls_rpt: RptStatus,
-    /// Every MX host.
-    pub hosts: Vec<HostPosture>,
-    /// What is wrong, worst first.
-    pub findings: Vec<Finding>,
-}
-
-impl DomainPosture {
-    /// `critical` with any failure, `warning` with any warning, else `ok`.
-    pub fn status(&self) -> Status {
-        if self.findings.iter().any(|f| f.severity == "failure") {
-            Status::Critical
-        } else if self.findings.is_empty() {
-            Status::Ok
-        } else {
-            Status::Warning
-        }
-    }
 }
 
 /// What [`assess`] needs besides the reports.
@@ -391,33 +285,6 @@ fn host_of(target: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn failure(reason: &'static str, subject: &str, message: String) -> Finding {
-    Finding {
-        severity: "failure",
-        reason,
-        subject: subject.to_string(),
-        message,
-    }
-}
-
-fn warning(reason: &'static str, subject: &str, message: String) -> Finding {
-    Finding {
-        severity: "warning",
-        reason,
-        subject: subject.to_string(),
-        message,
-    }
-}
-
-/// MTA-STS problems are failures under `enforce`, warnings under `testing`.
-fn sts_finding(testing: bool, reason: &'static str, subject: &str, message: String) -> Finding {
-    if testing {
-        warning(reason, subject, message)
-    } else {
-        failure(reason, subject, message)
-    }
-}
-
 /// Marks `report` failed where the certificate or STARTTLS does not pass: DANE where it
 /// applies (STARTTLS mandatory, a record must match), WebPKI elsewhere unless `insecure`.
 fn judge(
@@ -457,141 +324,4 @@ fn judge(
             message,
         });
     }
-}
-
-async fn mta_sts_status(
-    domain: &str,
-    inputs: &Inputs<'_>,
-    findings: &mut Vec<Finding>,
-) -> StsStatus {
-    let record = match inputs.dns.txt(&format!("_mta-sts.{domain}")).await {
-        Ok(answer) => mta_sts::parse_record(&answer.data),
-        Err(e) => Err(e.to_string()),
-    };
-    let id = match record {
-        Ok(None) => {
-            return StsStatus {
-                state: "none",
-                ..StsStatus::default()
-            }
-        }
-        Ok(Some(r)) => r.id,
-        Err(e) => {
-            findings.push(failure(
-                "mta_sts_policy",
-                domain,
-                format!("_mta-sts TXT: {e}"),
-            ));
-            return StsStatus {
-                state: "invalid",
-                error: Some(e),
-                ..StsStatus::default()
-            };
-        }
-    };
-    let policy = match inputs.fetcher.fetch(domain).await {
-        Ok(text) => mta_sts::parse_policy(&text),
-        Err(e) => Err(e),
-    };
-    match policy {
-        Ok(policy) => StsStatus {
-            state: "valid",
-            id: Some(id),
-            policy: Some(policy),
-            uncovered: Vec::new(),
-            error: None,
-        },
-        Err(e) => {
-            findings.push(failure("mta_sts_policy", domain, format!("policy: {e}")));
-            StsStatus {
-                state: "invalid",
-                id: Some(id),
-                policy: None,
-                uncovered: Vec::new(),
-                error: Some(e),
-            }
-        }
-    }
-}
-
-async fn tls_rpt_status(domain: &str, dns: &PostureDns, findings: &mut Vec<Finding>) -> RptStatus {
-    let record = match dns.txt(&format!("_smtp._tls.{domain}")).await {
-        Ok(answer) => tlsrpt::parse_record(&answer.data),
-        Err(e) => Err(e.to_string()),
-    };
-    match record {
-        Ok(None) => RptStatus {
-            state: "none",
-            ..RptStatus::default()
-        },
-        Ok(Some(r)) => RptStatus {
-            state: "valid",
-            rua: r.rua,
-            error: None,
-        },
-        Err(e) => {
-            findings.push(warning("tls_rpt", domain, format!("_smtp._tls TXT: {e}")));
-            RptStatus {
-                state: "invalid",
-                rua: Vec::new(),
-                error: Some(e),
-            }
-        }
-    }
-}
-
-/// PTR names of the report's address, whether one resolves back to it, and whether the
-/// banner names the host that DNS names. Mismatches are warnings.
-async fn fcrdns(
-    dns: &PostureDns,
-    report: &ProbeReport,
-    mx_host: &str,
-    findings: &mut Vec<Finding>,
-) -> (Vec<String>, Option<bool>) {
-    let Some(address) = report.address.as_deref() else {
-        return (Vec::new(), None);
-    };
-    let Ok(ip) = address
-        .rsplit_once(':')
-        .map_or(address, |(ip, _)| ip)
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<IpAddr>()
-    else {
-        return (Vec::new(), None);
-    };
-    let ptr = dns.ptr(ip).await.unwrap_or_default();
-    let mut confirmed = false;
-    for name in &ptr {
-        if dns.resolves_to(name, ip).await {
-            confirmed = true;
-            break;
-        }
-    }
-    if !confirmed {
-        let message = if ptr.is_empty() {
-            format!("{address} has no PTR record")
-        } else {
-            format!(
-                "no PTR name of {address} ({}) resolves back to it",
-                ptr.join(", ")
-            )
-        };
-        findings.push(warning("fcrdns", address, message));
-    }
-    let banner_name = report
-        .banner
-        .as_deref()
-        .and_then(|b| b.split_whitespace().next())
-        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
-    if let Some(name) = banner_name {
-        let known: BTreeSet<&str> = ptr.iter().map(String::as_str).chain([mx_host]).collect();
-        if !known.contains(name.as_str()) {
-            findings.push(warning(
-                "banner_name",
-                address,
-                format!("the banner names {name}, not the MX host or a PTR name"),
-            ));
-        }
-    }
-    (ptr, Some(confirmed))
 }

@@ -10,6 +10,8 @@ pub mod dane;
 pub mod dns;
 pub mod fetch;
 pub mod mta_sts;
+mod records;
 pub mod render;
 pub mod run;
+pub mod summary;
 pub mod tlsrpt;

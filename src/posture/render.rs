@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::assess::{DomainPosture, HostPosture};
+use super::summary::{DomainPosture, HostPosture};
 
 /// A small table: DNSSEC, MTA-STS mode and coverage, TLS-RPT, per-MX DANE and TLS, findings.
 pub fn text(p: &DomainPosture) -> String {

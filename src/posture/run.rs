@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use super::assess::{self, DomainPosture, Inputs, PostureSettings};
+use super::assess::{self, Inputs, PostureSettings};
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
+use super::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
 use crate::report::ProbeReport;

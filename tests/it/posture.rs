@@ -7,11 +7,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use hickory_resolver::proto::rr::RecordType;
-use smtpwatch::posture::assess::{DomainPosture, Finding, PostureSettings};
+use smtpwatch::posture::assess::PostureSettings;
 use smtpwatch::posture::dane::tlsa_311;
 use smtpwatch::posture::dns::{Dnssec, PostureDns};
 use smtpwatch::posture::fetch::PolicyFetcher;
 use smtpwatch::posture::run::{check_domain, DomainCheck};
+use smtpwatch::posture::summary::{DomainPosture, Finding};
 use smtpwatch::probe::tls::Trust;
 use smtpwatch::report::Status;
 use smtpwatch::resolve::{Family, Resolver};

@@ -1,0 +1,153 @@
+//! The domain-level records (MTA-STS with its policy, TLS-RPT) and the per-address reverse
+//! DNS checks of a posture assessment.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::assess::Inputs;
+use super::dns::PostureDns;
+use super::mta_sts;
+use super::summary::{failure, warning, Finding, RptStatus, StsStatus};
+use super::tlsrpt;
+use crate::report::ProbeReport;
+
+pub(crate) async fn mta_sts_status(
+    domain: &str,
+    inputs: &Inputs<'_>,
+    findings: &mut Vec<Finding>,
+) -> StsStatus {
+    let record = match inputs.dns.txt(&format!("_mta-sts.{domain}")).await {
+        Ok(answer) => mta_sts::parse_record(&answer.data),
+        Err(e) => Err(e.to_string()),
+    };
+    let id = match record {
+        Ok(None) => {
+            return StsStatus {
+                state: "none",
+                ..StsStatus::default()
+            }
+        }
+        Ok(Some(r)) => r.id,
+        Err(e) => {
+            findings.push(failure(
+                "mta_sts_policy",
+                domain,
+                format!("_mta-sts TXT: {e}"),
+            ));
+            return StsStatus {
+                state: "invalid",
+                error: Some(e),
+                ..StsStatus::default()
+            };
+        }
+    };
+    let policy = match inputs.fetcher.fetch(domain).await {
+        Ok(text) => mta_sts::parse_policy(&text),
+        Err(e) => Err(e),
+    };
+    match policy {
+        Ok(policy) => StsStatus {
+            state: "valid",
+            id: Some(id),
+            policy: Some(policy),
+            uncovered: Vec::new(),
+            error: None,
+        },
+        Err(e) => {
+            findings.push(failure("mta_sts_policy", domain, format!("policy: {e}")));
+            StsStatus {
+                state: "invalid",
+                id: Some(id),
+                policy: None,
+                uncovered: Vec::new(),
+                error: Some(e),
+            }
+        }
+    }
+}
+
+pub(crate) async fn tls_rpt_status(
+    domain: &str,
+    dns: &PostureDns,
+    findings: &mut Vec<Finding>,
+) -> RptStatus {
+    let record = match dns.txt(&format!("_smtp._tls.{domain}")).await {
+        Ok(answer) => tlsrpt::parse_record(&answer.data),
+        Err(e) => Err(e.to_string()),
+    };
+    match record {
+        Ok(None) => RptStatus {
+            state: "none",
+            ..RptStatus::default()
+        },
+        Ok(Some(r)) => RptStatus {
+            state: "valid",
+            rua: r.rua,
+            error: None,
+        },
+        Err(e) => {
+            findings.push(warning("tls_rpt", domain, format!("_smtp._tls TXT: {e}")));
+            RptStatus {
+                state: "invalid",
+                rua: Vec::new(),
+                error: Some(e),
+            }
+        }
+    }
+}
+
+/// PTR names of the report's address, whether one resolves back to it, and whether the
+/// banner names the host that DNS names. Mismatches are warnings.
+pub(crate) async fn fcrdns(
+    dns: &PostureDns,
+    report: &ProbeReport,
+    mx_host: &str,
+    findings: &mut Vec<Finding>,
+) -> (Vec<String>, Option<bool>) {
+    let Some(address) = report.address.as_deref() else {
+        return (Vec::new(), None);
+    };
+    let Ok(ip) = address
+        .rsplit_once(':')
+        .map_or(address, |(ip, _)| ip)
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+    else {
+        return (Vec::new(), None);
+    };
+    let ptr = dns.ptr(ip).await.unwrap_or_default();
+    let mut confirmed = false;
+    for name in &ptr {
+        if dns.resolves_to(name, ip).await {
+            confirmed = true;
+            break;
+        }
+    }
+    if !confirmed {
+        let message = if ptr.is_empty() {
+            format!("{address} has no PTR record")
+        } else {
+            format!(
+                "no PTR name of {address} ({}) resolves back to it",
+                ptr.join(", ")
+            )
+        };
+        findings.push(warning("fcrdns", address, message));
+    }
+    let banner_name = report
+        .banner
+        .as_deref()
+        .and_then(|b| b.split_whitespace().next())
+        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+    if let Some(name) = banner_name {
+        let known: BTreeSet<&str> = ptr.iter().map(String::as_str).chain([mx_host]).collect();
+        if !known.contains(name.as_str()) {
+            findings.push(warning(
+                "banner_name",
+                address,
+                format!("the banner names {name}, not the MX host or a PTR name"),
+            ));
+        }
+    }
+    (ptr, Some(confirmed))
+}
