@@ -18,7 +18,8 @@ cargo test --locked
 echo "== end-to-end: packages"
 need=()
 for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl ip:iproute2 \
-    prometheus-alertmanager:prometheus-alertmanager systemd-analyze:systemd setpriv:util-linux; do
+    prometheus-alertmanager:prometheus-alertmanager systemd-analyze:systemd setpriv:util-linux \
+    nsd:nsd ldns-signzone:ldnsutils unbound:unbound dig:bind9-dnsutils python3:python3 openssl:openssl; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,6 +34,9 @@ state=$(mktemp -d /tmp/smtpwatch-e2e.XXXXXX)
 started_postfix=no
 pids=()
 cleanup() {
+    for file in "$state"/dnslab/*.pid; do
+        [ -f "$file" ] && pids+=("$(cat "$file")")
+    done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ "$started_postfix" = yes ]; then postfix stop >/dev/null 2>&1 || true; fi
@@ -124,9 +128,13 @@ prometheus --config.file="$state/prometheus.yml" --storage.tsdb.path="$state/pro
 pids+=($!)
 wait_http "http://$prom/-/ready" "$state/prometheus.log"
 
+echo "== end-to-end: DNSSEC/DANE/MTA-STS lab (nsd :5353, unbound :5354, HTTPS :443, SMTP 127.0.0.2-3:25)"
+"$root/tests/e2e/dnslab-up.sh" "$state/dnslab"
+
 echo "== end-to-end tests"
 mkdir -p "$root/target/e2e"
 SMTPWATCH_E2E_STATE="$state/postfix" SMTPWATCH_E2E_AGENT="$agent" SMTPWATCH_E2E_PROMETHEUS="$prom" \
 SMTPWATCH_E2E_SCREENSHOTS="$root/target/e2e" \
 SMTPWATCH_E2E_ALERTMANAGER="$alertmanager" SMTPWATCH_E2E_FLAPPY_PORT="$flappy_port" \
+SMTPWATCH_E2E_DNSLAB="$state/dnslab" \
     cargo test --locked --release --test e2e -- --ignored --test-threads=1

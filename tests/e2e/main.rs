@@ -7,6 +7,7 @@ mod agent;
 mod alerting;
 mod dashboards;
 mod deploy;
+mod posture;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
