@@ -208,6 +208,7 @@ async fn run_phase(
                     warn_cert: Duration::from_secs(14 * 86_400),
                     labels: BTreeMap::new(),
                     notify: None,
+                    posture: None,
                 },
             })
         })

@@ -78,6 +78,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
                 let fetcher = PolicyFetcher::new(&trust, resolver.clone(), policy_timeout)?;
                 let check = DomainCheck {
                     target: &target,
+                    probe_name: None,
                     settings,
                     resolver,
                     dns: &dns,

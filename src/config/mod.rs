@@ -16,6 +16,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod alerting;
+pub mod posture;
+mod source;
+
+use self::source::key_at;
+pub(crate) use self::source::Source;
 
 pub use self::alerting::{AlertingConfig, NotifierConfig, NotifierKind};
 use crate::probe::TlsMode;
@@ -75,6 +80,8 @@ pub struct ProbeConfig {
     pub labels: BTreeMap<String, String>,
     /// The notifiers this probe's alerts go to (None: all of them).
     pub notify: Option<Vec<String>>,
+    /// Mail-domain posture checks (`mx:` targets only).
+    pub posture: Option<posture::ProbePosture>,
 }
 
 /// A configuration error, located in its file.
@@ -139,6 +146,10 @@ struct RawProbe {
     warn_cert: Option<Spanned<String>>,
     labels: Option<Spanned<BTreeMap<String, String>>>,
     notify: Option<Spanned<Vec<String>>>,
+    dane: Option<Spanned<String>>,
+    mta_sts: Option<Spanned<bool>>,
+    dnssec_trust_anchor: Option<Spanned<PathBuf>>,
+    fcrdns: Option<Spanned<bool>>,
 }
 
 /// Label names the agent sets itself; user labels may not reuse them.
@@ -306,6 +317,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 Some(list.into_inner())
             }
         };
+        let raw_posture = posture::RawPosture {
+            dane: p.dane,
+            mta_sts: p.mta_sts,
+            dnssec_trust_anchor: p.dnssec_trust_anchor,
+            fcrdns: p.fcrdns,
+        };
+        let posture = posture::parse(raw_posture, &target, &ctx, &src)?;
         probes.push(ProbeConfig {
             name,
             target,
@@ -319,6 +337,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             warn_cert,
             labels,
             notify,
+            posture,
         });
     }
     Ok(Config {
@@ -332,52 +351,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         probes,
         alerting,
     })
-}
-
-/// The text being parsed, to locate errors in it.
-pub(crate) struct Source<'a> {
-    text: &'a str,
-    path: &'a Path,
-}
-
-impl Source<'_> {
-    /// An error at byte range `span`.
-    pub(crate) fn at(&self, span: Range<usize>, message: String) -> ConfigError {
-        ConfigError {
-            file: self.path.to_path_buf(),
-            position: Some(line_col(self.text, span.start)),
-            message,
-        }
-    }
-
-    /// A humantime duration, or `default` when absent.
-    pub(crate) fn duration(
-        &self,
-        value: &Option<Spanned<String>>,
-        what: &str,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) => crate::cli::parse_duration(v.get_ref())
-                .map_err(|e| self.at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
-        }
-    }
-
-    /// An integer of at least `min`, or `default` when absent.
-    pub(crate) fn count(
-        &self,
-        value: &Option<Spanned<i64>>,
-        what: &str,
-        min: i64,
-        default: usize,
-    ) -> Result<usize, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) if *v.get_ref() >= min => Ok(*v.get_ref() as usize),
-            Some(v) => Err(self.at(v.span(), format!("{what} must be at least {min}"))),
-        }
-    }
 }
 
 pub(crate) fn label_name_problem(key: &str) -> Option<&'static str> {
@@ -394,29 +367,6 @@ pub(crate) fn label_name_problem(key: &str) -> Option<&'static str> {
     RESERVED_LABELS
         .contains(&key)
         .then_some("is set by smtpwatch itself")
-}
-
-/// 1-based line and column of byte `offset`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-/// The key on the line holding `offset` (`key = value`), to name it in parse errors.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
-    let line = text[start..].lines().next()?;
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim();
-    let ok = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c));
-    ok.then(|| key.trim_matches('"').to_string())
 }
 
 #[cfg(test)]

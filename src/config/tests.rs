@@ -119,6 +119,14 @@ fn bad_files_name_file_line_column_key_and_expectation() {
             "probes.toml:4:10: probe \"a\": notify: there is no notifier named \"pager\" under [alerting]",
         ),
         ("[alerting]\nwebhok = []\n", "probes.toml:2:1: key `webhok`: unknown field `webhok`"),
+        (
+            "[[probe]]\nname = \"a\"\ntarget = \"mx1.example\"\ndane = \"require\"\n",
+            "probes.toml:4:8: probe \"a\": dane applies to mx: targets only",
+        ),
+        (
+            "[[probe]]\nname = \"a\"\ntarget = \"mx:example.com\"\ndane = \"always\"\n",
+            "probes.toml:4:8: probe \"a\": dane: unknown DANE mode \"always\"",
+        ),
         ("[[probe]]\nname = \"a\"\n", "probes.toml:1:1: missing field `target`"),
         ("not toml at all", "probes.toml:1:"),
     ];
@@ -171,6 +179,10 @@ fn the_example_file_is_valid_and_documents_every_key() {
         "secret_file",
         "secret_env",
         "headers",
+        "dane",
+        "mta_sts",
+        "fcrdns",
+        "dnssec_trust_anchor",
     ] {
         assert!(
             text.contains(&format!("{key} =")),

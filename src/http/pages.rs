@@ -124,7 +124,10 @@ pub async fn status_page(State(agent): State<Arc<Agent>>) -> Response {
         body.push_str("<p>No probes configured.</p>");
     }
     for (probe, round) in latest {
-        let status = round.as_ref().map(|r| summarize(&r.reports).status);
+        let status = round.as_ref().map(|r| {
+            let posture = r.posture.as_ref().map_or(Status::Ok, |p| p.status());
+            summarize(&r.reports).status.max(posture)
+        });
         let name = esc(&probe.name);
         let _ = write!(
             body,
@@ -143,6 +146,13 @@ pub async fn status_page(State(agent): State<Arc<Agent>>) -> Response {
                     ago(round.finished_at)
                 );
                 address_rows(&mut body, round);
+                if let Some(posture) = &round.posture {
+                    let _ = write!(
+                        body,
+                        "<pre class=\"posture\">{}</pre>",
+                        esc(&crate::posture::render::text(posture))
+                    );
+                }
             }
         }
         body.push_str("</section>");

@@ -6,6 +6,7 @@
 
 pub mod blackbox;
 pub mod family;
+pub mod posture;
 mod series;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +40,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// `smtpwatch_notifications_total` and `smtpwatch_notification_queue_length`.
     pub delivery: DeliveryMetrics,
+    /// The posture families of `mx:` probes.
+    pub posture: posture::PostureMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -101,6 +104,7 @@ impl Metrics {
         };
         registry.register(Box::new(delivery.notifications.clone()))?;
         registry.register(Box::new(delivery.queue_length.clone()))?;
+        let posture = posture::PostureMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             series: SeriesStore::new(),
@@ -109,6 +113,7 @@ impl Metrics {
             schedule_lag,
             in_flight,
             delivery,
+            posture,
         })
     }
 
@@ -136,6 +141,7 @@ impl Metrics {
     /// Forgets probes a reload removed.
     pub fn retain_probes(&self, names: &BTreeSet<String>) {
         self.series.retain_probes(names);
+        self.posture.retain_probes(names);
     }
 
     /// The agent's own families (small), in text form: the start of /metrics.

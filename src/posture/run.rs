@@ -1,22 +1,64 @@
 //! A mail domain checked end to end: MX and TLSA first, every MX address probed with
 //! certificate verdicts recorded (DANE or WebPKI decides afterwards), then the assessment.
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::assess::{self, Inputs, PostureSettings};
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
 use super::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
+use crate::probe::tls::Trust;
 use crate::probe::ProbeSettings;
 use crate::report::ProbeReport;
 use crate::resolve::{Family, Resolver};
 use crate::target::Target;
 
+/// What an agent's `mx:` probe keeps between rounds: its validating resolver, policy fetcher
+/// and switches.
+pub struct PostureKit {
+    /// The validating resolver.
+    pub dns: PostureDns,
+    /// MTA-STS policy fetcher.
+    pub fetcher: PolicyFetcher,
+    /// What to check.
+    pub settings: PostureSettings,
+}
+
+impl PostureKit {
+    /// Asks `servers` (none: the system's), validating with the DNSKEY records in
+    /// `trust_anchor` (None: the root's); fetches policies trusting `trust`, resolving through
+    /// `resolver`, within `timeout`.
+    pub fn new(
+        servers: &[SocketAddr],
+        trust_anchor: Option<&Path>,
+        trust: &Trust,
+        resolver: &Resolver,
+        timeout: Duration,
+        settings: PostureSettings,
+    ) -> Result<PostureKit, String> {
+        let anchors = trust_anchor
+            .map(super::dns::trust_anchor_file)
+            .transpose()?;
+        let dns = PostureDns::new(servers, anchors).map_err(|e| e.to_string())?;
+        let fetcher = PolicyFetcher::new(trust, resolver.clone(), timeout)?;
+        Ok(PostureKit {
+            dns,
+            fetcher,
+            settings,
+        })
+    }
+}
+
 /// Everything a domain check uses.
 pub struct DomainCheck<'a> {
     /// The `mx:` target.
     pub target: &'a Target,
+    /// The configured probe name (None for `check`).
+    pub probe_name: Option<&'a str>,
     /// How to probe; `insecure` is what the user asked for.
     pub settings: ProbeSettings,
     /// The (non-validating) resolver the probes use.
@@ -48,7 +90,7 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
     settings.insecure = true;
     let mut reports = probe_target(
         check.target,
-        None,
+        check.probe_name,
         Arc::new(settings),
         Some(check.resolver),
         check.family,

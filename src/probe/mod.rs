@@ -108,7 +108,7 @@ impl LazyTrust {
 }
 
 /// How to probe, shared by every address of a target.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ProbeSettings {
     /// TLS mode; `None` means the target's default (its scheme or port).
     pub tls: Option<TlsMode>,

@@ -412,3 +412,74 @@ async fn failing_probe_reaches_the_webhook_and_the_notification_metrics() {
     assert!(!page.contains("SECRET-PATH"));
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_probes_export_their_posture_and_show_it_on_the_status_page() {
+    let t = crate::posture::mail_domain(
+        ("200 OK", "text/plain", crate::posture::ENFORCE),
+        Vec::new(),
+    )
+    .await;
+    let dir = std::env::temp_dir().join(format!("smtpwatch-agent-posture-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (anchor, ca) = (dir.join("anchor.key"), dir.join("ca.pem"));
+    std::fs::write(&anchor, t.zone.anchor_record()).expect("anchor");
+    std::fs::write(&ca, t.ca.pem()).expect("ca");
+    let config = format!(
+        "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"900ms\"\ndns_servers = [\"{}\"]\n\
+         [[probe]]\nname = \"domain\"\ntarget = \"mx:mail.test:{}\"\nca_file = \"{}\"\n\
+         dnssec_trust_anchor = \"{}\"\nfcrdns = false\n",
+        t.zone.addr,
+        t.port,
+        ca.display(),
+        anchor.display()
+    );
+    let agent = start(&config).await;
+    let m = agent
+        .metrics_when(|m| sample(m, "smtpwatch_dane_match", &["address=\"127.0.0.3"]).is_some())
+        .await;
+    let record = |r: &str| format!("record=\"{r}\"");
+    assert_eq!(
+        sample(
+            &m,
+            "smtpwatch_dnssec_secure",
+            &["probe=\"domain\"", &record("MX mail.test")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtpwatch_dnssec_secure",
+            &[&record("TLSA _25._tcp.mx1.mail.test")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "smtpwatch_dane_match", &["address=\"127.0.0.2"]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "smtpwatch_dane_match", &["address=\"127.0.0.3"]),
+        Some(0.0)
+    );
+    // No _mta-sts record in this zone.
+    assert_eq!(
+        sample(&m, "smtpwatch_mta_sts_valid", &["probe=\"domain\""]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtpwatch_probe_failures_total",
+            &["reason=\"dane_mismatch\""]
+        )
+        .map(|v| v >= 1.0),
+        Some(true)
+    );
+    let (_, page) = get(agent.addr, "/").await;
+    assert!(page.contains("posture mail.test CRITICAL"), "{page}");
+    assert!(page.contains("DANE mismatch"), "{page}");
+    agent.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

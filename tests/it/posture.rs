@@ -102,17 +102,17 @@ async fn a_signed_zone_served_without_signatures_is_bogus() {
 /// The domain of the DANE / MTA-STS tests: mx1 (127.0.0.2) presents a self-signed key its
 /// TLSA record names (DANE-EE match); mx2 (127.0.0.3) was "renewed": its certificate is
 /// WebPKI-valid but its TLSA record still names the old key.
-struct MailTest {
-    zone: Zone,
+pub(crate) struct MailTest {
+    pub(crate) zone: Zone,
     smtp: Vec<FakeService>,
     policy: PolicyServer,
-    ca: TestCa,
-    port: u16,
+    pub(crate) ca: TestCa,
+    pub(crate) port: u16,
 }
 
 const AFTER_TLS: &str = "250-mx.mail.test\r\n250 PIPELINING\r\n";
 
-async fn mail_domain(policy: (&str, &str, &str), extra: Vec<Rec>) -> MailTest {
+pub(crate) async fn mail_domain(policy: (&str, &str, &str), extra: Vec<Rec>) -> MailTest {
     let ca = TestCa::new("Posture CA");
     let mx1 = self_signed(&["mx1.mail.test"]);
     let mx2 = ca.leaf(&["mx2.mail.test"], 90);
@@ -173,7 +173,7 @@ fn self_signed_clone(leaf: &Leaf) -> Leaf {
 }
 
 const STS_TXT: &str = "v=STSv1; id=20261128T000000;";
-const ENFORCE: &str =
+pub(crate) const ENFORCE: &str =
     "version: STSv1\r\nmode: enforce\r\nmx: mx1.mail.test\r\nmx: *.mail.test\r\nmax_age: 86400\r\n";
 
 async fn run_check(t: &MailTest) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
@@ -188,6 +188,7 @@ async fn run_check(t: &MailTest) -> (Vec<smtpwatch::report::ProbeReport>, Domain
     let target: Target = format!("mx:mail.test:{}", t.port).parse().expect("target");
     let check = DomainCheck {
         target: &target,
+        probe_name: None,
         settings: settings(&t.ca),
         resolver: &resolver,
         dns: &dns,
@@ -328,4 +329,19 @@ async fn without_an_mta_sts_record_nothing_is_fetched() {
 
 fn target_text(reports: &[smtpwatch::report::ProbeReport]) -> String {
     smtpwatch::report::render::text("mx:mail.test", reports, false)
+}
+
+#[tokio::test]
+async fn the_anchor_record_round_trips_through_a_trust_anchor_file() {
+    let t = mail_domain(("200 OK", "text/plain", ENFORCE), Vec::new()).await;
+    let path = std::env::temp_dir().join(format!("smtpwatch-anchor-{}.key", std::process::id()));
+    std::fs::write(&path, t.zone.anchor_record()).expect("write anchor");
+    let anchors = smtpwatch::posture::dns::trust_anchor_file(&path).expect("parse the anchor");
+    let dns = PostureDns::new(&[t.zone.addr], Some(anchors)).expect("dns");
+    let mx = dns
+        .lookup("mail.test", RecordType::MX)
+        .await
+        .map(|a| a.dnssec);
+    assert_eq!(mx, Ok(Dnssec::Secure));
+    let _ = std::fs::remove_file(path);
 }

@@ -34,6 +34,11 @@ impl TestCa {
         self.issuer.der().clone()
     }
 
+    /// The CA certificate in PEM, for `ca_file`.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A leaf for `names`, valid from yesterday for `days_left` days from now.
     pub fn leaf(&self, names: &[&str], days_left: i64) -> Leaf {
         let now = OffsetDateTime::now_utc();

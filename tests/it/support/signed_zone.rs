@@ -35,6 +35,7 @@ pub struct Zone {
     /// UDP and TCP port.
     pub addr: SocketAddr,
     anchor: Option<Arc<dyn hickory_resolver::proto::dnssec::PublicKey + Send + Sync>>,
+    dnskey: Option<DNSKEY>,
     origin: Name,
     _server: Server<Catalog>,
 }
@@ -90,11 +91,13 @@ impl Zone {
             assert!(zone.upsert_mut(record, 1), "record added");
         }
         let mut anchor = None;
+        let mut dnskey = None;
         if signed {
             let alg = Algorithm::ECDSAP256SHA256;
             let pkcs8 = EcdsaSigningKey::generate_pkcs8(alg).expect("key");
             let key = EcdsaSigningKey::from_pkcs8(&pkcs8, alg).expect("key");
             let public = key.to_public_key().expect("public key");
+            dnskey = Some(DNSKEY::from_key(&public));
             let signer = DnssecSigner::new(
                 DNSKEY::from_key(&public),
                 Box::new(key),
@@ -118,9 +121,16 @@ impl Zone {
         Zone {
             addr,
             anchor,
+            dnskey,
             origin: origin_name,
             _server: server,
         }
+    }
+
+    /// The zone's key as a DNSKEY record in zone-file form (for `dnssec_trust_anchor`).
+    pub fn anchor_record(&self) -> String {
+        let key = self.dnskey.as_ref().expect("a signed zone");
+        format!("{} 3600 IN DNSKEY {key}\n", self.origin)
     }
 
     /// A trust anchor holding this zone's key (None for an unsigned zone).

@@ -17,11 +17,17 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
 use crate::metrics::Metrics;
+use crate::posture::run::{check_domain, DomainCheck, PostureKit};
+use crate::posture::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
 use crate::probe::{LazyTrust, ProbeSettings};
 use crate::report::ProbeReport;
 use crate::resolve::{Family, Resolver};
 use crate::schedule::{self, Scheduler};
+
+mod process;
+
+pub use self::process::{run, runtime};
 
 /// One configured probe, ready to run.
 pub struct ProbeJob {
@@ -29,6 +35,8 @@ pub struct ProbeJob {
     pub config: ProbeConfig,
     settings: Arc<ProbeSettings>,
     resolver: Option<Resolver>,
+    /// For `mx:` probes: what the posture checks use.
+    posture: Option<PostureKit>,
     /// Agent-wide settings that change what the probe does (for reload diffing).
     agent_key: (String, Vec<SocketAddr>),
 }
@@ -50,6 +58,8 @@ impl schedule::Job for ProbeJob {
 pub struct Round {
     /// One report per address.
     pub reports: Vec<ProbeReport>,
+    /// The mail-domain posture (`mx:` probes).
+    pub posture: Option<DomainPosture>,
     /// When the round finished.
     pub finished_at: SystemTime,
 }
@@ -110,14 +120,42 @@ fn build_jobs(config: &Config) -> Result<Built, AgentError> {
             (Ok(r), true) => Some(r.clone()),
             (Err(e), true) => return Err(AgentError::Setup(format!("probe {:?}: {e}", p.name))),
         };
+        let posture = match (&p.posture, &resolver) {
+            (Some(pp), Some(resolver)) => Some(posture_kit(p, pp, resolver, &s, config)?),
+            _ => None,
+        };
         jobs.push(Arc::new(ProbeJob {
             config: p.clone(),
             settings: Arc::new(s),
             resolver,
+            posture,
             agent_key: (config.ehlo_name.clone(), config.dns_servers.clone()),
         }));
     }
     Ok((jobs, resolver))
+}
+
+/// The posture kit of `mx:` probe `p` (the policy fetcher trusts what the probe trusts).
+fn posture_kit(
+    p: &ProbeConfig,
+    posture: &config::posture::ProbePosture,
+    resolver: &Resolver,
+    settings: &ProbeSettings,
+    config: &Config,
+) -> Result<PostureKit, AgentError> {
+    let setup = |e: String| AgentError::Setup(format!("probe {:?}: {e}", p.name));
+    let trust = settings.trust.get().map_err(setup)?;
+    let timeout = p.timeout.min(Duration::from_secs(10));
+    let anchor = posture.trust_anchor.as_deref();
+    PostureKit::new(
+        &config.dns_servers,
+        anchor,
+        trust,
+        resolver,
+        timeout,
+        posture.settings,
+    )
+    .map_err(setup)
 }
 
 impl Agent {
@@ -166,15 +204,34 @@ impl Agent {
     async fn run_round(self: Arc<Self>, job: Arc<ProbeJob>) {
         self.metrics.in_flight.inc();
         let name = job.config.name.as_str();
-        let reports = probe_target(
-            &job.config.target,
-            Some(name),
-            job.settings.clone(),
-            job.resolver.as_ref(),
-            Family::Any,
-        )
-        .await;
+        let (reports, posture) = match (&job.posture, &job.resolver) {
+            (Some(kit), Some(resolver)) => {
+                let check = DomainCheck {
+                    target: &job.config.target,
+                    probe_name: Some(name),
+                    settings: (*job.settings).clone(),
+                    resolver,
+                    dns: &kit.dns,
+                    fetcher: &kit.fetcher,
+                    posture: kit.settings,
+                    family: Family::Any,
+                };
+                check_domain(check).await
+            }
+            _ => {
+                let reports = probe_target(
+                    &job.config.target,
+                    Some(name),
+                    job.settings.clone(),
+                    job.resolver.as_ref(),
+                    Family::Any,
+                )
+                .await;
+                (reports, None)
+            }
+        };
         self.metrics.in_flight.dec();
+        self.metrics.posture.observe(name, posture.as_ref());
         self.metrics
             .observe_round(name, &job.config.labels, &reports);
         for r in reports.iter().filter(|r| !r.success) {
@@ -199,6 +256,7 @@ impl Agent {
                 job.config.name.clone(),
                 Round {
                     reports,
+                    posture,
                     finished_at: SystemTime::now(),
                 },
             );
@@ -325,61 +383,4 @@ pub async fn serve(
         tracing::warn!("notifications still queued after the grace period were abandoned");
     }
     result
-}
-
-/// The agent's runtime: one thread. Probes are I/O-bound; a single thread wakes less often
-/// than a work-stealing pool (a wake-up is the dominant cost of a plaintext probe on some
-/// kernels) and handles 10,000 probes at 30 s with room to spare (see `cargo bench --bench
-/// agent`). Blocking work (config reloads) goes to tokio's blocking pool.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
-/// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
-pub fn run(config: &Path) -> Result<(), String> {
-    let runtime = runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async {
-        let agent = Agent::load(config).map_err(|e| e.to_string())?;
-        let listen = agent.config().listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        tracing::info!(%listen, probes = agent.config().probes.len(), "smtpwatch agent started");
-        let shutdown = CancellationToken::new();
-        spawn_signal_handlers(agent.clone(), shutdown.clone())?;
-        let grace = Duration::from_secs(10);
-        serve(agent, listener, shutdown, grace)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!("smtpwatch agent stopped");
-        Ok(())
-    })
-}
-
-fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Result<(), String> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
-    let (mut hup, mut term, mut int) = (
-        listen(SignalKind::hangup())?,
-        listen(SignalKind::terminate())?,
-        listen(SignalKind::interrupt())?,
-    );
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    let agent = agent.clone();
-                    // A failed reload is logged and counted by the agent; it keeps running.
-                    let _ = tokio::task::spawn_blocking(move || agent.reload()).await;
-                }
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-            }
-        }
-        tracing::info!("shutting down: no new probes; waiting for probes in flight");
-        shutdown.cancel();
-    });
-    Ok(())
 }

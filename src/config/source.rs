@@ -1,0 +1,79 @@
+//! Locating configuration errors: byte offsets to line and column, and the key a parse error
+//! is about.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::ConfigError;
+
+/// The text being parsed, to locate errors in it.
+pub(crate) struct Source<'a> {
+    pub(super) text: &'a str,
+    pub(super) path: &'a Path,
+}
+
+impl Source<'_> {
+    /// An error at byte range `span`.
+    pub(crate) fn at(&self, span: Range<usize>, message: String) -> ConfigError {
+        ConfigError {
+            file: self.path.to_path_buf(),
+            position: Some(line_col(self.text, span.start)),
+            message,
+        }
+    }
+
+    /// A humantime duration, or `default` when absent.
+    pub(crate) fn duration(
+        &self,
+        value: &Option<Spanned<String>>,
+        what: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => crate::cli::parse_duration(v.get_ref())
+                .map_err(|e| self.at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
+        }
+    }
+
+    /// An integer of at least `min`, or `default` when absent.
+    pub(crate) fn count(
+        &self,
+        value: &Option<Spanned<i64>>,
+        what: &str,
+        min: i64,
+        default: usize,
+    ) -> Result<usize, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) if *v.get_ref() >= min => Ok(*v.get_ref() as usize),
+            Some(v) => Err(self.at(v.span(), format!("{what} must be at least {min}"))),
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// The key on the line holding `offset` (`key = value`), to name it in parse errors.
+pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.\"".contains(c));
+    ok.then(|| key.trim_matches('"').to_string())
+}
