@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use super::drift::Drift;
 use super::notification::{
     AlertKind, Notification, NotificationEvent, Scope, Severity, SCHEMA_VERSION,
 };
@@ -63,6 +64,7 @@ pub struct ProbeInfo<'a> {
 pub struct AlertBook {
     entries: BTreeMap<AlertKey, Entry>,
     agent: String,
+    drift: Drift,
 }
 
 impl AlertBook {
@@ -71,6 +73,7 @@ impl AlertBook {
         AlertBook {
             entries: BTreeMap::new(),
             agent,
+            drift: Drift::default(),
         }
     }
 
@@ -82,9 +85,14 @@ impl AlertBook {
         now: SystemTime,
         thresholds: &Thresholds,
     ) -> Vec<Notification> {
+        let drift: Vec<Option<Option<Cause>>> = reports
+            .iter()
+            .map(|r| self.drift.input(probe.name, r))
+            .collect();
         let quiet = reports
             .iter()
-            .all(|r| r.success && !cert_expiring(r, probe.warn_cert));
+            .all(|r| r.success && !cert_expiring(r, probe.warn_cert))
+            && drift.iter().all(|d| !matches!(d, Some(Some(_))));
         if quiet && !self.tracks(probe.name) {
             return Vec::new();
         }
@@ -131,7 +139,7 @@ impl AlertBook {
             success: 1,
             repeat_interval: thresholds.repeat_interval,
         };
-        for report in reports {
+        for (report, drift) in reports.iter().zip(drift) {
             let Some(address) = report.address.clone() else {
                 continue;
             };
@@ -142,8 +150,13 @@ impl AlertBook {
                 let cause = (!report.success).then(|| failure_cause(report));
                 feeds.push((AlertKind::ProbeFailing, cause, thresholds));
             }
-            let cert_key = key(probe.name, Some(&address), AlertKind::CertificateExpiring);
-            seen.insert(cert_key);
+            // Certificate and drift alerts live on through rounds that cannot tell.
+            seen.insert(key(
+                probe.name,
+                Some(&address),
+                AlertKind::CertificateExpiring,
+            ));
+            seen.insert(key(probe.name, Some(&address), AlertKind::StarttlsRemoved));
             if let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) {
                 let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
                     key: "certificate_expiring".into(),
@@ -153,6 +166,9 @@ impl AlertBook {
                     ),
                 });
                 feeds.push((AlertKind::CertificateExpiring, cause, &cert_thresholds));
+            }
+            if let Some(cause) = drift {
+                feeds.push((AlertKind::StarttlsRemoved, cause, &cert_thresholds));
             }
             for (kind, cause, t) in feeds {
                 let k = key(probe.name, Some(&address), kind);
@@ -203,6 +219,7 @@ impl AlertBook {
         names: &BTreeSet<String>,
         now: SystemTime,
     ) -> Vec<Notification> {
+        self.drift.retain_probes(names);
         let gone: Vec<AlertKey> = self
             .entries
             .keys()

@@ -235,3 +235,70 @@ fn removing_a_probe_resolves_its_firing_alerts() {
     assert!(sent[0].message.contains("removed from the configuration"));
     assert!(book.snapshot().is_empty());
 }
+
+#[test]
+fn starttls_disappearing_warns_with_the_capabilities_and_resolves_when_it_returns() {
+    let labels = BTreeMap::new();
+    let mut book = AlertBook::new("agent".into());
+    let t = Thresholds::default();
+    let mut with_tls = report(A, None, Some(60.0));
+    with_tls.capabilities = vec!["PIPELINING".into(), "AUTH PLAIN".into()];
+    let mut plain = report(A, None, None);
+    plain.capabilities = vec!["PIPELINING".into()];
+    assert!(book
+        .observe(&info(&labels), &[with_tls.clone()], at(0), &t)
+        .is_empty());
+    let sent = book.observe(&info(&labels), &[plain.clone()], at(60), &t);
+    assert_eq!(
+        summary(&sent),
+        [(
+            NotificationEvent::Firing,
+            Some(A.to_string()),
+            AlertKind::StarttlsRemoved,
+            Severity::Warning
+        )]
+    );
+    assert_eq!(sent[0].reason.as_deref(), Some("starttls_removed"));
+    assert!(
+        sent[0].message.contains("EHLO now advertises PIPELINING"),
+        "{}",
+        sent[0].message
+    );
+    assert!(
+        sent[0]
+            .message
+            .contains("it advertised PIPELINING, AUTH PLAIN"),
+        "{}",
+        sent[0].message
+    );
+    // A failed round says nothing either way; the alert stays.
+    assert!(book
+        .observe(&info(&labels), &[report(A, REFUSED, None)], at(120), &t)
+        .iter()
+        .all(|n| n.alert != AlertKind::StarttlsRemoved));
+    let sent = book.observe(&info(&labels), &[with_tls], at(180), &t);
+    assert_eq!(
+        summary(&sent)
+            .into_iter()
+            .filter(|s| s.2 == AlertKind::StarttlsRemoved)
+            .map(|s| s.0)
+            .collect::<Vec<_>>(),
+        [NotificationEvent::Resolved]
+    );
+}
+
+#[test]
+fn a_server_that_never_offered_starttls_never_drifts() {
+    let labels = BTreeMap::new();
+    let mut book = AlertBook::new("agent".into());
+    for i in 0..3 {
+        let sent = book.observe(
+            &info(&labels),
+            &[report(A, None, None)],
+            at(i * 60),
+            &Thresholds::default(),
+        );
+        assert!(sent.is_empty());
+    }
+    assert!(!book.tracks("mx"));
+}

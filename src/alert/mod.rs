@@ -17,6 +17,7 @@ pub mod alertmanager;
 pub mod book;
 pub mod deliver;
 pub mod dispatch;
+pub mod drift;
 pub mod notification;
 pub mod secret;
 pub mod slack;

@@ -45,6 +45,8 @@ pub enum AlertKind {
     ProbeFailing,
     /// The leaf certificate expires within `warn_cert`.
     CertificateExpiring,
+    /// An address that offered STARTTLS no longer does.
+    StarttlsRemoved,
     /// A test notification.
     Test,
 }
@@ -55,6 +57,7 @@ impl AlertKind {
         match self {
             AlertKind::ProbeFailing => "SMTPProbeFailing",
             AlertKind::CertificateExpiring => "SMTPCertificateExpiring",
+            AlertKind::StarttlsRemoved => "SMTPStartTLSRemoved",
             AlertKind::Test => "SMTPWatchTest",
         }
     }
