@@ -78,7 +78,7 @@ fn every_dashboard_query_returns_data_from_the_real_prometheus() {
     }
     let panels = dashboard["panels"].as_array().cloned().unwrap_or_default();
     assert!(panels.len() >= 10);
-    for panel in &panels {
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
         let title = panel["title"].as_str().unwrap_or("").to_string();
         assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
         let targets = panel["targets"].as_array().cloned().unwrap_or_default();
