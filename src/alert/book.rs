@@ -156,7 +156,7 @@ impl AlertBook {
                 Some(&address),
                 AlertKind::CertificateExpiring,
             ));
-            seen.insert(key(probe.name, Some(&address), AlertKind::StarttlsRemoved));
+            seen.insert(key(probe.name, Some(&address), AlertKind::CapabilityDrift));
             if let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) {
                 let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
                     key: "certificate_expiring".into(),
@@ -168,7 +168,7 @@ impl AlertBook {
                 feeds.push((AlertKind::CertificateExpiring, cause, &cert_thresholds));
             }
             if let Some(cause) = drift {
-                feeds.push((AlertKind::StarttlsRemoved, cause, &cert_thresholds));
+                feeds.push((AlertKind::CapabilityDrift, cause, &cert_thresholds));
             }
             for (kind, cause, t) in feeds {
                 let k = key(probe.name, Some(&address), kind);

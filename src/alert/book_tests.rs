@@ -33,6 +33,7 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
         phases: Vec::new(),
         banner: None,
         capabilities: Vec::new(),
+        capabilities_before_tls: Vec::new(),
         tls: cert_days.map(|days| TlsFacts {
             version: Some("TLSv1.3".into()),
             cipher: None,
@@ -254,7 +255,7 @@ fn starttls_disappearing_warns_with_the_capabilities_and_resolves_when_it_return
         [(
             NotificationEvent::Firing,
             Some(A.to_string()),
-            AlertKind::StarttlsRemoved,
+            AlertKind::CapabilityDrift,
             Severity::Warning
         )]
     );
@@ -275,12 +276,12 @@ fn starttls_disappearing_warns_with_the_capabilities_and_resolves_when_it_return
     assert!(book
         .observe(&info(&labels), &[report(A, REFUSED, None)], at(120), &t)
         .iter()
-        .all(|n| n.alert != AlertKind::StarttlsRemoved));
+        .all(|n| n.alert != AlertKind::CapabilityDrift));
     let sent = book.observe(&info(&labels), &[with_tls], at(180), &t);
     assert_eq!(
         summary(&sent)
             .into_iter()
-            .filter(|s| s.2 == AlertKind::StarttlsRemoved)
+            .filter(|s| s.2 == AlertKind::CapabilityDrift)
             .map(|s| s.0)
             .collect::<Vec<_>>(),
         [NotificationEvent::Resolved]
@@ -301,4 +302,17 @@ fn a_server_that_never_offered_starttls_never_drifts() {
         assert!(sent.is_empty());
     }
     assert!(!book.tracks("mx"));
+}
+
+#[test]
+fn auth_offered_before_tls_is_drift_too() {
+    let labels = BTreeMap::new();
+    let mut book = AlertBook::new("agent".into());
+    let mut r = report(A, None, Some(60.0));
+    r.capabilities_before_tls = vec!["STARTTLS".into(), "AUTH PLAIN LOGIN".into()];
+    let sent = book.observe(&info(&labels), &[r], at(0), &Thresholds::default());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].alert, AlertKind::CapabilityDrift);
+    assert_eq!(sent[0].reason.as_deref(), Some("auth_before_tls"));
+    assert!(sent[0].message.contains("STARTTLS, AUTH PLAIN LOGIN"));
 }

@@ -1,5 +1,6 @@
 //! Capability drift: an address that offered STARTTLS and now completes its sessions without
-//! it. Remembers each address's capabilities of its last TLS session (only addresses that ever
+//! it, or that offers AUTH in plaintext before STARTTLS (credentials could then travel in the
+//! clear). Remembers each address's capabilities of its last TLS session (only addresses that ever
 //! had one), so a plaintext-only server costs nothing here.
 
 use std::collections::{BTreeSet, HashMap};
@@ -7,8 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use super::state::Cause;
 use crate::report::ProbeReport;
 
-/// The cause key of a drift alert.
+/// The cause key when STARTTLS disappeared.
 pub const STARTTLS_REMOVED: &str = "starttls_removed";
+/// The cause key when AUTH is offered before TLS.
+pub const AUTH_BEFORE_TLS: &str = "auth_before_tls";
 
 /// Last TLS capabilities per probe and address.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -32,7 +35,17 @@ impl Drift {
                     caps.insert(address.to_string(), report.capabilities.clone());
                 }
             }
-            return Some(None);
+            let plaintext_auth = report
+                .capabilities_before_tls
+                .iter()
+                .any(|c| c.to_ascii_uppercase().starts_with("AUTH"));
+            return Some(plaintext_auth.then(|| Cause {
+                key: AUTH_BEFORE_TLS.into(),
+                message: format!(
+                    "AUTH is offered before STARTTLS: EHLO in plaintext advertises {}",
+                    report.capabilities_before_tls.join(", ")
+                ),
+            }));
         }
         if !report.success {
             return None;

@@ -45,8 +45,8 @@ pub enum AlertKind {
     ProbeFailing,
     /// The leaf certificate expires within `warn_cert`.
     CertificateExpiring,
-    /// An address that offered STARTTLS no longer does.
-    StarttlsRemoved,
+    /// An address that offered STARTTLS no longer does, or offers AUTH before TLS.
+    CapabilityDrift,
     /// A test notification.
     Test,
 }
@@ -57,7 +57,7 @@ impl AlertKind {
         match self {
             AlertKind::ProbeFailing => "SMTPProbeFailing",
             AlertKind::CertificateExpiring => "SMTPCertificateExpiring",
-            AlertKind::StarttlsRemoved => "SMTPStartTLSRemoved",
+            AlertKind::CapabilityDrift => "SMTPCapabilityDrift",
             AlertKind::Test => "SMTPWatchTest",
         }
     }

@@ -157,6 +157,7 @@ fn unresolved(probe: Option<&str>, target: &str, started: Instant, message: Stri
         }],
         banner: None,
         capabilities: Vec::new(),
+        capabilities_before_tls: Vec::new(),
         tls: None,
         warnings: Vec::new(),
         transcript: Vec::new(),

@@ -46,6 +46,7 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
             .collect(),
         banner: None,
         capabilities: Vec::new(),
+        capabilities_before_tls: Vec::new(),
         tls: None,
         quick_ack: Default::default(),
     };
@@ -75,6 +76,7 @@ struct Run<'a> {
     phases: Vec<PhaseTiming>,
     banner: Option<String>,
     capabilities: Vec<String>,
+    capabilities_before_tls: Vec<String>,
     tls: Option<TlsFacts>,
     /// Turned on when TLS starts (see [`QuickAck`]).
     quick_ack: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -215,7 +217,8 @@ impl Run<'_> {
         self.handshake(stream).await?;
         let reply = self.exchange(Phase::EhloTls, Some(ehlo)).await?;
         require(Phase::EhloTls, &reply, 250, "EHLO after STARTTLS")?;
-        self.capabilities = capabilities(&reply);
+        self.capabilities_before_tls =
+            std::mem::replace(&mut self.capabilities, capabilities(&reply));
         Ok(())
     }
 
@@ -327,6 +330,7 @@ impl Run<'_> {
             phases: self.phases,
             banner: self.banner,
             capabilities: self.capabilities,
+            capabilities_before_tls: self.capabilities_before_tls,
             tls: self.tls,
             warnings,
             transcript: self.session.transcript.into_lines(),

@@ -272,6 +272,8 @@ pub struct ProbeReport {
     pub banner: Option<String>,
     /// EHLO keywords with parameters; after STARTTLS, only the post-TLS ones.
     pub capabilities: Vec<String>,
+    /// After STARTTLS: the EHLO keywords the server offered in plaintext, before it.
+    pub capabilities_before_tls: Vec<String>,
     /// TLS facts, when a handshake was attempted and got as far as a certificate.
     pub tls: Option<TlsFacts>,
     /// Observations that deserve attention.
