@@ -299,16 +299,53 @@ fn judge(
     }
     let address = report.address.clone().unwrap_or_default();
     let established = report.tls.as_ref().is_some_and(|t| t.established());
+    let tls = report.tls.as_ref();
     let verdict = match (dane, established) {
-        (Some(_), false) => Some((Phase::Starttls, FailureReason::StarttlsUnavailable, format!("{} publishes secure TLSA records, so STARTTLS is mandatory, but no TLS session was established", host.host))),
-        (Some(check), true) if check.result != "match" => Some((Phase::TlsHandshake, FailureReason::DaneMismatch, format!("no TLSA record of {} ({}) matches the presented chain", host.host, check.records.join(", ")))),
-        (Some(_), true) => None,
+        (Some(_), false) => Some((
+            Phase::Starttls,
+            FailureReason::StarttlsUnavailable,
+            format!(
+                "{} publishes secure TLSA records, so STARTTLS is mandatory, but no TLS session was established",
+                host.host
+            ),
+        )),
+        (Some(check), true) if check.result != "match" => Some((
+            Phase::TlsHandshake,
+            FailureReason::DaneMismatch,
+            format!(
+                "no TLSA record of {} ({}) matches the presented chain",
+                host.host,
+                check.records.join(", ")
+            ),
+        )),
+        // DANE-TA vouches for an issuer; the leaf must still name the MX host (RFC 7672 §3.2).
+        (Some(check), true) => {
+            let dane_ta = check.matched.as_ref().is_some_and(|(r, _)| r.starts_with("2 "));
+            let names = tls
+                .and_then(|t| t.chain.first())
+                .map(|leaf| leaf.sans.clone())
+                .unwrap_or_default();
+            (dane_ta && !names.iter().any(|n| mta_sts::mx_matches(n, &host.host))).then(|| {
+                (
+                    Phase::TlsHandshake,
+                    FailureReason::DaneMismatch,
+                    format!(
+                        "a DANE-TA record of {} matches the issuer, but the certificate names {} instead",
+                        host.host,
+                        names.join(", ")
+                    ),
+                )
+            })
+        }
         (None, true) => {
-            let tls = report.tls.as_ref();
             let verified = tls.is_some_and(|t| t.verified);
             (!verified && !insecure).then(|| {
                 let why = tls.and_then(|t| t.verify_error.clone()).unwrap_or_default();
-                (Phase::TlsHandshake, FailureReason::TlsCertificate, format!("certificate not valid for {}: {why}", host.host))
+                (
+                    Phase::TlsHandshake,
+                    FailureReason::TlsCertificate,
+                    format!("certificate not valid for {}: {why}", host.host),
+                )
             })
         }
         (None, false) => None,

@@ -177,7 +177,14 @@ pub(crate) const ENFORCE: &str =
     "version: STSv1\r\nmode: enforce\r\nmx: mx1.mail.test\r\nmx: *.mail.test\r\nmax_age: 86400\r\n";
 
 async fn run_check(t: &MailTest) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
-    let dns = PostureDns::new(&[t.zone.addr], Some(t.zone.anchors())).expect("dns");
+    run_check_with(t, t.zone.anchors()).await
+}
+
+async fn run_check_with(
+    t: &MailTest,
+    anchors: hickory_resolver::proto::dnssec::TrustAnchors,
+) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
+    let dns = PostureDns::new(&[t.zone.addr], Some(anchors)).expect("dns");
     let resolver = Resolver::with_servers(&[t.zone.addr]).expect("resolver");
     let mut roots = rustls::RootCertStore::empty();
     roots.add(t.ca.der()).expect("root");
@@ -344,4 +351,110 @@ async fn the_anchor_record_round_trips_through_a_trust_anchor_file() {
         .map(|a| a.dnssec);
     assert_eq!(mx, Ok(Dnssec::Secure));
     let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn a_bogus_zone_fails_with_dns_bogus_and_dane_does_not_apply() {
+    let t = mail_domain(("200 OK", "text/plain", ENFORCE), Vec::new()).await;
+    // Validating with another key for mail.test.: every signature is bogus.
+    let impostor = mail_test(true).await;
+    let (reports, p) = run_check_with(&t, impostor.anchors()).await;
+    assert_eq!(p.mx_dnssec, Dnssec::Bogus);
+    assert_eq!(p.hosts[0].tlsa_dnssec, Dnssec::Bogus);
+    assert!(!p.hosts[0].dane, "a bogus TLSA set is not usable");
+    assert_eq!(
+        finding(&p, "dns_bogus").map(|f| f.severity),
+        Some("failure")
+    );
+    assert_eq!(p.status(), Status::Critical);
+    // Without DANE, mx1's self-signed certificate is judged by WebPKI.
+    let mx1 = reports
+        .iter()
+        .find(|r| {
+            r.address
+                .as_deref()
+                .is_some_and(|a| a.starts_with("127.0.0.2"))
+        })
+        .expect("mx1");
+    assert_eq!(
+        mx1.failure.as_ref().map(|f| f.reason.as_str()),
+        Some("tls_certificate")
+    );
+}
+
+/// One round against mx1, whose certificate for `name` comes from a CA that a DANE-TA
+/// record names; the server sends the CA along.
+async fn dane_ta_round(name: &str) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
+    let ca = TestCa::new("DANE-TA CA");
+    let issued = ca.leaf(&[name], 90);
+    // The server sends its issuer along, as DANE-TA needs.
+    let with_issuer = Leaf {
+        chain: vec![issued.chain[0].clone(), ca.der()],
+        key: issued.key.clone_key(),
+    };
+    let server = FakeService::try_start_on("127.0.0.2:0".parse().expect("addr"), move || {
+        starttls_session(&with_issuer, AFTER_TLS)
+    })
+    .await
+    .expect("bind");
+    let ta = tlsa_311(ca.der().as_ref()).expect("spki").data;
+    let zone = Zone::start(
+        "mail.test.",
+        true,
+        vec![
+            Rec::Mx("mail.test.", 10, "mx1.mail.test."),
+            Rec::Addr("mx1.mail.test.", v4("127.0.0.2")),
+            Rec::Tlsa("_25._tcp.mx1.mail.test.", 2, 1, 1, ta),
+        ],
+    )
+    .await;
+    let dns = PostureDns::new(&[zone.addr], Some(zone.anchors())).expect("dns");
+    let resolver = Resolver::with_servers(&[zone.addr]).expect("resolver");
+    let mut unrelated = rustls::RootCertStore::empty();
+    unrelated.add(TestCa::new("unrelated").der()).expect("root");
+    let trust = Trust::from_roots(unrelated).expect("trust");
+    let fetcher =
+        PolicyFetcher::new(&trust, resolver.clone(), Duration::from_secs(2)).expect("fetcher");
+    let target: Target = format!("mx:mail.test:{}", server.addr.port())
+        .parse()
+        .expect("target");
+    let posture = PostureSettings {
+        mta_sts: false,
+        fcrdns: false,
+        ..PostureSettings::default()
+    };
+    let check = DomainCheck {
+        target: &target,
+        probe_name: None,
+        settings: settings(&TestCa::new("unrelated")),
+        resolver: &resolver,
+        dns: &dns,
+        fetcher: &fetcher,
+        posture,
+        family: Family::Any,
+    };
+    let (reports, p) = check_domain(check).await;
+    (reports, p.expect("posture"))
+}
+
+#[tokio::test]
+async fn dane_ta_matches_the_issuer_and_the_leaf_must_name_the_mx_host() {
+    let (reports, p) = dane_ta_round("mx1.mail.test").await;
+    assert!(reports[0].success, "{:?}", reports[0].failure);
+    let dane = p.hosts[0].addresses[0].dane.as_ref().expect("dane");
+    assert_eq!(
+        (dane.result, dane.matched.as_ref().map(|m| m.1)),
+        ("match", Some(1))
+    );
+    assert!(p.findings.is_empty(), "{:?}", p.findings);
+
+    let (reports, p) = dane_ta_round("elsewhere.test").await;
+    let failure = reports[0].failure.as_ref().expect("a name mismatch fails");
+    assert_eq!(failure.reason.as_str(), "dane_mismatch");
+    assert!(
+        failure.message.contains("names elsewhere.test"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(p.status(), Status::Critical);
 }
