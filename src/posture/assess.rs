@@ -313,9 +313,10 @@ fn judge(
             Phase::TlsHandshake,
             FailureReason::DaneMismatch,
             format!(
-                "no TLSA record of {} ({}) matches the presented chain",
+                "no TLSA record of {} ({}) matches the presented chain (leaf: {})",
                 host.host,
-                check.records.join(", ")
+                check.records.join(", "),
+                check.presented.first().map_or("none", String::as_str)
             ),
         )),
         // DANE-TA vouches for an issuer; the leaf must still name the MX host (RFC 7672 §3.2).

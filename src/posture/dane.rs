@@ -89,6 +89,8 @@ pub struct DaneCheck {
     pub matched: Option<(String, usize)>,
     /// Records ignored as unusable for SMTP (usages 0 and 1).
     pub ignored: usize,
+    /// The presented chain as `3 1 1` records would name it, leaf first: what to publish.
+    pub presented: Vec<String>,
 }
 
 /// Compares `records` with `chain` (DER, leaf first).
@@ -96,12 +98,18 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
     let usable: Vec<&Tlsa> = records.iter().filter(|r| r.usable()).collect();
     let ignored = records.len() - usable.len();
     let shown = usable.iter().map(|r| r.display()).collect();
+    let presented = chain
+        .iter()
+        .filter_map(|der| tlsa_311(der))
+        .map(|r| r.display())
+        .collect();
     if usable.is_empty() {
         return DaneCheck {
             result: "no_usable_records",
             records: shown,
             matched: None,
             ignored,
+            presented,
         };
     }
     let mut matched = None;
@@ -128,6 +136,7 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
         records: shown,
         matched,
         ignored,
+        presented,
     }
 }
 

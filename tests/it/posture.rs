@@ -244,6 +244,16 @@ async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
     assert_eq!(failure.reason.as_str(), "dane_mismatch");
     let dane2 = p.hosts[1].addresses[0].dane.as_ref().expect("dane");
     assert_eq!((dane2.result, dane2.ignored), ("mismatch", 1));
+    // The message shows what the server presents, as the record to publish would name it.
+    let presented = tlsa_311(mx2.tls.as_ref().expect("tls").chain_der[0].as_slice()).expect("spki");
+    assert_eq!(dane2.presented, [presented.display()]);
+    assert!(
+        failure
+            .message
+            .contains(&format!("(leaf: {})", presented.display())),
+        "{}",
+        failure.message
+    );
     assert!(p.hosts[1].addresses[0].webpki_valid);
     // MTA-STS enforce covers both; TLS-RPT is published.
     assert_eq!(p.mta_sts.state, "valid");
@@ -457,4 +467,62 @@ async fn dane_ta_matches_the_issuer_and_the_leaf_must_name_the_mx_host() {
         failure.message
     );
     assert_eq!(p.status(), Status::Critical);
+}
+
+#[tokio::test]
+async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_checked() {
+    use crate::support::fake_smtp::{greet_and_ehlo, noop_quit};
+    // 127.0.0.1: hickory answers its PTR (localhost) and localhost's address itself, so the
+    // round trip closes; the banner names fake.test, which is neither the MX host nor the PTR.
+    let server = FakeService::start(|| {
+        let mut steps = greet_and_ehlo(&["PIPELINING"]);
+        steps.extend(noop_quit());
+        steps
+    })
+    .await;
+    let zone = Zone::start(
+        "mail.test.",
+        true,
+        vec![
+            Rec::Mx("mail.test.", 10, "mx1.mail.test."),
+            Rec::Addr("mx1.mail.test.", v4("127.0.0.1")),
+        ],
+    )
+    .await;
+    let dns = PostureDns::new(&[zone.addr], Some(zone.anchors())).expect("dns");
+    let resolver = Resolver::with_servers(&[zone.addr]).expect("resolver");
+    let ca = TestCa::new("unused");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der()).expect("root");
+    let trust = Trust::from_roots(roots).expect("trust");
+    let fetcher =
+        PolicyFetcher::new(&trust, resolver.clone(), Duration::from_secs(2)).expect("fetcher");
+    let target: Target = format!("mx:mail.test:{}", server.addr.port())
+        .parse()
+        .expect("target");
+    let check = DomainCheck {
+        target: &target,
+        probe_name: None,
+        settings: settings(&ca),
+        resolver: &resolver,
+        dns: &dns,
+        fetcher: &fetcher,
+        posture: PostureSettings {
+            mta_sts: false,
+            ..PostureSettings::default()
+        },
+        family: Family::Any,
+    };
+    let (_, p) = check_domain(check).await;
+    let p = p.expect("posture");
+    let address = &p.hosts[0].addresses[0];
+    assert_eq!(address.ptr, ["localhost"]);
+    assert_eq!(address.fcrdns, Some(true));
+    assert!(finding(&p, "fcrdns").is_none(), "{:?}", p.findings);
+    assert_eq!(
+        finding(&p, "banner_name").map(|f| f.severity),
+        Some("warning")
+    );
+    assert_eq!(p.status(), Status::Warning);
+    assert_eq!(p.tls_rpt.state, "none");
 }
