@@ -17,7 +17,8 @@ use super::fetch::PolicyFetcher;
 use super::mta_sts::{self, Mode};
 use super::records::{fcrdns, mta_sts_status, tls_rpt_status};
 use super::summary::{
-    failure, sts_finding, AddressPosture, DomainPosture, Finding, HostPosture, RptStatus, StsStatus,
+    failure, sts_finding, warning, AddressPosture, DomainPosture, Finding, HostPosture, RptStatus,
+    StsStatus,
 };
 use crate::report::{Failure, FailureReason, Phase, ProbeReport, Status};
 
@@ -136,16 +137,23 @@ pub async fn assess(
 ) -> DomainPosture {
     let dns = inputs.dns;
     let mut findings = Vec::new();
+    let validating = dns.can_validate().await;
+    // Bogus answers are failures only when the resolver path can validate at all.
+    let bogus = |findings: &mut Vec<Finding>, subject: &str, what: &str| {
+        if validating {
+            findings.push(failure(
+                "dns_bogus",
+                subject,
+                format!("the {what} answer is DNSSEC-bogus"),
+            ));
+        }
+    };
     let mx_dnssec = dns
         .lookup(domain, RecordType::MX)
         .await
         .map_or(Dnssec::Indeterminate, |a| a.dnssec);
     if mx_dnssec == Dnssec::Bogus {
-        findings.push(failure(
-            "dns_bogus",
-            domain,
-            "the MX answer is DNSSEC-bogus".into(),
-        ));
+        bogus(&mut findings, domain, "MX");
     }
     let (mut mta_sts, tls_rpt) = if inputs.settings.mta_sts {
         (
@@ -180,18 +188,10 @@ pub async fn assess(
             .await
             .unwrap_or(Dnssec::Indeterminate);
         if address_dnssec == Dnssec::Bogus {
-            findings.push(failure(
-                "dns_bogus",
-                &host.host,
-                "the A/AAAA answer is DNSSEC-bogus".into(),
-            ));
+            bogus(&mut findings, &host.host, "A/AAAA");
         }
         if host.tlsa_dnssec == Dnssec::Bogus {
-            findings.push(failure(
-                "dns_bogus",
-                &host.host,
-                "the TLSA answer is DNSSEC-bogus".into(),
-            ));
+            bogus(&mut findings, &host.host, "TLSA");
         }
         if inputs.settings.dane == DaneMode::Require && !host.dane_applies() {
             findings.push(failure(
@@ -265,6 +265,13 @@ pub async fn assess(
             mta_sts_covered: covered,
             addresses,
         });
+    }
+    if !validating {
+        findings.push(warning(
+            "dnssec_unavailable",
+            domain,
+            "the root zone does not validate through this resolver, so DNSSEC statuses are unreliable and dns_bogus is not raised (use a DNSSEC-capable resolver, or --dnssec-trust-anchor)".into(),
+        ));
     }
     findings.sort_by_key(|f| f.severity != "failure");
     DomainPosture {

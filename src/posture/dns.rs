@@ -71,6 +71,7 @@ pub struct Answer<T> {
 #[derive(Clone)]
 pub struct PostureDns {
     inner: TokioResolver,
+    explicit_anchor: bool,
 }
 
 impl std::fmt::Debug for PostureDns {
@@ -115,13 +116,29 @@ impl PostureDns {
                     .collect(),
             )
         };
+        let explicit_anchor = anchors.is_some();
         let anchors = Arc::new(anchors.unwrap_or_default());
         let inner = HickoryResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .with_trust_anchor(anchors)
             .build()
             .map_err(|e| DnsError(format!("resolver set-up: {e}")))?;
-        Ok(PostureDns { inner })
+        Ok(PostureDns {
+            inner,
+            explicit_anchor,
+        })
+    }
+
+    /// Whether statuses can be trusted: a trust anchor was given explicitly, or the root zone
+    /// validates through the resolver. A resolver that strips DNSSEC data would otherwise make
+    /// every answer look bogus.
+    pub async fn can_validate(&self) -> bool {
+        if self.explicit_anchor {
+            return true;
+        }
+        self.lookup(".", RecordType::SOA)
+            .await
+            .is_ok_and(|a| a.dnssec == Dnssec::Secure)
     }
 
     /// Records of `rtype` at `name` (absolute), with their status.

@@ -139,3 +139,40 @@ async fn usage_errors_exit_3() {
     let out = smtpwatch(&["check", "x", "--format", "xml"]).await;
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[tokio::test]
+async fn check_mx_posture_through_a_resolver_without_dnssec_warns_instead_of_failing() {
+    let (port, _servers) = servers_on_one_port(&["127.0.0.2"]).await;
+    let dns = FakeDns::start(vec![
+        ("example.test", mx(10, "mx1.example.test")),
+        ("mx1.example.test", ip("127.0.0.2")),
+    ])
+    .await;
+    let target = format!("mx:example.test:{port}");
+    let dns_arg = dns.addr.to_string();
+    let out = smtpwatch(&[
+        "check",
+        &target,
+        "--dns-server",
+        &dns_arg,
+        "--format",
+        "json",
+        "--timeout",
+        "5s",
+        "--no-mta-sts",
+        "--no-fcrdns",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("posture line");
+    let posture = &last["domain_posture"];
+    let reasons: Vec<&str> = posture["findings"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["reason"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(reasons, ["dnssec_unavailable"], "{stdout}");
+    assert_eq!(posture["hosts"][0]["dane"], false);
+    // The address works; the posture only warns: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+}
