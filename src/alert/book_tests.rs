@@ -34,6 +34,7 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
         banner: None,
         capabilities: Vec::new(),
         capabilities_before_tls: Vec::new(),
+        ehlo_name: None,
         tls: cert_days.map(|days| TlsFacts {
             version: Some("TLSv1.3".into()),
             cipher: None,

@@ -134,18 +134,20 @@ pub(crate) async fn fcrdns(
         };
         findings.push(warning("fcrdns", address, message));
     }
-    let banner_name = report
-        .banner
-        .as_deref()
-        .and_then(|b| b.split_whitespace().next())
-        .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
-    if let Some(name) = banner_name {
-        let known: BTreeSet<&str> = ptr.iter().map(String::as_str).chain([mx_host]).collect();
-        if !known.contains(name.as_str()) {
+    let known: BTreeSet<&str> = ptr.iter().map(String::as_str).chain([mx_host]).collect();
+    let greetings = [
+        ("banner_name", "banner", report.banner.as_deref()),
+        ("ehlo_name", "EHLO reply", report.ehlo_name.as_deref()),
+    ];
+    for (reason, what, text) in greetings {
+        let name = text
+            .and_then(|t| t.split_whitespace().next())
+            .map(|n| n.trim_end_matches('.').to_ascii_lowercase());
+        if let Some(name) = name.filter(|n| !known.contains(n.as_str())) {
             findings.push(warning(
-                "banner_name",
+                reason,
                 address,
-                format!("the banner names {name}, not the MX host or a PTR name"),
+                format!("the {what} names {name}, not the MX host or a PTR name"),
             ));
         }
     }

@@ -158,6 +158,7 @@ fn unresolved(probe: Option<&str>, target: &str, started: Instant, message: Stri
         banner: None,
         capabilities: Vec::new(),
         capabilities_before_tls: Vec::new(),
+        ehlo_name: None,
         tls: None,
         warnings: Vec::new(),
         transcript: Vec::new(),

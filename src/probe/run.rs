@@ -47,6 +47,7 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         banner: None,
         capabilities: Vec::new(),
         capabilities_before_tls: Vec::new(),
+        ehlo_name: None,
         tls: None,
         quick_ack: Default::default(),
     };
@@ -77,6 +78,7 @@ struct Run<'a> {
     banner: Option<String>,
     capabilities: Vec<String>,
     capabilities_before_tls: Vec<String>,
+    ehlo_name: Option<String>,
     tls: Option<TlsFacts>,
     /// Turned on when TLS starts (see [`QuickAck`]).
     quick_ack: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -118,6 +120,11 @@ impl Run<'_> {
         } else {
             require(Phase::Ehlo, &reply, 250, "EHLO")?;
             self.capabilities = capabilities(&reply);
+            self.ehlo_name = reply
+                .lines
+                .first()
+                .and_then(|l| l.split_whitespace().next())
+                .map(str::to_string);
         }
 
         let advertised = self
@@ -331,6 +338,7 @@ impl Run<'_> {
             banner: self.banner,
             capabilities: self.capabilities,
             capabilities_before_tls: self.capabilities_before_tls,
+            ehlo_name: self.ehlo_name,
             tls: self.tls,
             warnings,
             transcript: self.session.transcript.into_lines(),

@@ -274,6 +274,8 @@ pub struct ProbeReport {
     pub capabilities: Vec<String>,
     /// After STARTTLS: the EHLO keywords the server offered in plaintext, before it.
     pub capabilities_before_tls: Vec<String>,
+    /// The name the server gave in its (first) EHLO reply, escaped.
+    pub ehlo_name: Option<String>,
     /// TLS facts, when a handshake was attempted and got as far as a certificate.
     pub tls: Option<TlsFacts>,
     /// Observations that deserve attention.

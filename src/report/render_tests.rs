@@ -35,6 +35,7 @@ fn report(address: &str, failure: Option<Failure>, warnings: Vec<String>) -> Pro
         banner: Some("mx.example.test ESMTP".into()),
         capabilities: vec!["PIPELINING".into()],
         capabilities_before_tls: Vec::new(),
+        ehlo_name: None,
         tls: None,
         warnings,
         transcript: Vec::new(),

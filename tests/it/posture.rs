@@ -118,19 +118,25 @@ pub(crate) async fn mail_domain(policy: (&str, &str, &str), extra: Vec<Rec>) -> 
     let mx2 = ca.leaf(&["mx2.mail.test"], 90);
     let old_key = self_signed(&["mx2.mail.test"]);
     let tlsa = |leaf: &Leaf| tlsa_311(leaf.chain[0].as_ref()).expect("spki").data;
-    let first = FakeService::try_start_on("127.0.0.2:0".parse().expect("addr"), {
+    // The same port on both addresses (the MX target has one port); retry when another test
+    // holds it on 127.0.0.3.
+    let mut pair = None;
+    for _ in 0..20 {
         let leaf = self_signed_clone(&mx1);
-        move || starttls_session(&leaf, AFTER_TLS)
-    })
-    .await
-    .expect("bind 127.0.0.2");
-    let port = first.addr.port();
-    let second = FakeService::try_start_on(format!("127.0.0.3:{port}").parse().expect("addr"), {
+        let script = move || starttls_session(&leaf, AFTER_TLS);
+        let first = FakeService::try_start_on("127.0.0.2:0".parse().expect("addr"), script)
+            .await
+            .expect("bind 127.0.0.2");
+        let port = first.addr.port();
         let leaf = self_signed_clone(&mx2);
-        move || starttls_session(&leaf, AFTER_TLS)
-    })
-    .await
-    .expect("bind 127.0.0.3 on the same port");
+        let script = move || starttls_session(&leaf, AFTER_TLS);
+        let addr = format!("127.0.0.3:{port}").parse().expect("addr");
+        if let Ok(second) = FakeService::try_start_on(addr, script).await {
+            pair = Some((first, second, port));
+            break;
+        }
+    }
+    let (first, second, port) = pair.expect("a port free on 127.0.0.2 and 127.0.0.3");
     let (status, content_type, body) = policy;
     let policy = PolicyServer::start(
         ca.leaf(&["mta-sts.mail.test"], 90).server_config(),
@@ -522,6 +528,10 @@ async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_che
     assert_eq!(
         finding(&p, "banner_name").map(|f| f.severity),
         Some("warning")
+    );
+    // The EHLO reply names fake.test too.
+    assert!(
+        finding(&p, "ehlo_name").is_some_and(|f| f.message.contains("EHLO reply names fake.test"))
     );
     assert_eq!(p.status(), Status::Warning);
     assert_eq!(p.tls_rpt.state, "none");

@@ -40,6 +40,7 @@ async fn starttls_with_a_trusted_certificate_reports_post_tls_capabilities() {
         ]
     );
     assert_eq!(report.capabilities_before_tls, ["PIPELINING", "STARTTLS"]);
+    assert_eq!(report.ehlo_name.as_deref(), Some("fake.test"));
     assert_eq!(
         report.capabilities,
         ["PIPELINING", "AUTH PLAIN LOGIN"],

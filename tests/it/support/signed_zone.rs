@@ -111,12 +111,9 @@ impl Zone {
         let mut catalog = Catalog::new();
         catalog.upsert(LowerName::new(&origin_name), vec![Arc::new(zone)]);
         let mut server = Server::new(catalog);
-        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("udp");
+        let (udp, tcp) = udp_and_tcp_on_one_port().await;
         let addr = udp.local_addr().expect("addr");
         server.register_socket(udp);
-        let tcp = tokio::net::TcpListener::bind(addr).await.expect("tcp");
         server.register_listener(tcp, Duration::from_secs(5), 64);
         Zone {
             addr,
@@ -141,4 +138,19 @@ impl Zone {
         }
         anchors
     }
+}
+
+/// A UDP socket and a TCP listener on the same free port of 127.0.0.1. The UDP port the kernel
+/// picks may be taken for TCP by another test, so a few ports are tried.
+async fn udp_and_tcp_on_one_port() -> (tokio::net::UdpSocket, tokio::net::TcpListener) {
+    for _ in 0..20 {
+        let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp");
+        let addr = udp.local_addr().expect("addr");
+        if let Ok(tcp) = tokio::net::TcpListener::bind(addr).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no port free for both UDP and TCP after 20 tries");
 }
