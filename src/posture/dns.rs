@@ -263,14 +263,26 @@ fn denial(e: &NetError) -> Option<Answer<Vec<RData>>> {
     let dnssec = match dns {
         HickoryDnsError::DnssecBogus => Dnssec::Bogus,
         HickoryDnsError::Nsec { proof, .. } => Dnssec::of(*proof),
-        HickoryDnsError::NoRecordsFound(nr) => nr
-            .authorities
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .map(|r| Dnssec::of(r.proof))
-            .min()
-            .unwrap_or(Dnssec::Indeterminate),
+        HickoryDnsError::NoRecordsFound(nr) => {
+            let authorities = nr.authorities.as_deref().unwrap_or(&[]);
+            let proof = authorities
+                .iter()
+                .map(|r| Dnssec::of(r.proof))
+                .min()
+                .unwrap_or(Dnssec::Indeterminate);
+            // A referral (an authoritative server asked directly): a securely proven
+            // delegation without DS leads to an insecure zone; with DS, the answer is in a
+            // zone this lookup did not reach.
+            let referral = nr.ns.is_some();
+            let has_ds = authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::DS);
+            match (referral, has_ds, proof) {
+                (true, false, Dnssec::Secure) => Dnssec::Insecure,
+                (true, true, _) => Dnssec::Indeterminate,
+                _ => proof,
+            }
+        }
         _ => return None,
     };
     Some(Answer {

@@ -536,3 +536,28 @@ async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_che
     assert_eq!(p.status(), Status::Warning);
     assert_eq!(p.tls_rpt.state, "none");
 }
+
+#[tokio::test]
+async fn an_insecure_delegation_makes_dane_not_applicable() {
+    // test. is signed and delegates plain.test. without a DS record: provably insecure.
+    let parent = Zone::start(
+        "test.",
+        true,
+        vec![
+            Rec::Ns("plain.test.", "ns.plain.test."),
+            Rec::Addr("ns.plain.test.", v4("127.0.0.1")),
+        ],
+    )
+    .await;
+    let dns = PostureDns::new(&[parent.addr], Some(parent.anchors())).expect("dns");
+    let mx = dns
+        .lookup("plain.test", RecordType::MX)
+        .await
+        .map(|a| a.dnssec);
+    assert_eq!(mx, Ok(Dnssec::Insecure));
+    let hosts = ["mx.plain.test".to_string()];
+    let prepared =
+        smtpwatch::posture::assess::prepare(&dns, &hosts, &PostureSettings::default()).await;
+    assert_eq!(prepared[0].tlsa_dnssec, Dnssec::Insecure);
+    assert!(!prepared[0].dane_applies());
+}

@@ -28,6 +28,8 @@ pub enum Rec {
     Addr(&'static str, IpAddr),
     Txt(&'static str, &'static str),
     Tlsa(&'static str, u8, u8, u8, Vec<u8>),
+    /// A delegation: NS of a child zone (no DS: an insecure delegation).
+    Ns(&'static str, &'static str),
 }
 
 /// A zone served on 127.0.0.1; signed unless `signed` is false.
@@ -75,6 +77,7 @@ impl Zone {
                 Rec::Txt(owner, text) => {
                     (name(owner), RData::TXT(TXT::new(vec![text.to_string()])))
                 }
+                Rec::Ns(owner, host) => (name(owner), RData::NS(NS(name(host)))),
                 Rec::Tlsa(owner, u, s, m, data) => (
                     name(owner),
                     RData::TLSA(TLSA::new(
