@@ -99,20 +99,10 @@ impl Resolver {
 
     /// Only these name servers (UDP, falling back to TCP for truncated answers).
     pub fn with_servers(servers: &[SocketAddr]) -> Result<Resolver, DnsError> {
-        let name_servers = servers
-            .iter()
-            .map(|server| {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = server.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = server.port();
-                NameServerConfig::new(server.ip(), true, vec![udp, tcp])
-            })
-            .collect();
         let mut opts = options(ResolverOpts::default());
         opts.use_hosts_file = ResolveHosts::Never;
         opts.attempts = 1;
-        let config = ResolverConfig::from_name_servers(name_servers);
+        let config = name_servers(servers);
         let inner = HickoryResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .build()
@@ -186,6 +176,22 @@ impl Resolver {
         }
         Ok(hosts)
     }
+}
+
+/// A configuration asking exactly `servers`, each over UDP with TCP for truncated answers.
+pub(crate) fn name_servers(servers: &[SocketAddr]) -> ResolverConfig {
+    ResolverConfig::from_name_servers(
+        servers
+            .iter()
+            .map(|server| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = server.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = server.port();
+                NameServerConfig::new(server.ip(), true, vec![udp, tcp])
+            })
+            .collect(),
+    )
 }
 
 fn describe(e: &hickory_resolver::net::NetError) -> String {

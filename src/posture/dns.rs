@@ -9,9 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
+use hickory_resolver::config::{ResolveHosts, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
@@ -103,18 +101,7 @@ impl PostureDns {
         } else {
             opts.use_hosts_file = ResolveHosts::Never;
             opts.attempts = 1;
-            ResolverConfig::from_name_servers(
-                servers
-                    .iter()
-                    .map(|s| {
-                        let mut udp = ConnectionConfig::udp();
-                        udp.port = s.port();
-                        let mut tcp = ConnectionConfig::tcp();
-                        tcp.port = s.port();
-                        NameServerConfig::new(s.ip(), true, vec![udp, tcp])
-                    })
-                    .collect(),
-            )
+            crate::resolve::name_servers(servers)
         };
         let explicit_anchor = anchors.is_some();
         let anchors = Arc::new(anchors.unwrap_or_default());

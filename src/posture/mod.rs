@@ -15,3 +15,23 @@ pub mod render;
 pub mod run;
 pub mod summary;
 pub mod tlsrpt;
+
+/// The one TXT record starting with `prefix` (`v=STSv1`, `v=TLSRPTv1`): others are ignored,
+/// and more than one is an error (RFC 8461 §3.1, RFC 8460 §3). `Ok(None)`: none published.
+pub(crate) fn single_record<'a>(
+    txts: &'a [String],
+    prefix: &str,
+) -> Result<Option<&'a String>, String> {
+    let candidates: Vec<&String> = txts
+        .iter()
+        .filter(|t| t.trim_start().starts_with(prefix))
+        .collect();
+    match candidates.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        many => Err(format!(
+            "{} {prefix} TXT records; exactly one is allowed",
+            many.len()
+        )),
+    }
+}

@@ -16,19 +16,8 @@ pub struct StsRecord {
 /// Parses the `_mta-sts.<domain>` TXT strings: records not starting with `v=STSv1` are
 /// ignored; exactly one must remain. `Ok(None)`: the domain publishes no MTA-STS.
 pub fn parse_record(txts: &[String]) -> Result<Option<StsRecord>, String> {
-    let candidates: Vec<&String> = txts
-        .iter()
-        .filter(|t| t.trim_start().starts_with("v=STSv1"))
-        .collect();
-    let record = match candidates.as_slice() {
-        [] => return Ok(None),
-        [one] => one,
-        many => {
-            return Err(format!(
-                "{} v=STSv1 TXT records; exactly one is allowed",
-                many.len()
-            ))
-        }
+    let Some(record) = super::single_record(txts, "v=STSv1")? else {
+        return Ok(None);
     };
     let mut id = None;
     for (i, field) in record.split(';').enumerate() {

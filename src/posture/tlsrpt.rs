@@ -12,19 +12,8 @@ pub struct TlsRptRecord {
 /// Parses the TXT strings: records not starting with `v=TLSRPTv1` are ignored; exactly one
 /// must remain, with at least one `mailto:` or `https:` address. `Ok(None)`: none published.
 pub fn parse_record(txts: &[String]) -> Result<Option<TlsRptRecord>, String> {
-    let candidates: Vec<&String> = txts
-        .iter()
-        .filter(|t| t.trim_start().starts_with("v=TLSRPTv1"))
-        .collect();
-    let record = match candidates.as_slice() {
-        [] => return Ok(None),
-        [one] => one,
-        many => {
-            return Err(format!(
-                "{} v=TLSRPTv1 TXT records; exactly one is allowed",
-                many.len()
-            ))
-        }
+    let Some(record) = super::single_record(txts, "v=TLSRPTv1")? else {
+        return Ok(None);
     };
     let mut rua = Vec::new();
     for field in record.split(';').skip(1) {

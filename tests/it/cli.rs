@@ -43,6 +43,23 @@ async fn check_text_output_and_exit_code_ok() {
     }
 }
 
+/// `check mx:example.test:PORT --format json` through the fake DNS server, plus `extra`.
+async fn check_mx_json(port: u16, dns: &FakeDns, extra: &[&str]) -> Output {
+    let target = format!("mx:example.test:{port}");
+    let dns_arg = dns.addr.to_string();
+    let mut args = vec![
+        "check",
+        &target,
+        "--dns-server",
+        &dns_arg,
+        "--format",
+        "json",
+    ];
+    args.extend(["--timeout", "5s"]);
+    args.extend(extra);
+    smtpwatch(&args).await
+}
+
 #[tokio::test]
 async fn check_mx_json_and_nagios_with_one_dead_address_is_a_warning() {
     let (port, _servers) = servers_on_one_port(&["127.0.0.2", "127.0.0.3"]).await;
@@ -53,20 +70,7 @@ async fn check_mx_json_and_nagios_with_one_dead_address_is_a_warning() {
         ("mx1.example.test", ip("127.0.0.4")),
     ])
     .await;
-    let target = format!("mx:example.test:{port}");
-    let dns_arg = dns.addr.to_string();
-    let out = smtpwatch(&[
-        "check",
-        &target,
-        "--dns-server",
-        &dns_arg,
-        "--format",
-        "json",
-        "--timeout",
-        "5s",
-        "--no-posture",
-    ])
-    .await;
+    let out = check_mx_json(port, &dns, &["--no-posture"]).await;
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -148,21 +152,7 @@ async fn check_mx_posture_through_a_resolver_without_dnssec_warns_instead_of_fai
         ("mx1.example.test", ip("127.0.0.2")),
     ])
     .await;
-    let target = format!("mx:example.test:{port}");
-    let dns_arg = dns.addr.to_string();
-    let out = smtpwatch(&[
-        "check",
-        &target,
-        "--dns-server",
-        &dns_arg,
-        "--format",
-        "json",
-        "--timeout",
-        "5s",
-        "--no-mta-sts",
-        "--no-fcrdns",
-    ])
-    .await;
+    let out = check_mx_json(port, &dns, &["--no-mta-sts", "--no-fcrdns"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("posture line");
