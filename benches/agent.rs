@@ -27,6 +27,10 @@ use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader as TokioBufReader,
 };
 
+/// The allocator of the `smtpwatch` binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const SERVER_ENV: &str = "SMTPWATCH_BENCH_SERVER";
 const PLAIN_LISTENERS: usize = 8;
 

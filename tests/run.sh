@@ -13,6 +13,8 @@ root=$(pwd)
 export DEBIAN_FRONTEND=noninteractive
 
 echo "== hermetic tests"
+# jemalloc (the binary's allocator) is built with make.
+command -v make >/dev/null || { apt-get update -q >/dev/null; apt-get install -y -q make >/dev/null; }
 cargo test --locked
 
 echo "== end-to-end: packages"
