@@ -2,7 +2,7 @@
 //! DNS checks of a posture assessment.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use super::assess::Inputs;
 use super::dns::PostureDns;
@@ -107,12 +107,8 @@ pub(crate) async fn fcrdns(
     let Some(address) = report.address.as_deref() else {
         return (Vec::new(), None);
     };
-    let Ok(ip) = address
-        .rsplit_once(':')
-        .map_or(address, |(ip, _)| ip)
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<IpAddr>()
-    else {
+    // Reports name addresses as socket addresses (`192.0.2.1:25`, `[2001:db8::1]:25`).
+    let Ok(ip) = address.parse::<SocketAddr>().map(|a| a.ip()) else {
         return (Vec::new(), None);
     };
     let ptr = dns.ptr(ip).await.unwrap_or_default();
