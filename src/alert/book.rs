@@ -22,6 +22,7 @@ use super::notification::{
 };
 use super::state::{AlertState, Cause, Event, Thresholds, Transition};
 use crate::report::ProbeReport;
+use crate::target::Target;
 
 /// Transcript lines a notification carries.
 const TRANSCRIPT_EXCERPT: usize = 10;
@@ -51,8 +52,8 @@ pub struct Entry {
 pub struct ProbeInfo<'a> {
     /// The probe name.
     pub name: &'a str,
-    /// The target as configured.
-    pub target: String,
+    /// The target as configured (formatted only when a notification is made).
+    pub target: &'a Target,
     /// User labels.
     pub labels: &'a BTreeMap<String, String>,
     /// Certificate expiry warning threshold.
@@ -245,12 +246,17 @@ impl AlertBook {
         Some(n)
     }
 
-    /// The firing alerts' latest notifications (for Alertmanager re-sends).
+    /// The firing alerts' latest notifications (for Alertmanager re-sends). A re-send is not
+    /// a reminder: the reason change a reminder announced was sent with it, once.
     pub fn firing(&self) -> Vec<Notification> {
         self.entries
             .values()
             .filter(|e| e.state.firing)
             .filter_map(|e| e.last.clone())
+            .map(|mut n| {
+                n.previous_reason = None;
+                n
+            })
             .collect()
     }
 
@@ -358,7 +364,7 @@ fn notification(
             Scope::Address
         },
         probe: probe.name.to_string(),
-        target: probe.target.clone(),
+        target: probe.target.to_string(),
         address,
         status: if resolved { "ok" } else { "failing" }.into(),
         phase,

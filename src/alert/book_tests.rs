@@ -50,10 +50,13 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
     }
 }
 
+static TARGET: std::sync::LazyLock<Target> =
+    std::sync::LazyLock::new(|| "mx:example.net".parse().expect("target"));
+
 fn info(labels: &BTreeMap<String, String>) -> ProbeInfo<'_> {
     ProbeInfo {
         name: "mx",
-        target: "mx:example.net".into(),
+        target: &TARGET,
         labels,
         warn_cert: Duration::from_secs(14 * 86_400),
     }
@@ -316,4 +319,26 @@ fn auth_offered_before_tls_is_drift_too() {
     assert_eq!(sent[0].alert, AlertKind::CapabilityDrift);
     assert_eq!(sent[0].reason.as_deref(), Some("auth_before_tls"));
     assert!(sent[0].message.contains("STARTTLS, AUTH PLAIN LOGIN"));
+}
+
+#[test]
+fn re_sends_carry_the_current_reason_without_the_reminders_change() {
+    let labels = BTreeMap::new();
+    let mut book = AlertBook::new("agent".into());
+    let t = Thresholds {
+        failure: 1,
+        repeat_interval: Duration::from_secs(60),
+        ..Thresholds::default()
+    };
+    book.observe(&info(&labels), &[report(A, REFUSED, None)], at(0), &t);
+    let timeout = Some(FailureReason::ConnectTimeout);
+    let sent = book.observe(&info(&labels), &[report(A, timeout, None)], at(60), &t);
+    assert_eq!(sent[0].event, NotificationEvent::Reminder);
+    assert_eq!(
+        sent[0].previous_reason.as_deref(),
+        Some("connect/connect_refused")
+    );
+    let firing = book.firing();
+    assert_eq!(firing[0].reason.as_deref(), Some("connect_timeout"));
+    assert_eq!(firing[0].previous_reason, None);
 }

@@ -115,11 +115,6 @@ impl Alerting {
                 Err(e) => tracing::error!(error = %e, "cannot restore alert state; starting fresh"),
             }
         }
-        // Probes removed from the configuration while the agent was down: resolve them now,
-        // or Alertmanager would keep getting their re-sends.
-        let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
-        let gone = book.retain_probes(&names, SystemTime::now());
-        let snapshot = (!gone.is_empty()).then(|| book.snapshot());
         let dispatcher = Dispatcher::start(
             &setup.alerting.notifiers,
             Policy::from_config(&setup.alerting),
@@ -133,8 +128,25 @@ impl Alerting {
             client,
             metrics,
         };
-        alerting.dispatch(&alerting.setup(), gone, snapshot);
+        // Probes removed from the configuration while the agent was down: resolve them now,
+        // or Alertmanager would keep getting their re-sends.
+        alerting.resolve_removed(&alerting.setup(), config);
         Ok(alerting)
+    }
+
+    /// Resolves the firing alerts of probes `config` no longer has, routed by `setup`, and
+    /// saves the state when that changed it.
+    fn resolve_removed(&self, setup: &Setup, config: &Config) {
+        let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
+        let (gone, snapshot) = match self.book.lock() {
+            Ok(mut book) => {
+                let gone = book.retain_probes(&names, SystemTime::now());
+                let snapshot = (!gone.is_empty()).then(|| book.snapshot());
+                (gone, snapshot)
+            }
+            Err(_) => (Vec::new(), None),
+        };
+        self.dispatch(setup, gone, snapshot);
     }
 
     fn setup(&self) -> Arc<Setup> {
@@ -159,7 +171,7 @@ impl Alerting {
         }
         let info = ProbeInfo {
             name: &probe.name,
-            target: probe.target.to_string(),
+            target: &probe.target,
             labels: &probe.labels,
             warn_cert: probe.warn_cert,
         };
@@ -198,17 +210,8 @@ impl Alerting {
     pub fn reconfigure(&self, config: &Config) {
         let old = self.setup();
         let new = Arc::new(Setup::of(config));
-        let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
-        let (gone, snapshot) = match self.book.lock() {
-            Ok(mut book) => {
-                let gone = book.retain_probes(&names, SystemTime::now());
-                let snapshot = Some(book.snapshot());
-                (gone, snapshot)
-            }
-            Err(_) => (Vec::new(), None),
-        };
         // The old routes decide where the removed probes' `resolved` goes.
-        self.dispatch(&old, gone, snapshot);
+        self.resolve_removed(&old, config);
         let notifiers_changed = old.alerting.notifiers != new.alerting.notifiers
             || Policy::from_config(&old.alerting) != Policy::from_config(&new.alerting);
         if notifiers_changed {
