@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{valid_ehlo_name, CheckArgs, Format};
 use crate::posture::assess::PostureSettings;
-use crate::posture::dns::PostureDns;
-use crate::posture::fetch::PolicyFetcher;
-use crate::posture::run::{check_domain, DomainCheck};
+use crate::posture::run::{check_domain, DomainCheck, PostureKit};
 use crate::probe::fanout::probe_target;
 use crate::probe::{default_ehlo_name, LazyTrust, ProbeSettings};
 use crate::report::render;
@@ -50,6 +48,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
     settings.phase_timeout = args.timeout;
     settings.warn_cert = args.warn_cert;
 
+    // Checked before probing, whatever the target, so a bad file is a usage error (exit 3).
     let anchors = match &args.dnssec_trust_anchor {
         Some(path) => Some(crate::posture::dns::trust_anchor_file(path)?),
         None => None,
@@ -72,18 +71,20 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
         };
         match (&resolver, with_posture) {
             (Some(resolver), true) => {
-                let dns = PostureDns::new(&args.dns_servers, anchors).map_err(|e| e.to_string())?;
-                let trust = settings.trust.get()?.clone();
-                let policy_timeout = args.timeout.min(Duration::from_secs(10));
-                let fetcher = PolicyFetcher::new(&trust, resolver.clone(), policy_timeout)?;
+                let kit = PostureKit::new(
+                    &args.dns_servers,
+                    anchors,
+                    settings.trust.get()?,
+                    resolver,
+                    args.timeout.min(Duration::from_secs(10)),
+                    posture_settings,
+                )?;
                 let check = DomainCheck {
                     target: &target,
                     probe_name: None,
                     settings,
                     resolver,
-                    dns: &dns,
-                    fetcher: &fetcher,
-                    posture: posture_settings,
+                    kit: &kit,
                     family,
                 };
                 Ok::<_, String>(check_domain(check).await)

@@ -146,10 +146,15 @@ fn posture_kit(
     let setup = |e: String| AgentError::Setup(format!("probe {:?}: {e}", p.name));
     let trust = settings.trust.get().map_err(setup)?;
     let timeout = p.timeout.min(Duration::from_secs(10));
-    let anchor = posture.trust_anchor.as_deref();
+    let anchors = posture
+        .trust_anchor
+        .as_deref()
+        .map(crate::posture::dns::trust_anchor_file)
+        .transpose()
+        .map_err(setup)?;
     PostureKit::new(
         &config.dns_servers,
-        anchor,
+        anchors,
         trust,
         resolver,
         timeout,
@@ -211,9 +216,7 @@ impl Agent {
                     probe_name: Some(name),
                     settings: (*job.settings).clone(),
                     resolver,
-                    dns: &kit.dns,
-                    fetcher: &kit.fetcher,
-                    posture: kit.settings,
+                    kit,
                     family: Family::Any,
                 };
                 check_domain(check).await

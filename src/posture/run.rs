@@ -2,7 +2,6 @@
 //! certificate verdicts recorded (DANE or WebPKI decides afterwards), then the assessment.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,8 @@ use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
 use super::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
+use hickory_resolver::proto::dnssec::TrustAnchors;
+
 use crate::probe::tls::Trust;
 use crate::probe::ProbeSettings;
 use crate::report::ProbeReport;
@@ -29,20 +30,16 @@ pub struct PostureKit {
 }
 
 impl PostureKit {
-    /// Asks `servers` (none: the system's), validating with the DNSKEY records in
-    /// `trust_anchor` (None: the root's); fetches policies trusting `trust`, resolving through
-    /// `resolver`, within `timeout`.
+    /// Asks `servers` (none: the system's), validating with `anchors` (None: the root's);
+    /// fetches policies trusting `trust`, resolving through `resolver`, within `timeout`.
     pub fn new(
         servers: &[SocketAddr],
-        trust_anchor: Option<&Path>,
+        anchors: Option<TrustAnchors>,
         trust: &Trust,
         resolver: &Resolver,
         timeout: Duration,
         settings: PostureSettings,
     ) -> Result<PostureKit, String> {
-        let anchors = trust_anchor
-            .map(super::dns::trust_anchor_file)
-            .transpose()?;
         let dns = PostureDns::new(servers, anchors).map_err(|e| e.to_string())?;
         let fetcher = PolicyFetcher::new(trust, resolver.clone(), timeout)?;
         Ok(PostureKit {
@@ -63,12 +60,8 @@ pub struct DomainCheck<'a> {
     pub settings: ProbeSettings,
     /// The (non-validating) resolver the probes use.
     pub resolver: &'a Resolver,
-    /// The validating resolver.
-    pub dns: &'a PostureDns,
-    /// MTA-STS policy fetcher.
-    pub fetcher: &'a PolicyFetcher,
-    /// What to check.
-    pub posture: PostureSettings,
+    /// The validating resolver, policy fetcher and switches.
+    pub kit: &'a PostureKit,
     /// `-4` / `-6`.
     pub family: Family,
 }
@@ -82,7 +75,8 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
         Ok(hosts) => hosts.into_iter().map(|h| h.host).collect(),
         Err(_) => Vec::new(),
     };
-    let prepared = assess::prepare(check.dns, &hosts, &check.posture).await;
+    let kit = check.kit;
+    let prepared = assess::prepare(&kit.dns, &hosts, &kit.settings).await;
     let insecure = check.settings.insecure;
     let mut settings = check.settings;
     // Record, do not enforce: DANE-EE certificates are often self-signed, and WebPKI is
@@ -100,9 +94,9 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
         return (reports, None);
     }
     let inputs = Inputs {
-        dns: check.dns,
-        fetcher: check.fetcher,
-        settings: &check.posture,
+        dns: &kit.dns,
+        fetcher: &kit.fetcher,
+        settings: &kit.settings,
         insecure,
     };
     let posture = assess::assess(&domain, &prepared, &mut reports, &inputs).await;

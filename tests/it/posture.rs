@@ -11,7 +11,7 @@ use smtpwatch::posture::assess::PostureSettings;
 use smtpwatch::posture::dane::tlsa_311;
 use smtpwatch::posture::dns::{Dnssec, PostureDns};
 use smtpwatch::posture::fetch::PolicyFetcher;
-use smtpwatch::posture::run::{check_domain, DomainCheck};
+use smtpwatch::posture::run::{check_domain, DomainCheck, PostureKit};
 use smtpwatch::posture::summary::{DomainPosture, Finding};
 use smtpwatch::probe::tls::Trust;
 use smtpwatch::report::Status;
@@ -204,9 +204,11 @@ async fn run_check_with(
         probe_name: None,
         settings: settings(&t.ca),
         resolver: &resolver,
-        dns: &dns,
-        fetcher: &fetcher,
-        posture: PostureSettings::default(),
+        kit: &PostureKit {
+            dns,
+            fetcher,
+            settings: PostureSettings::default(),
+        },
         family: Family::Any,
     };
     let (reports, posture) = check_domain(check).await;
@@ -444,9 +446,11 @@ async fn dane_ta_round(name: &str) -> (Vec<smtpwatch::report::ProbeReport>, Doma
         probe_name: None,
         settings: settings(&TestCa::new("unrelated")),
         resolver: &resolver,
-        dns: &dns,
-        fetcher: &fetcher,
-        posture,
+        kit: &PostureKit {
+            dns,
+            fetcher,
+            settings: posture,
+        },
         family: Family::Any,
     };
     let (reports, p) = check_domain(check).await;
@@ -511,11 +515,13 @@ async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_che
         probe_name: None,
         settings: settings(&ca),
         resolver: &resolver,
-        dns: &dns,
-        fetcher: &fetcher,
-        posture: PostureSettings {
-            mta_sts: false,
-            ..PostureSettings::default()
+        kit: &PostureKit {
+            dns,
+            fetcher,
+            settings: PostureSettings {
+                mta_sts: false,
+                ..PostureSettings::default()
+            },
         },
         family: Family::Any,
     };
