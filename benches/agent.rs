@@ -19,10 +19,12 @@ use smtpwatch::alert::Alerting;
 use smtpwatch::config::ProbeConfig;
 use smtpwatch::metrics::Metrics;
 use smtpwatch::probe::fanout::probe_target;
-use smtpwatch::probe::tls::Trust;
-use smtpwatch::probe::{LazyTrust, ProbeSettings, TlsMode};
+use smtpwatch::probe::ProbeSettings;
 use smtpwatch::resolve::Family;
 use smtpwatch::schedule::{self, Scheduler};
+use smtpwatch::target::TlsMode;
+use smtpwatch::trust::LazyTrust;
+use smtpwatch::trust::Trust;
 use tokio::io::{
     AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader as TokioBufReader,
 };
@@ -135,7 +137,13 @@ fn bench_alerting(metrics: &Metrics) -> Arc<Alerting> {
     let text = "[[alerting.webhook]]\nname = \"unused\"\nurl = \"http://127.0.0.1:9/\"\n";
     let config =
         smtpwatch::config::parse(text, std::path::Path::new("bench.toml")).expect("config");
-    Arc::new(Alerting::start(&config, metrics.delivery.clone()).expect("alerting"))
+    Arc::new(
+        Alerting::start(
+            &config,
+            smtpwatch::alert::dispatch::DeliveryMetrics::register(metrics.registry()).expect("m"),
+        )
+        .expect("alerting"),
+    )
 }
 
 async fn run_phase(

@@ -5,13 +5,10 @@
 //! Every call is a no-op outside systemd (no `NOTIFY_SOCKET`), so tests and shells are
 //! unaffected. A notification that cannot be sent is logged, never fatal.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
-
-use crate::agent::Agent;
 
 fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(states) {
@@ -30,10 +27,10 @@ pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
-/// Pings systemd's watchdog at half the configured interval until `stop`, as long as the
-/// agent is ready. The ping runs on the agent's own (single-threaded) runtime, so a stuck
+/// Pings systemd's watchdog at half the configured interval until `stop`, as long as
+/// `alive()` says so. The ping runs on the agent's own (single-threaded) runtime, so a stuck
 /// event loop stops the pings and systemd restarts the service.
-pub fn spawn_watchdog(agent: Arc<Agent>, stop: CancellationToken) {
+pub fn spawn_watchdog(alive: impl Fn() -> bool + Send + 'static, stop: CancellationToken) {
     let Some(interval) = sd_notify::watchdog_enabled() else {
         return;
     };
@@ -43,7 +40,7 @@ pub fn spawn_watchdog(agent: Arc<Agent>, stop: CancellationToken) {
         loop {
             tokio::select! {
                 _ = ticks.tick() => {
-                    if agent.is_ready() {
+                    if alive() {
                         send(&[NotifyState::Watchdog]);
                     }
                 }

@@ -1,13 +1,11 @@
 //! What to probe: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://` and `mx:domain`.
 //!
-//! A [`Target`] says where to connect and which TLS mode the scheme implies; resolving names to
+//! A [`Target`] says where to connect and which [`TlsMode`] the scheme implies; resolving names to
 //! addresses is [`crate::resolve`]'s job.
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-
-use crate::probe::TlsMode;
 
 /// A host: a DNS name (lower-cased, no trailing dot) or an IP literal.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -34,6 +32,53 @@ pub enum TargetKind {
     Host,
     /// Resolve the domain's MX records and probe every host and every address.
     Mx,
+}
+
+/// How to use TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// STARTTLS when advertised, plaintext otherwise.
+    Opportunistic,
+    /// STARTTLS required: not advertised is a failure, never continue in plaintext.
+    Starttls,
+    /// TLS before the banner (port 465, `smtps://`).
+    Implicit,
+    /// Plaintext only.
+    None,
+}
+
+impl TlsMode {
+    /// The name used on the command line and in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Opportunistic => "opportunistic",
+            TlsMode::Starttls => "starttls",
+            TlsMode::Implicit => "implicit",
+            TlsMode::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "opportunistic" => Ok(TlsMode::Opportunistic),
+            "starttls" => Ok(TlsMode::Starttls),
+            "implicit" => Ok(TlsMode::Implicit),
+            "none" => Ok(TlsMode::None),
+            other => Err(format!(
+                "unknown TLS mode {other:?} (expected opportunistic, starttls, implicit or none)"
+            )),
+        }
+    }
 }
 
 /// A parsed probe target.

@@ -14,16 +14,17 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::dispatch::DeliveryMetrics;
 use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
+use crate::latest::{LatestRounds, Round};
 use crate::metrics::Metrics;
 use crate::posture::run::{check_domain, DomainCheck, PostureKit};
-use crate::posture::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
-use crate::probe::{LazyTrust, ProbeSettings};
-use crate::report::ProbeReport;
-use crate::resolve::{Family, Resolver};
+use crate::probe::ProbeSettings;
+use crate::resolve::{DnsError, Family, Resolver};
 use crate::schedule::{self, Scheduler};
+use crate::trust::LazyTrust;
 
 mod process;
 
@@ -53,31 +54,20 @@ impl schedule::Job for ProbeJob {
     }
 }
 
-/// The latest round of one probe.
-#[derive(Debug, Clone)]
-pub struct Round {
-    /// One report per address.
-    pub reports: Vec<ProbeReport>,
-    /// The mail-domain posture (`mx:` probes).
-    pub posture: Option<DomainPosture>,
-    /// When the round finished.
-    pub finished_at: SystemTime,
-}
-
 /// Shared agent state, read by the HTTP handlers.
 pub struct Agent {
     path: PathBuf,
     /// Every metric family.
     pub metrics: Metrics,
     config: RwLock<Arc<Config>>,
-    latest: RwLock<HashMap<String, Round>>,
+    latest: LatestRounds,
     scheduler: Mutex<Option<Scheduler<ProbeJob>>>,
     ready: AtomicBool,
     /// Trust for ad-hoc `/probe` requests: the system store.
     pub adhoc_trust: Arc<LazyTrust>,
     /// The resolver of the configuration in force (shared with its jobs and `/probe`), or why
     /// it could not be set up.
-    resolver: RwLock<Result<Resolver, String>>,
+    resolver: RwLock<Result<Resolver, DnsError>>,
     /// Alert state and delivery (set up when the agent starts serving).
     alerting: RwLock<Option<Arc<Alerting>>>,
 }
@@ -94,11 +84,11 @@ pub enum AgentError {
 }
 
 /// The jobs of `config`, and the resolver they share.
-type Built = (Vec<Arc<ProbeJob>>, Result<Resolver, String>);
+type Built = (Vec<Arc<ProbeJob>>, Result<Resolver, DnsError>);
 
 fn build_jobs(config: &Config) -> Result<Built, AgentError> {
     // A probe of an IP literal needs no resolver; report DNS set-up problems only when needed.
-    let resolver = Resolver::new(&config.dns_servers).map_err(|e| e.to_string());
+    let resolver = Resolver::new(&config.dns_servers);
     let mut trusts: HashMap<Option<PathBuf>, Arc<LazyTrust>> = HashMap::new();
     let mut jobs = Vec::new();
     for p in &config.probes {
@@ -106,7 +96,7 @@ fn build_jobs(config: &Config) -> Result<Built, AgentError> {
             .entry(p.ca_file.clone())
             .or_insert_with(|| Arc::new(LazyTrust::new(p.ca_file.iter().cloned().collect())))
             .clone();
-        let mut s = ProbeSettings::new(trust, config.ehlo_name.clone());
+        let mut s = ProbeSettings::new(trust, config.ehlo_name.to_string());
         s.tls = p.tls;
         s.insecure = p.insecure;
         s.server_name = p.server_name.clone();
@@ -129,7 +119,7 @@ fn build_jobs(config: &Config) -> Result<Built, AgentError> {
             settings: Arc::new(s),
             resolver,
             posture,
-            agent_key: (config.ehlo_name.clone(), config.dns_servers.clone()),
+            agent_key: (config.ehlo_name.to_string(), config.dns_servers.clone()),
         }));
     }
     Ok((jobs, resolver))
@@ -144,7 +134,7 @@ fn posture_kit(
     config: &Config,
 ) -> Result<PostureKit, AgentError> {
     let setup = |e: String| AgentError::Setup(format!("probe {:?}: {e}", p.name));
-    let trust = settings.trust.get().map_err(setup)?;
+    let trust = settings.trust.get().map_err(|e| setup(e.to_string()))?;
     let timeout = p.timeout.min(Duration::from_secs(10));
     let anchors = posture
         .trust_anchor
@@ -174,11 +164,11 @@ impl Agent {
             path: path.to_path_buf(),
             metrics,
             config: RwLock::new(Arc::new(config)),
-            latest: RwLock::new(HashMap::new()),
+            latest: LatestRounds::default(),
             scheduler: Mutex::new(None),
             ready: AtomicBool::new(false),
             adhoc_trust: Arc::new(LazyTrust::new(Vec::new())),
-            resolver: RwLock::new(Err("the agent has not started".into())),
+            resolver: RwLock::new(Err(DnsError("the agent has not started".into()))),
             alerting: RwLock::new(None),
         }))
     }
@@ -198,11 +188,10 @@ impl Agent {
 
     /// The latest round of every probe, in configuration order.
     pub fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
-        let latest = self.latest.read().map(|l| l.clone()).unwrap_or_default();
         self.config()
             .probes
             .iter()
-            .map(|p| (p.clone(), latest.get(&p.name).cloned()))
+            .map(|p| (p.clone(), self.latest.get(&p.name)))
             .collect()
     }
 
@@ -254,16 +243,12 @@ impl Agent {
         if let Some(alerting) = self.alerting() {
             alerting.observe(&job.config, &reports, SystemTime::now());
         }
-        if let Ok(mut latest) = self.latest.write() {
-            latest.insert(
-                job.config.name.clone(),
-                Round {
-                    reports,
-                    posture,
-                    finished_at: SystemTime::now(),
-                },
-            );
-        }
+        let round = Round {
+            reports,
+            posture,
+            finished_at: SystemTime::now(),
+        };
+        self.latest.record(name, round);
     }
 
     fn start_scheduler(self: &Arc<Self>) -> Result<(), AgentError> {
@@ -312,9 +297,7 @@ impl Agent {
         self.set_resolver(resolver);
         let names: BTreeSet<String> = new.probes.iter().map(|p| p.name.clone()).collect();
         self.metrics.retain_probes(&names);
-        if let Ok(mut latest) = self.latest.write() {
-            latest.retain(|name, _| names.contains(name));
-        }
+        self.latest.retain(&names);
         if let Some(alerting) = self.alerting() {
             alerting.reconfigure(&new);
         }
@@ -327,7 +310,7 @@ impl Agent {
         Ok(())
     }
 
-    fn set_resolver(&self, resolver: Result<Resolver, String>) {
+    fn set_resolver(&self, resolver: Result<Resolver, DnsError>) {
         if let Ok(mut slot) = self.resolver.write() {
             *slot = resolver;
         }
@@ -339,11 +322,42 @@ impl Agent {
     }
 
     /// The resolver of the configuration in force, for ad-hoc `/probe` requests.
-    pub fn resolver(&self) -> Result<Resolver, String> {
+    pub fn resolver(&self) -> Result<Resolver, DnsError> {
         self.resolver
             .read()
-            .map_err(|e| e.to_string())
+            .map_err(|e| DnsError(e.to_string()))
             .and_then(|r| r.clone())
+    }
+}
+
+impl crate::http::AgentView for Agent {
+    fn is_ready(&self) -> bool {
+        Agent::is_ready(self)
+    }
+
+    fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
+        Agent::latest(self)
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn reload(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Agent::reload(self)?)
+    }
+
+    fn adhoc_settings(&self) -> ProbeSettings {
+        let config = self.config();
+        let mut settings =
+            ProbeSettings::new(self.adhoc_trust.clone(), config.ehlo_name.to_string());
+        settings.timeout = config.timeout;
+        settings.phase_timeout = config.timeout;
+        settings
+    }
+
+    fn resolver(&self) -> Result<Resolver, DnsError> {
+        Agent::resolver(self)
     }
 }
 
@@ -355,8 +369,12 @@ pub async fn serve(
     grace: Duration,
 ) -> Result<(), AgentError> {
     let alerting = Arc::new(
-        Alerting::start(&agent.config(), agent.metrics.delivery.clone())
-            .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?,
+        Alerting::start(
+            &agent.config(),
+            DeliveryMetrics::register(agent.metrics.registry())
+                .map_err(|e| AgentError::Setup(e.to_string()))?,
+        )
+        .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?,
     );
     if let Ok(mut slot) = agent.alerting.write() {
         *slot = Some(alerting.clone());
@@ -365,7 +383,8 @@ pub async fn serve(
     tokio::spawn(alerting.clone().resend_loop(resend_stop));
     agent.start_scheduler()?;
     crate::systemd::ready(agent.config().probes.len());
-    crate::systemd::spawn_watchdog(agent.clone(), shutdown.child_token());
+    let alive = agent.clone();
+    crate::systemd::spawn_watchdog(move || alive.is_ready(), shutdown.child_token());
     let app = crate::http::router(agent.clone());
     let stop = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use super::dispatch::Policy;
 use super::notification::{Notification, NotificationEvent};
-use super::secret::Secret;
 use super::{alertmanager, slack, webhook};
+use crate::config::secret::Secret;
 use crate::config::{NotifierConfig, NotifierKind};
 
 /// Longest wait a `Retry-After` can impose.

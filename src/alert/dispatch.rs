@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::{IntCounterVec, IntGaugeVec};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,7 +22,7 @@ use super::deliver::{deliver, Attempt, Endpoint, Item};
 use super::notification::Notification;
 use crate::config::{AlertingConfig, NotifierConfig};
 
-/// Counters the dispatcher keeps (registered by the metrics module).
+/// Counters the dispatcher keeps, registered on the agent's registry.
 #[derive(Clone)]
 pub struct DeliveryMetrics {
     /// `smtpwatch_notifications_total{notifier,outcome}`; outcome is `sent`, `failed`
@@ -30,6 +30,31 @@ pub struct DeliveryMetrics {
     pub notifications: IntCounterVec,
     /// `smtpwatch_notification_queue_length{notifier}`.
     pub queue_length: IntGaugeVec,
+}
+
+impl DeliveryMetrics {
+    /// Creates the delivery families and registers them on `registry`.
+    pub fn register(registry: &Registry) -> Result<DeliveryMetrics, prometheus::Error> {
+        let metrics = DeliveryMetrics {
+            notifications: IntCounterVec::new(
+                Opts::new(
+                    "smtpwatch_notifications_total",
+                    "Notifications by notifier and outcome (sent, failed, retried, dropped).",
+                ),
+                &["notifier", "outcome"],
+            )?,
+            queue_length: IntGaugeVec::new(
+                Opts::new(
+                    "smtpwatch_notification_queue_length",
+                    "Notifications waiting to be delivered, per notifier.",
+                ),
+                &["notifier"],
+            )?,
+        };
+        registry.register(Box::new(metrics.notifications.clone()))?;
+        registry.register(Box::new(metrics.queue_length.clone()))?;
+        Ok(metrics)
+    }
 }
 
 /// Timing of deliveries.

@@ -8,7 +8,6 @@
 //! - [`deliver`]: one attempt to one receiver; [`dispatch`]: bounded queues, retries and
 //!   backoff per endpoint.
 //! - [`store`]: the state file that keeps firing alerts across restarts.
-//! - [`secret`]: URLs and keys that are never printed.
 //!
 //! [`Alerting`] wires them up for the agent; it knows nothing of sockets or metrics beyond
 //! the counters it is handed.
@@ -19,7 +18,6 @@ pub mod deliver;
 pub mod dispatch;
 pub mod drift;
 pub mod notification;
-pub mod secret;
 pub mod slack;
 pub mod state;
 pub mod store;
@@ -38,20 +36,17 @@ use self::dispatch::{DeliveryMetrics, Dispatcher, Policy};
 use self::notification::{
     AlertKind, Notification, NotificationEvent, Scope, Severity, SCHEMA_VERSION,
 };
+use self::state::Thresholds;
 use crate::config::{AlertingConfig, Config, ProbeConfig};
 use crate::report::ProbeReport;
+use crate::trust::{https_client, ClientError, Trust};
 
-/// An HTTPS client for notifiers: the system trust store, ring, no redirects (a webhook that
-/// redirects is misconfigured, and following it could send alerts somewhere unexpected).
-pub fn http_client() -> Result<reqwest::Client, String> {
-    let trust = crate::probe::tls::Trust::load(&[]).map_err(|e| e.to_string())?;
-    let tls = trust.https_client_config().map_err(|e| e.to_string())?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("smtpwatch/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.without_url().to_string())
+/// The HTTPS client of every notifier: the system trust store, no redirects; each request sets
+/// its own deadline (`[alerting] timeout`).
+pub fn http_client() -> Result<reqwest::Client, ClientError> {
+    let trust = Trust::load(&[])?;
+    // No client-wide timeout: `deliver` bounds each request with the policy's.
+    https_client(&trust, Duration::from_secs(24 * 3600), |builder| builder)
 }
 
 /// The host name notifications name as their sender.
@@ -101,7 +96,7 @@ impl Alerting {
     /// Sets up alerting for `config` and restores firing alerts from its state file. Needs a
     /// tokio runtime (the dispatcher's workers).
     pub fn start(config: &Config, metrics: DeliveryMetrics) -> Result<Alerting, String> {
-        let client = http_client()?;
+        let client = http_client().map_err(|e| e.to_string())?;
         let setup = Setup::of(config);
         let mut book = AlertBook::new(agent_name());
         if let Some(path) = &setup.state_file {
@@ -179,7 +174,7 @@ impl Alerting {
             let Ok(mut book) = self.book.lock() else {
                 return;
             };
-            let sent = book.observe(&info, reports, now, &setup.alerting.thresholds);
+            let sent = book.observe(&info, reports, now, &Thresholds::of(&setup.alerting));
             let snapshot = (!sent.is_empty()).then(|| book.snapshot());
             (sent, snapshot)
         };
@@ -300,7 +295,7 @@ pub async fn send_test(
     alerting: &AlertingConfig,
     only: Option<&str>,
 ) -> Result<Vec<(String, String, Result<(), String>)>, String> {
-    let client = http_client()?;
+    let client = http_client().map_err(|e| e.to_string())?;
     let policy = Policy::from_config(alerting);
     let item = Item::One(Arc::new(test_notification(SystemTime::now())));
     let mut results = Vec::new();

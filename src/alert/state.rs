@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::AlertingConfig;
+
 /// When to fire, resolve and remind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
@@ -22,13 +24,21 @@ pub struct Thresholds {
     pub repeat_interval: Duration,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
+impl Thresholds {
+    /// The `[alerting]` settings.
+    pub fn of(config: &AlertingConfig) -> Thresholds {
         Thresholds {
-            failure: 3,
-            success: 2,
-            repeat_interval: Duration::from_secs(4 * 3600),
+            failure: config.failure_threshold,
+            success: config.success_threshold,
+            repeat_interval: config.repeat_interval,
         }
+    }
+}
+
+impl Default for Thresholds {
+    /// The documented defaults (`[alerting]` without keys).
+    fn default() -> Self {
+        Thresholds::of(&AlertingConfig::default())
     }
 }
 

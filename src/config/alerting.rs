@@ -13,15 +13,18 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::secret::{self, Secret};
 use super::{ConfigError, Source};
-use crate::alert::secret::{self, Secret};
-use crate::alert::state::Thresholds;
 
 /// Delivery settings and notifiers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertingConfig {
-    /// When alerts fire, resolve and remind.
-    pub thresholds: Thresholds,
+    /// Consecutive failed rounds before an alert fires.
+    pub failure_threshold: u32,
+    /// Consecutive good rounds before a firing alert resolves.
+    pub success_threshold: u32,
+    /// Time between reminders while an alert fires.
+    pub repeat_interval: Duration,
     /// How often firing alerts are re-sent to Alertmanager.
     pub resend_interval: Duration,
     /// Per-request deadline.
@@ -41,7 +44,9 @@ pub struct AlertingConfig {
 impl Default for AlertingConfig {
     fn default() -> Self {
         AlertingConfig {
-            thresholds: Thresholds::default(),
+            failure_threshold: 3,
+            success_threshold: 2,
+            repeat_interval: Duration::from_secs(4 * 3600),
             resend_interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             queue_size: 256,
@@ -133,19 +138,26 @@ struct RawNotifier {
 
 pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig, ConfigError> {
     let d = AlertingConfig::default();
-    let failure = src.count(&raw.failure_threshold, "alerting.failure_threshold", 1, 3)?;
-    let success = src.count(&raw.success_threshold, "alerting.success_threshold", 1, 2)?;
-    let repeat_interval = src.duration(
-        &raw.repeat_interval,
-        "alerting.repeat_interval",
-        d.thresholds.repeat_interval,
-    )?;
+    let threshold = |value, what, default: u32| {
+        src.count(value, what, 1, default as usize)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
     let mut config = AlertingConfig {
-        thresholds: Thresholds {
-            failure: failure.min(u32::MAX as usize) as u32,
-            success: success.min(u32::MAX as usize) as u32,
-            repeat_interval,
-        },
+        failure_threshold: threshold(
+            &raw.failure_threshold,
+            "alerting.failure_threshold",
+            d.failure_threshold,
+        )?,
+        success_threshold: threshold(
+            &raw.success_threshold,
+            "alerting.success_threshold",
+            d.success_threshold,
+        )?,
+        repeat_interval: src.duration(
+            &raw.repeat_interval,
+            "alerting.repeat_interval",
+            d.repeat_interval,
+        )?,
         resend_interval: src.duration(
             &raw.resend_interval,
             "alerting.resend_interval",
@@ -163,7 +175,11 @@ pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig
             "alerting.retry_backoff_max",
             d.retry_backoff_max,
         )?,
-        retry_attempts: src.count(&raw.retry_attempts, "alerting.retry_attempts", 1, 12)? as u32,
+        retry_attempts: threshold(
+            &raw.retry_attempts,
+            "alerting.retry_attempts",
+            d.retry_attempts,
+        )?,
         notifiers: Vec::new(),
     };
     let kinds = [

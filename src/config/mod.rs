@@ -17,14 +17,17 @@ use toml::Spanned;
 
 pub mod alerting;
 pub mod posture;
+pub mod secret;
 mod source;
+pub mod values;
 
 use self::source::key_at;
 pub(crate) use self::source::Source;
 
 pub use self::alerting::{AlertingConfig, NotifierConfig, NotifierKind};
-use crate::probe::TlsMode;
+use self::values::EhloName;
 use crate::target::Target;
+use crate::target::TlsMode;
 
 /// Where the agent listens by default. 9925 sits in the Prometheus exporter range (9100-9999);
 /// see the README on the choice.
@@ -36,7 +39,7 @@ pub struct Config {
     /// Where the HTTP endpoints listen.
     pub listen: SocketAddr,
     /// EHLO name for every probe.
-    pub ehlo_name: String,
+    pub ehlo_name: EhloName,
     /// Default probe interval.
     pub interval: Duration,
     /// Default probe timeout.
@@ -192,17 +195,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         })?,
     };
     let ehlo_name = match &agent.ehlo_name {
-        None => crate::probe::default_ehlo_name(),
-        Some(n) if crate::cli::valid_ehlo_name(n.get_ref()) => n.get_ref().clone(),
-        Some(n) => {
-            return Err(at(
-                n.span(),
-                format!(
-                    "agent.ehlo_name {:?} is not a domain or [address] literal",
-                    n.get_ref()
-                ),
-            ))
-        }
+        None => EhloName::this_host(),
+        Some(n) => n
+            .get_ref()
+            .parse()
+            .map_err(|e| at(n.span(), format!("agent.ehlo_name {e}")))?,
     };
     let duration = |value: &Option<Spanned<String>>, what: &str, default: Duration| {
         src.duration(value, what, default)
@@ -212,7 +209,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let concurrency = src.count(&agent.concurrency, "agent.concurrency", 1, 256)?;
     let mut dns_servers = Vec::new();
     for server in agent.dns_servers.iter().flatten() {
-        let parsed = crate::cli::parse_dns_server(server.get_ref())
+        let parsed = values::parse_dns_server(server.get_ref())
             .map_err(|e| at(server.span(), format!("agent.dns_servers: {e}")))?;
         dns_servers.push(parsed);
     }
@@ -220,7 +217,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let state_file = match &agent.state_file {
         None => None,
         Some(f) => Some(
-            crate::alert::secret::expand_systemd_dirs(f.get_ref())
+            secret::expand_systemd_dirs(f.get_ref())
                 .map_err(|e| at(f.span(), format!("agent.state_file: {e}")))?,
         ),
     };
@@ -260,11 +257,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             ),
         };
         if let Some(name) = &p.server_name {
-            crate::probe::tls::server_name(name.get_ref())
+            crate::trust::server_name(name.get_ref())
                 .map_err(|e| at(name.span(), format!("{ctx}: server_name: {e}")))?;
         }
         if let Some(ca) = &p.ca_file {
-            crate::probe::tls::Trust::load(std::slice::from_ref(ca.get_ref()))
+            crate::trust::Trust::load(std::slice::from_ref(ca.get_ref()))
                 .map_err(|e| at(ca.span(), format!("{ctx}: ca_file: {e}")))?;
         }
         let p_interval = duration(&p.interval, &format!("{ctx}: interval"), interval)?;

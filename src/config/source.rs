@@ -34,7 +34,7 @@ impl Source<'_> {
     ) -> Result<Duration, ConfigError> {
         match value {
             None => Ok(default),
-            Some(v) => crate::cli::parse_duration(v.get_ref())
+            Some(v) => super::values::parse_duration(v.get_ref())
                 .map_err(|e| self.at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
         }
     }

@@ -215,7 +215,7 @@ fn notifiers_resolve_their_secrets_and_never_print_them() {
     );
     let config = parse(&text, Path::new("p.toml")).expect("valid");
     let a = &config.alerting;
-    assert_eq!(a.thresholds.repeat_interval, Duration::from_secs(3600));
+    assert_eq!(a.repeat_interval, Duration::from_secs(3600));
     let names: Vec<_> = a.notifiers.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["hook", "chat", "am"]);
     match &a.notifiers[0].kind {

@@ -1,5 +1,9 @@
 //! The agent's HTTP endpoints (axum): `/metrics`, `/probe`, `/healthz`, `/-/ready`,
 //! `POST /-/reload`, the status page `/` and `/probes/<name>/last`.
+//!
+//! The handlers see the agent through [`AgentView`] only: the latest rounds, the metrics, the
+//! settings of an ad-hoc probe and a reload trigger. The web layer never reaches into the
+//! agent's scheduler, alerting or configuration state.
 
 mod pages;
 
@@ -13,18 +17,40 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
-use crate::agent::Agent;
-use crate::metrics::{blackbox, SERIES_FAMILIES};
+use crate::config::ProbeConfig;
+use crate::latest::Round;
+use crate::metrics::{blackbox, Metrics, SERIES_FAMILIES};
 use crate::probe::fanout::probe_target;
-use crate::probe::{ProbeSettings, TlsMode};
+use crate::probe::ProbeSettings;
 use crate::report::render::json_lines;
-use crate::resolve::Family;
+use crate::resolve::{DnsError, Family, Resolver};
+use crate::target::TlsMode;
 use crate::target::{Host, Target};
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// All routes, sharing the agent.
-pub fn router(agent: Arc<Agent>) -> Router {
+/// What the HTTP surface needs from the agent.
+pub trait AgentView: Send + Sync + 'static {
+    /// Whether the configuration is loaded and the scheduler runs.
+    fn is_ready(&self) -> bool;
+    /// Every probe of the configuration in force with its latest round, in file order.
+    fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)>;
+    /// The agent's metric families.
+    fn metrics(&self) -> &Metrics;
+    /// Re-reads the configuration file (blocking: reads files, builds resolvers).
+    fn reload(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// How an ad-hoc `/probe` probes: the agent's EHLO name, the system trust store and the
+    /// agent's timeout.
+    fn adhoc_settings(&self) -> ProbeSettings;
+    /// The resolver of the configuration in force.
+    fn resolver(&self) -> Result<Resolver, DnsError>;
+}
+
+/// The shared state of every handler.
+type View = Arc<dyn AgentView>;
+
+/// All routes, sharing the agent's view.
+pub fn router(agent: View) -> Router {
     Router::new()
         .route("/", get(pages::status_page))
         .route("/probes/{name}/last", get(pages::last_round))
@@ -44,18 +70,18 @@ enum Cursor {
     Done,
 }
 
-async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
+async fn metrics(State(agent): State<View>) -> Response {
     let chunks = futures_util::stream::unfold(Cursor::Agent, move |cursor| {
         let agent = agent.clone();
         async move {
             let (text, next) = match cursor {
                 Cursor::Done => return None,
-                Cursor::Agent => (agent.metrics.render_agent(), Cursor::Family(0, None)),
+                Cursor::Agent => (agent.metrics().render_agent(), Cursor::Family(0, None)),
                 Cursor::Family(family, after) => {
                     let mut text = String::new();
                     let rendered =
                         agent
-                            .metrics
+                            .metrics()
                             .render_series_chunk(family, after.as_deref(), &mut text);
                     let next = match rendered {
                         Some(last) => Cursor::Family(family, Some(last)),
@@ -72,7 +98,7 @@ async fn metrics(State(agent): State<Arc<Agent>>) -> Response {
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
 }
 
-async fn ready(State(agent): State<Arc<Agent>>) -> Response {
+async fn ready(State(agent): State<View>) -> Response {
     if agent.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -80,7 +106,7 @@ async fn ready(State(agent): State<Arc<Agent>>) -> Response {
     }
 }
 
-async fn reload(State(agent): State<Arc<Agent>>) -> Response {
+async fn reload(State(agent): State<View>) -> Response {
     // Reloading reads files and builds resolvers: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || agent.reload()).await;
     match result {
@@ -119,7 +145,7 @@ fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
 }
 
 async fn probe(
-    State(agent): State<Arc<Agent>>,
+    State(agent): State<View>,
     headers: HeaderMap,
     Query(q): Query<ProbeQuery>,
 ) -> Response {
@@ -143,18 +169,18 @@ async fn probe(
         }
     };
     if let Some(name) = &q.server_name {
-        if let Err(e) = crate::probe::tls::server_name(name) {
+        if let Err(e) = crate::trust::server_name(name) {
             return bad_request(format!("server_name: {e}"));
         }
     }
-    let config = agent.config();
-    let mut settings = ProbeSettings::new(agent.adhoc_trust.clone(), config.ehlo_name.clone());
+    let mut settings = agent.adhoc_settings();
     settings.tls = tls;
     settings.insecure = q.insecure.unwrap_or(false);
     settings.server_name = q.server_name;
-    let timeout = scrape_timeout(&headers).map_or(config.timeout, |t| t.min(config.timeout));
-    settings.timeout = timeout;
-    settings.phase_timeout = timeout;
+    if let Some(limit) = scrape_timeout(&headers) {
+        settings.timeout = settings.timeout.min(limit);
+        settings.phase_timeout = settings.timeout;
+    }
     let resolver = match &target.host {
         Host::Ip(_) => None,
         Host::Name(_) => match agent.resolver() {

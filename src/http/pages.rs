@@ -2,7 +2,6 @@
 //! Every value is HTML-escaped; server text was already control-escaped at the probe.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::extract::{Path, Query, State};
@@ -10,8 +9,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::View;
 use super::{html_escape as esc, page};
-use crate::agent::{Agent, Round};
+use crate::latest::Round;
 use crate::report::render::{json_lines, summarize};
 use crate::report::{ProbeReport, Status};
 
@@ -117,7 +117,7 @@ fn address_rows(out: &mut String, round: &Round) {
 }
 
 /// `/`: every probe and address, refreshing itself every 30 s.
-pub async fn status_page(State(agent): State<Arc<Agent>>) -> Response {
+pub async fn status_page(State(agent): State<View>) -> Response {
     let mut body = String::from("<h1>smtpwatch</h1>");
     let latest = agent.latest();
     if latest.is_empty() {
@@ -169,7 +169,7 @@ pub struct LastQuery {
 /// `/probes/<name>/last`: the last round of one probe, with transcripts (`?format=json` for
 /// the reports as JSON lines).
 pub async fn last_round(
-    State(agent): State<Arc<Agent>>,
+    State(agent): State<View>,
     Path(name): Path<String>,
     Query(q): Query<LastQuery>,
 ) -> Response {

@@ -12,12 +12,9 @@ mod series;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry};
 
 use self::series::SeriesStore;
-use crate::alert::dispatch::DeliveryMetrics;
 use crate::report::ProbeReport;
 
 /// Probes rendered per /metrics chunk (and per hold of the series lock).
@@ -38,8 +35,6 @@ pub struct Metrics {
     pub schedule_lag: Histogram,
     /// `smtpwatch_probes_in_flight`.
     pub in_flight: IntGauge,
-    /// `smtpwatch_notifications_total` and `smtpwatch_notification_queue_length`.
-    pub delivery: DeliveryMetrics,
     /// The posture families of `mx:` probes.
     pub posture: posture::PostureMetrics,
 }
@@ -86,24 +81,6 @@ impl Metrics {
         registry.register(Box::new(reload_timestamp.clone()))?;
         registry.register(Box::new(schedule_lag.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
-        let delivery = DeliveryMetrics {
-            notifications: IntCounterVec::new(
-                Opts::new(
-                    "smtpwatch_notifications_total",
-                    "Notifications by notifier and outcome (sent, failed, retried, dropped).",
-                ),
-                &["notifier", "outcome"],
-            )?,
-            queue_length: IntGaugeVec::new(
-                Opts::new(
-                    "smtpwatch_notification_queue_length",
-                    "Notifications waiting to be delivered, per notifier.",
-                ),
-                &["notifier"],
-            )?,
-        };
-        registry.register(Box::new(delivery.notifications.clone()))?;
-        registry.register(Box::new(delivery.queue_length.clone()))?;
         let posture = posture::PostureMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
@@ -112,9 +89,14 @@ impl Metrics {
             reload_timestamp,
             schedule_lag,
             in_flight,
-            delivery,
             posture,
         })
+    }
+
+    /// The registry of the agent's own families, where other sinks (alert delivery) register
+    /// theirs.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Records a (re)load: success sets the timestamp.

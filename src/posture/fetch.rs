@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::probe::tls::Trust;
 use crate::resolve::{Family, Resolver};
+use crate::trust::{https_client, ClientError, Trust};
 
 /// The largest policy accepted.
 pub const POLICY_LIMIT: usize = 64 * 1024;
@@ -41,17 +41,12 @@ pub struct PolicyFetcher {
 impl PolicyFetcher {
     /// A fetcher verifying against `trust`, resolving through `resolver`, giving up after
     /// `timeout`.
-    pub fn new(trust: &Trust, resolver: Resolver, timeout: Duration) -> Result<Self, String> {
-        let tls = trust.https_client_config().map_err(|e| e.to_string())?;
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(ViaResolver(resolver)))
-            .timeout(timeout)
-            .no_proxy()
-            .user_agent(concat!("smtpwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.without_url().to_string())?;
+    pub fn new(trust: &Trust, resolver: Resolver, timeout: Duration) -> Result<Self, ClientError> {
+        let client = https_client(trust, timeout, |builder| {
+            builder
+                .dns_resolver(Arc::new(ViaResolver(resolver)))
+                .no_proxy()
+        })?;
         Ok(PolicyFetcher { client, port: None })
     }
 

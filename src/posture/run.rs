@@ -12,11 +12,11 @@ use super::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
 use hickory_resolver::proto::dnssec::TrustAnchors;
 
-use crate::probe::tls::Trust;
 use crate::probe::ProbeSettings;
 use crate::report::ProbeReport;
 use crate::resolve::{Family, Resolver};
 use crate::target::Target;
+use crate::trust::Trust;
 
 /// What an agent's `mx:` probe keeps between rounds: its validating resolver, policy fetcher
 /// and switches.
@@ -41,7 +41,8 @@ impl PostureKit {
         settings: PostureSettings,
     ) -> Result<PostureKit, String> {
         let dns = PostureDns::new(servers, anchors).map_err(|e| e.to_string())?;
-        let fetcher = PolicyFetcher::new(trust, resolver.clone(), timeout)?;
+        let fetcher =
+            PolicyFetcher::new(trust, resolver.clone(), timeout).map_err(|e| e.to_string())?;
         Ok(PostureKit {
             dns,
             fetcher,

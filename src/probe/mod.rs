@@ -15,97 +15,16 @@ pub mod tls;
 
 mod run;
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use self::reply::Limits;
 pub use self::run::probe;
-use self::tls::{Trust, TrustError};
-
-/// How to use TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TlsMode {
-    /// STARTTLS when advertised, plaintext otherwise.
-    Opportunistic,
-    /// STARTTLS required: not advertised is a failure, never continue in plaintext.
-    Starttls,
-    /// TLS before the banner (port 465, `smtps://`).
-    Implicit,
-    /// Plaintext only.
-    None,
-}
-
-impl TlsMode {
-    /// The name used on the command line and in the config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsMode::Opportunistic => "opportunistic",
-            TlsMode::Starttls => "starttls",
-            TlsMode::Implicit => "implicit",
-            TlsMode::None => "none",
-        }
-    }
-}
-
-impl fmt::Display for TlsMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TlsMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "opportunistic" => Ok(TlsMode::Opportunistic),
-            "starttls" => Ok(TlsMode::Starttls),
-            "implicit" => Ok(TlsMode::Implicit),
-            "none" => Ok(TlsMode::None),
-            other => Err(format!(
-                "unknown TLS mode {other:?} (expected opportunistic, starttls, implicit or none)"
-            )),
-        }
-    }
-}
-
-/// The trust store, loaded on first use: a plaintext probe never pays for parsing it.
-#[derive(Debug)]
-pub struct LazyTrust {
-    ca_files: Vec<std::path::PathBuf>,
-    cell: OnceLock<Result<Trust, String>>,
-}
-
-impl LazyTrust {
-    /// The system store plus `ca_files`, loaded when first needed.
-    pub fn new(ca_files: Vec<std::path::PathBuf>) -> Self {
-        LazyTrust {
-            ca_files,
-            cell: OnceLock::new(),
-        }
-    }
-
-    /// An already-built trust store (tests, or a caller that checked it up front).
-    pub fn ready(trust: Trust) -> Self {
-        LazyTrust {
-            ca_files: Vec::new(),
-            cell: OnceLock::from(Ok(trust)),
-        }
-    }
-
-    /// Loads now and reports errors (so `check` can exit 3 on a bad `--ca-file` before probing).
-    pub fn get(&self) -> Result<&Trust, String> {
-        self.cell
-            .get_or_init(|| Trust::load(&self.ca_files).map_err(|e: TrustError| e.to_string()))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-}
+use crate::target::TlsMode;
+use crate::trust::LazyTrust;
 
 /// How to probe, shared by every address of a target.
 #[derive(Debug, Clone)]
@@ -170,21 +89,4 @@ pub struct ProbePlan {
     pub resolved_in: Option<Duration>,
     /// When the probe (resolution included) started.
     pub started: Instant,
-}
-
-/// The machine's host name, the default EHLO name (falls back to `localhost`).
-pub fn default_ehlo_name() -> String {
-    let name = gethostname::gethostname()
-        .to_string_lossy()
-        .trim()
-        .to_string();
-    let valid = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if valid {
-        name
-    } else {
-        "localhost".into()
-    }
 }

@@ -9,10 +9,12 @@ use tokio_rustls::TlsConnector;
 
 use super::reply::Reply;
 use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
-use super::{tls, ProbePlan, ProbeSettings, TlsMode};
+use super::{tls, ProbePlan, ProbeSettings};
 use crate::report::{
     seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status, TlsFacts,
 };
+use crate::target::TlsMode;
+use crate::trust::server_name;
 
 type Step<T> = Result<T, Failure>;
 
@@ -236,12 +238,14 @@ impl Run<'_> {
         let setup = settings
             .trust
             .get()
+            .map_err(|e| e.to_string())
             .and_then(|trust| {
-                trust
-                    .client_config(settings.insecure)
-                    .map_err(|e| e.to_string())
+                tls::client_config(trust, settings.insecure).map_err(|e| e.to_string())
             })
-            .and_then(|config| Ok((config, tls::server_name(&self.plan.server_name)?)));
+            .and_then(|config| {
+                let name = server_name(&self.plan.server_name).map_err(|e| e.to_string())?;
+                Ok((config, name))
+            });
         let ((config, recorder), name) = match setup {
             Ok(ok) => ok,
             Err(message) => {

@@ -1,4 +1,5 @@
-//! TLS for probes: trust store, a verifier that records what it saw, and certificate facts.
+//! TLS for probes: a verifier that records what it saw, and certificate facts (the trust store
+//! itself is [`crate::trust`]'s).
 //!
 //! Monitoring needs the facts of a chain most when it does *not* verify (which name was on it,
 //! who issued it, when it expired), so `RecordingVerifier` wraps rustls' WebPKI verifier,
@@ -6,151 +7,36 @@
 //! `--insecure`). TLS 1.2 and 1.3 only, ring provider only.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::escape::escape_str;
 use crate::report::{CertFacts, TlsFacts};
+use crate::trust::Trust;
 
-/// Trusted roots and the verifier built from them, shared by every probe.
-#[derive(Clone)]
-pub struct Trust {
-    provider: Arc<CryptoProvider>,
-    verifier: Arc<WebPkiServerVerifier>,
-}
-
-impl std::fmt::Debug for Trust {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Trust")
-    }
-}
-
-/// A trust store that could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    /// A `--ca-file` could not be read or holds no usable certificate.
-    #[error("CA file {path}: {reason}")]
-    CaFile {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong with it.
-        reason: String,
-    },
-    /// No root at all: no system store and no CA file.
-    #[error("no trusted CA certificates: {0}")]
-    Empty(String),
-}
-
-impl Trust {
-    /// The system's trust store (falling back to the bundled Mozilla roots when the system has
-    /// none), plus every certificate in `ca_files`.
-    pub fn load(ca_files: &[PathBuf]) -> Result<Trust, TrustError> {
-        let mut roots = RootCertStore::empty();
-        let (added, _ignored) = roots.add_parsable_certificates(system_roots());
-        if added == 0 {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for path in ca_files {
-            add_ca_file(&mut roots, path)?;
-        }
-        Trust::from_roots(roots)
-    }
-
-    /// Only the given roots (for tests and for `--ca-file` without the system store).
-    pub fn from_roots(roots: RootCertStore) -> Result<Trust, TrustError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| TrustError::Empty(e.to_string()))?;
-        Ok(Trust { provider, verifier })
-    }
-
-    /// A fresh client configuration whose verifier records into the returned slot.
-    pub(crate) fn client_config(
-        &self,
-        insecure: bool,
-    ) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), rustls::Error> {
-        let recorder = Arc::new(RecordingVerifier {
-            inner: self.verifier.clone(),
-            insecure,
-            seen: Mutex::new(None),
-        });
-        let config = ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .dangerous()
-            .with_custom_certificate_verifier(recorder.clone())
-            .with_no_client_auth();
-        Ok((Arc::new(config), recorder))
-    }
-
-    /// A plain verifying client configuration (ring provider), for HTTPS clients such as the
-    /// notifiers.
-    pub fn https_client_config(&self) -> Result<ClientConfig, rustls::Error> {
-        Ok(ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_webpki_verifier(self.verifier.clone())
-            .with_no_client_auth())
-    }
-}
-
-/// Distribution CA bundles, one file holding every trusted root.
-const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
-    "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
-    "/etc/ssl/ca-bundle.pem",             // openSUSE
-    "/etc/ssl/cert.pem",                  // BSDs, macOS
-];
-
-/// The system's roots, cheaply: start-up cost matters for a Nagios plugin run every minute.
-///
-/// `SSL_CERT_FILE` names one bundle; otherwise the distribution's bundle file is read. Only
-/// when neither exists (or `SSL_CERT_DIR` is set alone) does rustls-native-certs scan a
-/// directory, which on Debian opens ~150 files holding the same certificates as the bundle.
-fn system_roots() -> Vec<CertificateDer<'static>> {
-    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    let dir_only = from_env.is_none() && std::env::var_os("SSL_CERT_DIR").is_some();
-    let candidates: Vec<PathBuf> = match from_env {
-        Some(file) => vec![file],
-        None if dir_only => Vec::new(),
-        None => SYSTEM_BUNDLES.iter().map(PathBuf::from).collect(),
-    };
-    for bundle in candidates {
-        if let Ok(iter) = CertificateDer::pem_file_iter(&bundle) {
-            let certs: Vec<_> = iter.filter_map(Result::ok).collect();
-            if !certs.is_empty() {
-                return certs;
-            }
-        }
-    }
-    rustls_native_certs::load_native_certs().certs
-}
-
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TrustError> {
-    let fail = |reason: String| TrustError::CaFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| fail(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail("no PEM certificate in it".into()));
-    }
-    for cert in certs {
-        roots.add(cert).map_err(|e| fail(e.to_string()))?;
-    }
-    Ok(())
+/// A fresh client configuration for one probe, whose verifier records into the returned
+/// slot and enforces the verdict unless `insecure`.
+pub(crate) fn client_config(
+    trust: &Trust,
+    insecure: bool,
+) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), rustls::Error> {
+    let recorder = Arc::new(RecordingVerifier {
+        inner: trust.verifier(),
+        insecure,
+        seen: Mutex::new(None),
+    });
+    let config = ClientConfig::builder_with_provider(trust.provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
+    Ok((Arc::new(config), recorder))
 }
 
 /// The chain a server presented and whether it verified.
@@ -229,18 +115,6 @@ impl ServerCertVerifier for RecordingVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
-}
-
-/// The name to send as SNI and verify against: a DNS name, or an IP for IP literals.
-pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
-    if let Ok(ip) = name
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        return Ok(ServerName::IpAddress(ip.into()));
-    }
-    ServerName::try_from(name.to_string()).map_err(|e| format!("invalid server name {name:?}: {e}"))
 }
 
 /// Builds the report's TLS facts from what the verifier saw and the session's parameters.

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use smtpwatch::alert::dispatch::DeliveryMetrics;
 use smtpwatch::alert::dispatch::{Dispatcher, Policy};
 use smtpwatch::alert::notification::{Notification, NotificationEvent};
 use smtpwatch::alert::Alerting;
 use smtpwatch::config::{self, Config};
 use smtpwatch::metrics::Metrics;
-use smtpwatch::probe::TlsMode;
 use smtpwatch::report::ProbeReport;
+use smtpwatch::target::TlsMode;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::certs::TestCa;
@@ -54,9 +55,13 @@ fn config(alerting: &str, extra_agent: &str) -> Config {
     config::parse(&text, Path::new("test.toml")).expect("valid test config")
 }
 
-fn counter(metrics: &Metrics, notifier: &str, outcome: &str) -> u64 {
+/// Delivery counters on a registry of their own.
+fn delivery_metrics() -> DeliveryMetrics {
+    DeliveryMetrics::register(&prometheus::Registry::new()).expect("delivery metrics")
+}
+
+fn counter(metrics: &DeliveryMetrics, notifier: &str, outcome: &str) -> u64 {
     metrics
-        .delivery
         .notifications
         .with_label_values(&[notifier, outcome])
         .get()
@@ -107,8 +112,8 @@ async fn webhook_fires_at_the_threshold_signed_and_resolves_once() {
         ),
         "",
     );
-    let metrics = Metrics::new().expect("metrics");
-    let alerting = Alerting::start(&cfg, metrics.delivery.clone()).expect("alerting");
+    let metrics = delivery_metrics();
+    let alerting = Alerting::start(&cfg, metrics.clone()).expect("alerting");
     let probe = &cfg.probes[0];
     let now = SystemTime::now();
     for i in 0..4 {
@@ -175,8 +180,8 @@ async fn slack_gets_block_kit_and_only_200_ok_counts_as_delivered() {
         ),
         "",
     );
-    let metrics = Metrics::new().expect("metrics");
-    let alerting = Alerting::start(&cfg, metrics.delivery.clone()).expect("alerting");
+    let metrics = delivery_metrics();
+    let alerting = Alerting::start(&cfg, metrics.clone()).expect("alerting");
     let probe = &cfg.probes[0];
     alerting.observe(probe, std::slice::from_ref(&down), SystemTime::now());
     let message = slack.next().await.json();
@@ -198,8 +203,16 @@ async fn slack_gets_block_kit_and_only_200_ok_counts_as_delivered() {
     assert_eq!(counter(&metrics, "chat", "retried"), 0);
 }
 
+/// Alerting whose delivery counters are registered on a whole agent's families.
+struct OneShot {
+    alerting: Alerting,
+    delivery: DeliveryMetrics,
+    metrics: Metrics,
+    cfg: Config,
+}
+
 /// One probe-failing notification per call, through `hook` with threshold 1.
-async fn one_shot(receiver: &Receiver, logs_secret_path: &str) -> (Alerting, Metrics, Config) {
+async fn one_shot(receiver: &Receiver, logs_secret_path: &str) -> OneShot {
     let cfg = config(
         &format!(
             "failure_threshold = 1\nsuccess_threshold = 1\nretry_attempts = 4\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
@@ -208,8 +221,14 @@ async fn one_shot(receiver: &Receiver, logs_secret_path: &str) -> (Alerting, Met
         "",
     );
     let metrics = Metrics::new().expect("metrics");
-    let alerting = Alerting::start(&cfg, metrics.delivery.clone()).expect("alerting");
-    (alerting, metrics, cfg)
+    let delivery = DeliveryMetrics::register(metrics.registry()).expect("delivery metrics");
+    let alerting = Alerting::start(&cfg, delivery.clone()).expect("alerting");
+    OneShot {
+        alerting,
+        delivery,
+        metrics,
+        cfg,
+    }
 }
 
 #[tokio::test]
@@ -217,7 +236,12 @@ async fn server_errors_are_retried_with_backoff_until_delivered() {
     let (down, _) = reports().await;
     let mut hook = Receiver::start(Answer::new(200, "")).await;
     hook.script([Answer::new(500, "oops"), Answer::new(503, "busy")]);
-    let (alerting, metrics, cfg) = one_shot(&hook, "/hook").await;
+    let OneShot {
+        alerting,
+        delivery: metrics,
+        cfg,
+        ..
+    } = one_shot(&hook, "/hook").await;
     alerting.observe(&cfg.probes[0], &[down], SystemTime::now());
     let bodies = [hook.next().await, hook.next().await, hook.next().await];
     assert!(
@@ -238,7 +262,12 @@ async fn too_many_requests_waits_for_retry_after() {
     let (down, _) = reports().await;
     let mut hook = Receiver::start(Answer::new(200, "")).await;
     hook.script([Answer::new(429, "slow down").header("retry-after", "1")]);
-    let (alerting, metrics, cfg) = one_shot(&hook, "/hook").await;
+    let OneShot {
+        alerting,
+        delivery: metrics,
+        cfg,
+        ..
+    } = one_shot(&hook, "/hook").await;
     alerting.observe(&cfg.probes[0], &[down], SystemTime::now());
     let first = hook.next().await;
     let second = hook.next().await;
@@ -255,15 +284,20 @@ async fn client_errors_are_not_retried_and_secrets_stay_out_of_logs_and_metrics(
     let (down, up) = reports().await;
     let mut hook = Receiver::start(Answer::new(200, "")).await;
     hook.script([Answer::new(400, "bad payload\u{1b}[31m")]);
-    let (alerting, metrics, cfg) = one_shot(&hook, "/hook/SECRET-TOKEN-42").await;
+    let OneShot {
+        alerting,
+        delivery,
+        metrics,
+        cfg,
+    } = one_shot(&hook, "/hook/SECRET-TOKEN-42").await;
     alerting.observe(&cfg.probes[0], &[down], SystemTime::now());
     assert_eq!(hook.next().await.json()["event"], "firing");
     alerting.observe(&cfg.probes[0], &[up], SystemTime::now());
     // Not the firing again: the 400 was not retried.
     assert_eq!(hook.next().await.json()["event"], "resolved");
     assert!(alerting.close(Duration::from_secs(5)).await);
-    assert_eq!(counter(&metrics, "hook", "failed"), 1);
-    assert_eq!(counter(&metrics, "hook", "retried"), 0);
+    assert_eq!(counter(&delivery, "hook", "failed"), 1);
+    assert_eq!(counter(&delivery, "hook", "retried"), 0);
 
     let text = logs.text();
     assert!(text.contains("HTTP 400: bad payload\\x1b[31m"), "{text}");
@@ -302,13 +336,13 @@ async fn a_full_queue_drops_reminders_first_and_never_a_resolved() {
         ),
         "",
     );
-    let metrics = Metrics::new().expect("metrics");
+    let metrics = delivery_metrics();
     let client = smtpwatch::alert::http_client().expect("client");
     let dispatcher = Dispatcher::start(
         &cfg.alerting.notifiers,
         Policy::from_config(&cfg.alerting),
         client,
-        metrics.delivery.clone(),
+        metrics.clone(),
     );
     let all = |_: &str| true;
     use NotificationEvent::{Firing, Reminder, Resolved};
@@ -325,11 +359,7 @@ async fn a_full_queue_drops_reminders_first_and_never_a_resolved() {
     ] {
         dispatcher.send(note(event, probe), &all);
     }
-    let queued = metrics
-        .delivery
-        .queue_length
-        .with_label_values(&["hook"])
-        .get();
+    let queued = metrics.queue_length.with_label_values(&["hook"]).get();
     assert_eq!(queued, 3, "x, y and z: resolved may exceed the size");
     hook.release();
     let mut delivered = Vec::new();
@@ -361,7 +391,7 @@ async fn after_a_restart_a_firing_alert_is_not_sent_again_and_still_resolves() {
         &format!("state_file = \"{}\"", state.display()),
     );
     let probe = &cfg.probes[0];
-    let first = Alerting::start(&cfg, Metrics::new().expect("m").delivery.clone()).expect("a");
+    let first = Alerting::start(&cfg, delivery_metrics()).expect("a");
     first.observe(probe, std::slice::from_ref(&down), SystemTime::now());
     first.observe(probe, std::slice::from_ref(&down), SystemTime::now());
     assert_eq!(hook.next().await.json()["event"], "firing");
@@ -370,7 +400,7 @@ async fn after_a_restart_a_firing_alert_is_not_sent_again_and_still_resolves() {
     let saved = std::fs::read_to_string(&state).expect("state file written");
     assert!(saved.contains("\"firing\": true"), "{saved}");
 
-    let second = Alerting::start(&cfg, Metrics::new().expect("m").delivery.clone()).expect("a");
+    let second = Alerting::start(&cfg, delivery_metrics()).expect("a");
     second.observe(probe, std::slice::from_ref(&down), SystemTime::now());
     second.observe(probe, std::slice::from_ref(&down), SystemTime::now());
     second.observe(probe, std::slice::from_ref(&up), SystemTime::now());
@@ -393,8 +423,7 @@ async fn alertmanager_urls_all_get_every_alert_and_firing_ones_are_re_sent() {
         ),
         "",
     );
-    let alerting =
-        Arc::new(Alerting::start(&cfg, Metrics::new().expect("m").delivery.clone()).expect("a"));
+    let alerting = Arc::new(Alerting::start(&cfg, delivery_metrics()).expect("a"));
     let stop = CancellationToken::new();
     tokio::spawn(alerting.clone().resend_loop(stop.clone()));
     alerting.observe(&cfg.probes[0], &[down], SystemTime::now());
@@ -479,14 +508,14 @@ async fn a_probe_removed_while_the_agent_was_down_is_resolved_at_start() {
     );
     let agent = format!("state_file = \"{}\"", state.display());
     let cfg = config(&alerting, &agent);
-    let first = Alerting::start(&cfg, Metrics::new().expect("m").delivery.clone()).expect("a");
+    let first = Alerting::start(&cfg, delivery_metrics()).expect("a");
     first.observe(&cfg.probes[0], &[down], SystemTime::now());
     assert_eq!(hook.next().await.json()["event"], "firing");
     assert!(first.close(Duration::from_secs(5)).await);
 
     let mut without = cfg.clone();
     without.probes.clear();
-    let second = Alerting::start(&without, Metrics::new().expect("m").delivery.clone()).expect("a");
+    let second = Alerting::start(&without, delivery_metrics()).expect("a");
     let resolved = hook.next().await.json();
     assert_eq!(resolved["event"], "resolved");
     assert_eq!(resolved["probe"], "mx");

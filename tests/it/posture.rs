@@ -13,10 +13,10 @@ use smtpwatch::posture::dns::{Dnssec, PostureDns};
 use smtpwatch::posture::fetch::PolicyFetcher;
 use smtpwatch::posture::run::{check_domain, DomainCheck, PostureKit};
 use smtpwatch::posture::summary::{DomainPosture, Finding};
-use smtpwatch::probe::tls::Trust;
 use smtpwatch::report::Status;
 use smtpwatch::resolve::{Family, Resolver};
 use smtpwatch::target::Target;
+use smtpwatch::trust::Trust;
 
 use crate::support::certs::{self_signed, Leaf, TestCa};
 use crate::support::fake_smtp::FakeService;

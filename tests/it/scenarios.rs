@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use smtpwatch::probe::TlsMode;
+use smtpwatch::target::TlsMode;
 
 use crate::support::fake_smtp::{greet_and_ehlo, noop_quit, raw, Step};
 use crate::support::{assert_outcome, phase_names, run};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use smtpwatch::probe::TlsMode;
 use smtpwatch::report::Status;
+use smtpwatch::target::TlsMode;
 use time::OffsetDateTime;
 
 use crate::support::certs::{self_signed, Leaf, TestCa};

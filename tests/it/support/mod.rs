@@ -12,9 +12,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtpwatch::probe::tls::Trust;
-use smtpwatch::probe::{probe, LazyTrust, ProbePlan, ProbeSettings, TlsMode};
+use smtpwatch::probe::{probe, ProbePlan, ProbeSettings};
 use smtpwatch::report::ProbeReport;
+use smtpwatch::target::TlsMode;
+use smtpwatch::trust::LazyTrust;
+use smtpwatch::trust::Trust;
 
 use self::certs::{Leaf, TestCa};
 use self::fake_smtp::{greet_and_ehlo, noop_quit, raw, FakeSmtp, Step};

@@ -4,14 +4,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::{valid_ehlo_name, CheckArgs, Format};
+mod args;
+
+pub use self::args::{CheckArgs, Format};
+use crate::config::values::EhloName;
 use crate::posture::assess::PostureSettings;
 use crate::posture::run::{check_domain, DomainCheck, PostureKit};
 use crate::probe::fanout::probe_target;
-use crate::probe::{default_ehlo_name, LazyTrust, ProbeSettings};
+use crate::probe::ProbeSettings;
 use crate::report::render;
 use crate::resolve::{Family, Resolver};
 use crate::target::{Host, Target, TargetKind};
+use crate::trust::LazyTrust;
 
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
 pub fn run(args: CheckArgs) -> Result<u8, String> {
@@ -26,20 +30,18 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
             return Err(format!("{ip} is excluded by the -4/-6 option"));
         }
     }
-    let ehlo_name = args.ehlo.unwrap_or_else(default_ehlo_name);
-    if !valid_ehlo_name(&ehlo_name) {
-        return Err(format!(
-            "--ehlo {ehlo_name:?} is not a domain or [address] literal"
-        ));
-    }
+    let ehlo_name = match &args.ehlo {
+        Some(name) => name.parse().map_err(|e| format!("--ehlo {e}"))?,
+        None => EhloName::this_host(),
+    };
     if let Some(name) = &args.server_name {
-        crate::probe::tls::server_name(name).map_err(|e| format!("--server-name: {e}"))?;
+        crate::trust::server_name(name).map_err(|e| format!("--server-name: {e}"))?;
     }
     let trust = Arc::new(LazyTrust::new(args.ca_files.clone()));
     if !args.ca_files.is_empty() {
-        trust.get()?;
+        trust.get().map_err(|e| e.to_string())?;
     }
-    let mut settings = ProbeSettings::new(trust, ehlo_name);
+    let mut settings = ProbeSettings::new(trust, ehlo_name.to_string());
     settings.tls = args.tls;
     settings.insecure = args.insecure;
     settings.server_name = args.server_name;
@@ -74,7 +76,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
                 let kit = PostureKit::new(
                     &args.dns_servers,
                     anchors,
-                    settings.trust.get()?,
+                    settings.trust.get().map_err(|e| e.to_string())?,
                     resolver,
                     args.timeout.min(Duration::from_secs(10)),
                     posture_settings,

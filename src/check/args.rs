@@ -1,0 +1,99 @@
+//! The arguments of `smtpwatch check` and its output formats.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::config::values::{parse_dns_server, parse_duration};
+use crate::posture::assess::DaneMode;
+use crate::target::TlsMode;
+
+/// How `check` prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A human summary: one line per phase, banner, capabilities, TLS and certificate.
+    Text,
+    /// One ProbeReport JSON object per probed address, one per line.
+    Json,
+    /// A check_smtp-style status line with perfdata.
+    Nagios,
+}
+
+/// Options of `smtpwatch check` (same meaning as the config keys).
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// What to probe, in any of the forms of [`crate::target::Target`].
+    #[arg(
+        help = "host, host:port, [v6]:port, smtp://host[:port], submission://host[:port] (587, \
+                  STARTTLS required), smtps://host[:port] (465, implicit TLS), or \
+                  mx:domain[:port] (every MX host, every address)"
+    )]
+    pub target: String,
+    /// TLS mode: opportunistic (STARTTLS when advertised), starttls (required), implicit (TLS
+    /// before the banner) or none. Default: from the scheme or port.
+    #[arg(long, value_name = "MODE", value_parser = parse_tls_mode)]
+    pub tls: Option<TlsMode>,
+    /// Record certificate verification but do not enforce it.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust this CA (PEM) in addition to the system store; repeatable.
+    #[arg(long = "ca-file", value_name = "PATH")]
+    pub ca_files: Vec<PathBuf>,
+    /// Name for SNI and certificate verification (default: the target or MX host name).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// Name to send in EHLO/HELO (default: this machine's host name).
+    #[arg(long, value_name = "NAME")]
+    pub ehlo: Option<String>,
+    /// Do not send NOOP before QUIT.
+    #[arg(long)]
+    pub no_noop: bool,
+    /// Overall time limit, resolution included (e.g. 10s, 1500ms).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Probe IPv4 addresses only.
+    #[arg(short = '4', conflicts_with = "ipv6_only")]
+    pub ipv4_only: bool,
+    /// Probe IPv6 addresses only.
+    #[arg(short = '6')]
+    pub ipv6_only: bool,
+    /// Warn when the leaf certificate expires within this (e.g. 14d).
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_duration)]
+    pub warn_cert: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Print the SMTP conversation with timestamps (text format).
+    #[arg(long)]
+    pub transcript: bool,
+    /// DNS server for every lookup, IP or IP:PORT (repeatable; default: the system resolver).
+    #[arg(long = "dns-server", value_name = "IP[:PORT]", value_parser = parse_dns_server)]
+    pub dns_servers: Vec<SocketAddr>,
+    /// For mx: targets, skip the mail-domain posture checks (DNSSEC, DANE, MTA-STS, TLS-RPT,
+    /// FCrDNS).
+    #[arg(long)]
+    pub no_posture: bool,
+    /// DANE for mx: targets: auto (check where a secure TLSA set exists), require (every MX
+    /// must have one) or off.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_dane_mode)]
+    pub dane: DaneMode,
+    /// For mx: targets, skip MTA-STS and TLS-RPT.
+    #[arg(long)]
+    pub no_mta_sts: bool,
+    /// For mx: targets, skip forward-confirmed reverse DNS and banner name checks.
+    #[arg(long)]
+    pub no_fcrdns: bool,
+    /// DNSSEC trust anchor (DNSKEY records, zone-file format; default: the root's keys).
+    #[arg(long, value_name = "PATH")]
+    pub dnssec_trust_anchor: Option<PathBuf>,
+}
+
+fn parse_dane_mode(text: &str) -> Result<DaneMode, String> {
+    text.parse()
+}
+
+fn parse_tls_mode(text: &str) -> Result<TlsMode, String> {
+    text.parse()
+}

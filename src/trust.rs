@@ -1,0 +1,237 @@
+//! Trust stores: the system's roots plus operator CA files, and the one HTTPS client builder
+//! that notifiers and the MTA-STS policy fetcher share. Probes build their recording TLS
+//! configuration from a [`Trust`] in [`crate::probe::tls`].
+//!
+//! The system bundle is decoded at most once per process ([`system_roots`]): a `check` run
+//! every minute by a Nagios scheduler pays for it once, and an agent with several CA files does
+//! not decode the system bundle once per file.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+
+/// Trusted roots and the verifier built from them, shared by every probe.
+#[derive(Clone)]
+pub struct Trust {
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<WebPkiServerVerifier>,
+}
+
+impl std::fmt::Debug for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Trust")
+    }
+}
+
+/// A trust store that could not be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrustError {
+    /// A `--ca-file` could not be read or holds no usable certificate.
+    #[error("CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// No root at all: no system store and no CA file.
+    #[error("no trusted CA certificates: {0}")]
+    Empty(String),
+}
+
+impl Trust {
+    /// The system's trust store (falling back to the bundled Mozilla roots when the system has
+    /// none), plus every certificate in `ca_files`.
+    pub fn load(ca_files: &[PathBuf]) -> Result<Trust, TrustError> {
+        let mut roots = RootCertStore::empty();
+        let (added, _ignored) = roots.add_parsable_certificates(system_roots().iter().cloned());
+        if added == 0 {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for path in ca_files {
+            add_ca_file(&mut roots, path)?;
+        }
+        Trust::from_roots(roots)
+    }
+
+    /// Only the given roots (for tests and for `--ca-file` without the system store).
+    pub fn from_roots(roots: RootCertStore) -> Result<Trust, TrustError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| TrustError::Empty(e.to_string()))?;
+        Ok(Trust { provider, verifier })
+    }
+
+    /// The WebPKI verifier of these roots.
+    pub(crate) fn verifier(&self) -> Arc<WebPkiServerVerifier> {
+        self.verifier.clone()
+    }
+
+    /// The crypto provider (ring).
+    pub(crate) fn provider(&self) -> Arc<CryptoProvider> {
+        self.provider.clone()
+    }
+
+    /// A plain verifying client configuration (ring provider), for HTTPS clients such as the
+    /// notifiers.
+    pub fn https_client_config(&self) -> Result<ClientConfig, rustls::Error> {
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_webpki_verifier(self.verifier.clone())
+            .with_no_client_auth())
+    }
+}
+
+/// Distribution CA bundles, one file holding every trusted root.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Alpine, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
+    "/etc/ssl/ca-bundle.pem",             // openSUSE
+    "/etc/ssl/cert.pem",                  // BSDs, macOS
+];
+
+/// The system's roots, decoded once per process, cheaply: start-up cost matters for a Nagios plugin run every minute.
+///
+/// `SSL_CERT_FILE` names one bundle; otherwise the distribution's bundle file is read. Only
+/// when neither exists (or `SSL_CERT_DIR` is set alone) does rustls-native-certs scan a
+/// directory, which on Debian opens ~150 files holding the same certificates as the bundle.
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    ROOTS.get_or_init(read_system_roots)
+}
+
+fn read_system_roots() -> Vec<CertificateDer<'static>> {
+    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let dir_only = from_env.is_none() && std::env::var_os("SSL_CERT_DIR").is_some();
+    let candidates: Vec<PathBuf> = match from_env {
+        Some(file) => vec![file],
+        None if dir_only => Vec::new(),
+        None => SYSTEM_BUNDLES.iter().map(PathBuf::from).collect(),
+    };
+    for bundle in candidates {
+        if let Ok(iter) = CertificateDer::pem_file_iter(&bundle) {
+            let certs: Vec<_> = iter.filter_map(Result::ok).collect();
+            if !certs.is_empty() {
+                return certs;
+            }
+        }
+    }
+    rustls_native_certs::load_native_certs().certs
+}
+
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TrustError> {
+    let fail = |reason: String| TrustError::CaFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| fail(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(fail("no PEM certificate in it".into()));
+    }
+    for cert in certs {
+        roots.add(cert).map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The trust store, loaded on first use: a plaintext probe never pays for parsing it.
+#[derive(Debug)]
+pub struct LazyTrust {
+    ca_files: Vec<std::path::PathBuf>,
+    cell: OnceLock<Result<Trust, TrustError>>,
+}
+
+impl LazyTrust {
+    /// The system store plus `ca_files`, loaded when first needed.
+    pub fn new(ca_files: Vec<std::path::PathBuf>) -> Self {
+        LazyTrust {
+            ca_files,
+            cell: OnceLock::new(),
+        }
+    }
+
+    /// An already-built trust store (tests, or a caller that checked it up front).
+    pub fn ready(trust: Trust) -> Self {
+        LazyTrust {
+            ca_files: Vec::new(),
+            cell: OnceLock::from(Ok(trust)),
+        }
+    }
+
+    /// Loads now and reports errors (so `check` can exit 3 on a bad `--ca-file` before probing).
+    pub fn get(&self) -> Result<&Trust, TrustError> {
+        self.cell
+            .get_or_init(|| Trust::load(&self.ca_files))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// An HTTPS client trusting `trust`: ring, TLS 1.2 and 1.3, no redirects (a webhook or policy
+/// server that redirects is misconfigured, and following it could send data somewhere
+/// unexpected), a per-request `timeout`, smtpwatch's user agent. `build` adds what a caller
+/// needs beyond that (a resolver, no proxy).
+pub fn https_client(
+    trust: &Trust,
+    timeout: Duration,
+    build: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> Result<reqwest::Client, ClientError> {
+    let tls = trust.https_client_config().map_err(ClientError::Tls)?;
+    let builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .user_agent(concat!("smtpwatch/", env!("CARGO_PKG_VERSION")));
+    build(builder)
+        .build()
+        .map_err(|e| ClientError::Build(e.without_url().to_string()))
+}
+
+/// An HTTPS client that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The trust store.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// The TLS configuration.
+    #[error("TLS set-up: {0}")]
+    Tls(rustls::Error),
+    /// The HTTP client (the message carries no URL).
+    #[error("HTTP client set-up: {0}")]
+    Build(String),
+}
+
+/// The name to send as SNI and verify against: a DNS name, or an IP for IP literals.
+pub fn server_name(name: &str) -> Result<ServerName<'static>, ServerNameError> {
+    if let Ok(ip) = name
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Ok(ServerName::IpAddress(ip.into()));
+    }
+    ServerName::try_from(name.to_string()).map_err(|e| ServerNameError {
+        name: name.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A name that cannot be sent as SNI or verified against.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid server name {name:?}: {reason}")]
+pub struct ServerNameError {
+    name: String,
+    reason: String,
+}
