@@ -68,7 +68,7 @@ fn main() {
         .collect();
     let (plain, tls) = addrs.split_at(PLAIN_LISTENERS);
 
-    // The agent's own runtime (single-threaded, see `agent::runtime`); the multi-threaded one
+    // The agent's own runtime (single-threaded, see `smtpwatch::runtime`); the multi-threaded one
     // only for comparison.
     let runtime = if std::env::var_os("SMTPWATCH_BENCH_MULTI_THREAD").is_some() {
         tokio::runtime::Builder::new_multi_thread()
@@ -76,7 +76,7 @@ fn main() {
             .build()
             .expect("runtime")
     } else {
-        smtpwatch::agent::runtime().expect("runtime")
+        smtpwatch::runtime::single_threaded().expect("runtime")
     };
     println!("smtpwatch agent benchmark (2 cores; fake servers in a child process)");
     runtime.block_on(run_phase(

@@ -140,15 +140,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 EXIT_UNKNOWN
             })
         }
-        Command::Run(args) => {
-            crate::agent::run(&args.config)
-                .map(|()| 0)
-                .unwrap_or_else(|message| {
-                    tracing::error!("{message}");
-                    eprintln!("smtpwatch run: {message}");
-                    1
-                })
-        }
+        Command::Run(args) => crate::agent::process::run(&args.config)
+            .map(|()| 0)
+            .unwrap_or_else(|message| {
+                tracing::error!("{message}");
+                eprintln!("smtpwatch run: {message}");
+                1
+            }),
     }
 }
 
@@ -164,10 +162,7 @@ pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, St
             return Err(format!("there is no notifier named {name:?}"));
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
     let results = runtime.block_on(crate::alert::send_test(alerting, only))?;
     let mut code = 0;
     for (notifier, url, outcome) in results {

@@ -47,6 +47,7 @@ pub mod posture;
 pub mod probe;
 pub mod report;
 pub mod resolve;
+pub mod runtime;
 pub mod schedule;
 pub mod systemd;
 pub mod target;

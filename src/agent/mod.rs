@@ -26,9 +26,7 @@ use crate::resolve::{DnsError, Family, Resolver};
 use crate::schedule::{self, Scheduler};
 use crate::trust::LazyTrust;
 
-mod process;
-
-pub use self::process::{run, runtime};
+pub mod process;
 
 /// One configured probe, ready to run.
 pub struct ProbeJob {

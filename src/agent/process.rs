@@ -1,4 +1,4 @@
-//! The agent as a process: its single-threaded runtime, and signal handling (SIGHUP reloads,
+//! The agent as a process: its runtime, and signal handling (SIGHUP reloads,
 //! SIGTERM/SIGINT stop).
 
 use std::path::Path;
@@ -9,19 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{serve, Agent};
 
-/// The agent's runtime: one thread. Probes are I/O-bound; a single thread wakes less often
-/// than a work-stealing pool (a wake-up is the dominant cost of a plaintext probe on some
-/// kernels) and handles 10,000 probes at 30 s with room to spare (see `cargo bench --bench
-/// agent`). Blocking work (config reloads) goes to tokio's blocking pool.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
 /// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
 pub fn run(config: &Path) -> Result<(), String> {
-    let runtime = runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let agent = Agent::load(config).map_err(|e| e.to_string())?;
         let listen = agent.config().listen;

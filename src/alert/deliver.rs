@@ -10,16 +10,40 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::dispatch::Policy;
 use super::notification::{Notification, NotificationEvent};
 use super::{alertmanager, slack, webhook};
 use crate::config::secret::Secret;
-use crate::config::{NotifierConfig, NotifierKind};
+use crate::config::{AlertingConfig, NotifierConfig, NotifierKind};
 
 /// Longest wait a `Retry-After` can impose.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 /// Response body bytes kept for logs.
 const BODY_EXCERPT: usize = 512;
+
+/// Timing of deliveries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub(crate) timeout: Duration,
+    pub(crate) backoff: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) attempts: u32,
+    pub(crate) queue_size: usize,
+    pub(crate) resend_interval: Duration,
+}
+
+impl Policy {
+    /// From the `[alerting]` settings.
+    pub fn from_config(c: &AlertingConfig) -> Policy {
+        Policy {
+            timeout: c.timeout,
+            backoff: c.retry_backoff,
+            backoff_max: c.retry_backoff_max,
+            attempts: c.retry_attempts.max(1),
+            queue_size: c.queue_size.max(1),
+            resend_interval: c.resend_interval,
+        }
+    }
+}
 
 /// Something to deliver.
 #[derive(Debug, Clone)]

@@ -18,9 +18,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::deliver::{deliver, Attempt, Endpoint, Item};
+use super::deliver::{deliver, Attempt, Endpoint, Item, Policy};
 use super::notification::Notification;
-use crate::config::{AlertingConfig, NotifierConfig};
+use crate::config::NotifierConfig;
 
 /// Counters the dispatcher keeps, registered on the agent's registry.
 #[derive(Clone)]
@@ -54,31 +54,6 @@ impl DeliveryMetrics {
         registry.register(Box::new(metrics.notifications.clone()))?;
         registry.register(Box::new(metrics.queue_length.clone()))?;
         Ok(metrics)
-    }
-}
-
-/// Timing of deliveries.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Policy {
-    pub(crate) timeout: Duration,
-    pub(crate) backoff: Duration,
-    pub(crate) backoff_max: Duration,
-    pub(crate) attempts: u32,
-    pub(crate) queue_size: usize,
-    pub(crate) resend_interval: Duration,
-}
-
-impl Policy {
-    /// From the `[alerting]` settings.
-    pub fn from_config(c: &AlertingConfig) -> Policy {
-        Policy {
-            timeout: c.timeout,
-            backoff: c.retry_backoff,
-            backoff_max: c.retry_backoff_max,
-            attempts: c.retry_attempts.max(1),
-            queue_size: c.queue_size.max(1),
-            resend_interval: c.resend_interval,
-        }
     }
 }
 

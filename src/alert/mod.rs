@@ -31,8 +31,9 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use self::book::{AlertBook, ProbeInfo};
+use self::deliver::Policy;
 use self::deliver::{Endpoint, Item};
-use self::dispatch::{DeliveryMetrics, Dispatcher, Policy};
+use self::dispatch::{DeliveryMetrics, Dispatcher};
 use self::notification::{
     AlertKind, Notification, NotificationEvent, Scope, Severity, SCHEMA_VERSION,
 };

@@ -62,10 +62,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
     };
     let with_posture = target.kind == TargetKind::Mx && !args.no_posture;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
     let (reports, posture) = runtime.block_on(async {
         let resolver = match &target.host {
             Host::Ip(_) => None,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::secret::{self, Secret};
-use super::{ConfigError, Source};
+use super::source::{ConfigError, Source};
 
 /// Delivery settings and notifiers.
 #[derive(Debug, Clone, PartialEq)]

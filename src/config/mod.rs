@@ -6,7 +6,6 @@
 //! `probes.example.toml` documents every key.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -21,8 +20,8 @@ pub mod secret;
 mod source;
 pub mod values;
 
-use self::source::key_at;
-pub(crate) use self::source::Source;
+pub use self::source::ConfigError;
+use self::source::{key_at, Source};
 
 pub use self::alerting::{AlertingConfig, NotifierConfig, NotifierKind};
 use self::values::EhloName;
@@ -86,30 +85,6 @@ pub struct ProbeConfig {
     /// Mail-domain posture checks (`mx:` targets only).
     pub posture: Option<posture::ProbePosture>,
 }
-
-/// A configuration error, located in its file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line and column, when known.
-    pub position: Option<(usize, usize)>,
-    /// What is wrong and what is expected.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.position {
-            Some((line, col)) => {
-                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
-            }
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

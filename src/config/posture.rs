@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use toml::Spanned;
 
-use super::{ConfigError, Source};
+use super::source::{ConfigError, Source};
 use crate::posture::assess::{DaneMode, PostureSettings};
 use crate::target::{Target, TargetKind};
 

@@ -157,7 +157,7 @@ pub async fn assess(
     }
     let (mut mta_sts, tls_rpt) = if inputs.settings.mta_sts {
         (
-            mta_sts_status(domain, inputs, &mut findings).await,
+            mta_sts_status(domain, dns, inputs.fetcher, &mut findings).await,
             tls_rpt_status(domain, dns, &mut findings).await,
         )
     } else {

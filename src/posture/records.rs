@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use super::assess::Inputs;
 use super::dns::PostureDns;
+use super::fetch::PolicyFetcher;
 use super::mta_sts;
 use super::summary::{failure, warning, Finding, RptStatus, StsStatus};
 use super::tlsrpt;
@@ -13,10 +13,11 @@ use crate::report::ProbeReport;
 
 pub(crate) async fn mta_sts_status(
     domain: &str,
-    inputs: &Inputs<'_>,
+    dns: &PostureDns,
+    fetcher: &PolicyFetcher,
     findings: &mut Vec<Finding>,
 ) -> StsStatus {
-    let record = match inputs.dns.txt(&format!("_mta-sts.{domain}")).await {
+    let record = match dns.txt(&format!("_mta-sts.{domain}")).await {
         Ok(answer) => mta_sts::parse_record(&answer.data),
         Err(e) => Err(e.to_string()),
     };
@@ -41,7 +42,7 @@ pub(crate) async fn mta_sts_status(
             };
         }
     };
-    let policy = match inputs.fetcher.fetch(domain).await {
+    let policy = match fetcher.fetch(domain).await {
         Ok(text) => mta_sts::parse_policy(&text),
         Err(e) => Err(e),
     };

@@ -11,7 +11,8 @@ use std::time::SystemTime;
 use tokio::task::JoinSet;
 use tokio::time::{timeout_at, Instant};
 
-use super::{probe, ProbePlan, ProbeSettings};
+use super::dialogue::probe;
+use super::settings::{ProbePlan, ProbeSettings};
 use crate::report::{seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status};
 use crate::resolve::{DnsError, Family, Resolver};
 use crate::target::{Host, Target, TargetKind};

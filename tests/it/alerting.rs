@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use smtpwatch::alert::deliver::Policy;
 use smtpwatch::alert::dispatch::DeliveryMetrics;
-use smtpwatch::alert::dispatch::{Dispatcher, Policy};
+use smtpwatch::alert::dispatch::Dispatcher;
 use smtpwatch::alert::notification::{Notification, NotificationEvent};
 use smtpwatch::alert::Alerting;
 use smtpwatch::config::{self, Config};

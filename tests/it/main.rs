@@ -5,6 +5,7 @@ mod support;
 
 mod agent;
 mod alerting;
+mod architecture;
 mod cli;
 mod docs;
 mod fanout;

@@ -9,7 +9,8 @@ use tokio_rustls::TlsConnector;
 
 use super::reply::Reply;
 use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
-use super::{tls, ProbePlan, ProbeSettings};
+use super::settings::{ProbePlan, ProbeSettings};
+use super::tls;
 use crate::report::{
     seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status, TlsFacts,
 };
@@ -31,7 +32,7 @@ fn fail(phase: Phase, reason: FailureReason, code: Option<u16>, message: String)
 pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
     let deadline = plan.started + settings.timeout;
     let resolved_in = plan.resolved_in.unwrap_or_default();
-    let mut run = Run {
+    let mut dialogue = Dialogue {
         plan,
         settings,
         deadline,
@@ -53,7 +54,7 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         tls: None,
         quick_ack: Default::default(),
     };
-    let outcome = run.dialogue().await;
+    let outcome = dialogue.steps().await;
     let polite = match &outcome {
         Ok(()) => true,
         Err(f) => {
@@ -61,16 +62,19 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
                 || f.reason == FailureReason::StarttlsUnavailable
         }
     };
-    if polite && run.session.is_attached() {
-        run.quit().await;
+    if polite && dialogue.session.is_attached() {
+        dialogue.quit().await;
     }
     let close_by = Instant::now() + settings.quit_timeout.min(Duration::from_millis(500));
-    let tls_up = run.tls.as_ref().is_some_and(TlsFacts::established);
-    run.session.shutdown(tls_up, close_by.min(deadline)).await;
-    run.finish(outcome.err())
+    let tls_up = dialogue.tls.as_ref().is_some_and(TlsFacts::established);
+    dialogue
+        .session
+        .shutdown(tls_up, close_by.min(deadline))
+        .await;
+    dialogue.finish(outcome.err())
 }
 
-struct Run<'a> {
+struct Dialogue<'a> {
     plan: &'a ProbePlan,
     settings: &'a ProbeSettings,
     deadline: Instant,
@@ -86,7 +90,7 @@ struct Run<'a> {
     quick_ack: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-impl Run<'_> {
+impl Dialogue<'_> {
     fn phase_deadline(&self) -> Instant {
         (Instant::now() + self.settings.phase_timeout).min(self.deadline)
     }
@@ -99,7 +103,7 @@ impl Run<'_> {
         });
     }
 
-    async fn dialogue(&mut self) -> Step<()> {
+    async fn steps(&mut self) -> Step<()> {
         let stream = self.connect().await?;
         let mode = self.plan.tls;
         if mode == TlsMode::Implicit {
