@@ -231,5 +231,4 @@ fn slot_after(first: Instant, interval: Duration, now: Instant, inclusive: bool)
 }
 
 #[cfg(test)]
-#[path = "schedule_tests.rs"]
 mod tests;

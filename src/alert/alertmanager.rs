@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use super::book::rfc3339;
+use super::notification::rfc3339;
 use super::notification::{Notification, NotificationEvent, Scope};
 
 /// How many re-send intervals a firing alert stays valid without a re-send.

@@ -14,18 +14,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};
 
+mod feed;
+
 use serde::{Deserialize, Serialize};
 
+use self::feed::{cert_expiring, failure_cause, key, notification, Feed};
 use super::drift::Drift;
-use super::notification::{
-    AlertKind, Notification, NotificationEvent, Scope, Severity, SCHEMA_VERSION,
-};
-use super::state::{AlertState, Cause, Event, Thresholds, Transition};
+use super::notification::{rfc3339, AlertKind, Notification, NotificationEvent, Severity};
+use super::state::{AlertState, Cause, CauseKey, Event, Thresholds};
 use crate::report::ProbeReport;
 use crate::target::Target;
-
-/// Transcript lines a notification carries.
-const TRANSCRIPT_EXCERPT: usize = 10;
 
 /// Identifies one alert.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -123,17 +121,15 @@ impl AlertBook {
         let probe_key = key(probe.name, None, AlertKind::ProbeFailing);
         seen.insert(probe_key.clone());
         let first = failed.first().copied().or(reports.first());
-        self.feed(
-            probe,
-            probe_key,
-            single_address,
-            Severity::Critical,
-            probe_cause,
-            first,
-            now,
+        let feed = Feed {
+            key: probe_key,
+            address: single_address,
+            severity: Severity::Critical,
+            cause: probe_cause,
+            report: first,
             thresholds,
-            &mut out,
-        );
+        };
+        self.feed(probe, feed, now, &mut out);
 
         let cert_thresholds = Thresholds {
             failure: 1,
@@ -160,7 +156,7 @@ impl AlertBook {
             seen.insert(key(probe.name, Some(&address), AlertKind::CapabilityDrift));
             if let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) {
                 let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
-                    key: "certificate_expiring".into(),
+                    key: CauseKey::CertificateExpiring,
                     message: format!(
                         "the certificate expires in {} days",
                         (left / 86_400.0).floor()
@@ -174,17 +170,15 @@ impl AlertBook {
             for (kind, cause, t) in feeds {
                 let k = key(probe.name, Some(&address), kind);
                 seen.insert(k.clone());
-                self.feed(
-                    probe,
-                    k,
-                    Some(address.clone()),
-                    Severity::Warning,
+                let feed = Feed {
+                    key: k,
+                    address: Some(address.clone()),
+                    severity: Severity::Warning,
                     cause,
-                    Some(report),
-                    now,
-                    t,
-                    &mut out,
-                );
+                    report: Some(report),
+                    thresholds: t,
+                };
+                self.feed(probe, feed, now, &mut out);
             }
         }
 
@@ -274,156 +268,42 @@ impl AlertBook {
         self.entries.extend(entries);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Feeds one alert; pushes the notification its transition causes.
     fn feed(
         &mut self,
         probe: &ProbeInfo<'_>,
-        k: AlertKey,
-        address: Option<String>,
-        severity: Severity,
-        cause: Option<Cause>,
-        report: Option<&ProbeReport>,
+        feed: Feed<'_>,
         now: SystemTime,
-        thresholds: &Thresholds,
         out: &mut Vec<Notification>,
     ) {
         // A good result for an alert with no history changes nothing: keep no entry, so
         // healthy probes cost no bookkeeping.
-        if cause.is_none() && !self.entries.contains_key(&k) {
+        if feed.cause.is_none() && !self.entries.contains_key(&feed.key) {
             return;
         }
-        let kind = k.kind;
-        let k_is_probe = k.address.is_none();
-        let entry = self.entries.entry(k.clone()).or_insert_with(|| Entry {
-            state: AlertState::default(),
-            last: None,
-        });
-        let transition = entry.state.eval(cause, now, thresholds);
+        let entry = self
+            .entries
+            .entry(feed.key.clone())
+            .or_insert_with(|| Entry {
+                state: AlertState::default(),
+                last: None,
+            });
+        let transition = entry.state.eval(feed.cause.clone(), now, feed.thresholds);
         let idle = entry.state.is_idle();
         let Some(transition) = transition else {
             if idle {
-                self.entries.remove(&k);
+                self.entries.remove(&feed.key);
             }
             return;
         };
-        let n = notification(
-            &self.agent,
-            probe,
-            kind,
-            k_is_probe,
-            address,
-            severity,
-            &transition,
-            report,
-            now,
-        );
+        let n = notification(&self.agent, probe, &feed, &transition, now);
         entry.last = (transition.event != Event::Resolved).then(|| n.clone());
         if idle {
-            self.entries.remove(&k);
+            self.entries.remove(&feed.key);
         }
         out.push(n);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn notification(
-    agent: &str,
-    probe: &ProbeInfo<'_>,
-    kind: AlertKind,
-    k_is_probe: bool,
-    address: Option<String>,
-    severity: Severity,
-    t: &Transition,
-    report: Option<&ProbeReport>,
-    now: SystemTime,
-) -> Notification {
-    let resolved = t.event == Event::Resolved;
-    let failure = report
-        .and_then(|r| r.failure.as_ref())
-        .filter(|_| !resolved);
-    let (phase, reason) = match (kind, t.cause.key.split_once('/')) {
-        (AlertKind::ProbeFailing, Some((p, r))) => (Some(p.to_string()), Some(r.to_string())),
-        _ => (None, Some(t.cause.key.clone()).filter(|k| !k.is_empty())),
-    };
-    let transcript = match (kind, report) {
-        (AlertKind::ProbeFailing, Some(r)) if !resolved => excerpt(r),
-        _ => Vec::new(),
-    };
-    Notification {
-        version: SCHEMA_VERSION,
-        event: match t.event {
-            Event::Firing => NotificationEvent::Firing,
-            Event::Reminder => NotificationEvent::Reminder,
-            Event::Resolved => NotificationEvent::Resolved,
-        },
-        alert: kind,
-        severity,
-        scope: if k_is_probe {
-            Scope::Probe
-        } else {
-            Scope::Address
-        },
-        probe: probe.name.to_string(),
-        target: probe.target.to_string(),
-        address,
-        status: if resolved { "ok" } else { "failing" }.into(),
-        phase,
-        reason,
-        code: failure.and_then(|f| f.code),
-        message: t.cause.message.clone(),
-        previous_reason: t.previous_cause.as_ref().map(|c| c.key.clone()),
-        since: rfc3339(t.since),
-        at: rfc3339(now),
-        transcript,
-        agent: agent.to_string(),
-        labels: probe.labels.clone(),
-    }
-}
-
-fn key(probe: &str, address: Option<&str>, kind: AlertKind) -> AlertKey {
-    AlertKey {
-        probe: probe.to_string(),
-        address: address.map(str::to_string),
-        kind,
-    }
-}
-
-/// `phase/reason` and the message of a failed report.
-fn failure_cause(report: &ProbeReport) -> Cause {
-    match &report.failure {
-        Some(f) => Cause {
-            key: format!("{}/{}", f.phase.as_str(), f.reason.as_str()),
-            message: f.message.clone(),
-        },
-        None => Cause {
-            key: "unknown/unknown".into(),
-            message: "the probe failed".into(),
-        },
-    }
-}
-
-/// Whether the report's leaf certificate expires within `warn_cert`.
-fn cert_expiring(report: &ProbeReport, warn_cert: Duration) -> bool {
-    report
-        .tls
-        .as_ref()
-        .and_then(|t| t.cert_seconds_left)
-        .is_some_and(|left| left < warn_cert.as_secs_f64())
-}
-
-fn excerpt(report: &ProbeReport) -> Vec<String> {
-    let start = report.transcript.len().saturating_sub(TRANSCRIPT_EXCERPT);
-    report.transcript[start..]
-        .iter()
-        .map(|l| format!("{}: {}", l.dir, l.line))
-        .collect()
-}
-
-/// RFC 3339 with seconds.
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
 #[cfg(test)]
-#[path = "book_tests.rs"]
 mod tests;

@@ -5,13 +5,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::state::Cause;
+use super::state::{Cause, CauseKey};
 use crate::report::ProbeReport;
-
-/// The cause key when STARTTLS disappeared.
-pub const STARTTLS_REMOVED: &str = "starttls_removed";
-/// The cause key when AUTH is offered before TLS.
-pub const AUTH_BEFORE_TLS: &str = "auth_before_tls";
 
 /// Last TLS capabilities per probe and address.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -40,7 +35,7 @@ impl Drift {
                 .iter()
                 .any(|c| c.to_ascii_uppercase().starts_with("AUTH"));
             return Some(plaintext_auth.then(|| Cause {
-                key: AUTH_BEFORE_TLS.into(),
+                key: CauseKey::AuthBeforeTls,
                 message: format!(
                     "AUTH is offered before STARTTLS: EHLO in plaintext advertises {}",
                     report.capabilities_before_tls.join(", ")
@@ -57,7 +52,7 @@ impl Drift {
             report.capabilities.join(", ")
         };
         Some(Some(Cause {
-            key: STARTTLS_REMOVED.into(),
+            key: CauseKey::StarttlsRemoved,
             message: format!(
                 "STARTTLS is no longer offered: EHLO now advertises {now}; after STARTTLS it advertised {}",
                 before.join(", ")

@@ -282,8 +282,8 @@ pub fn test_notification(now: SystemTime) -> Notification {
             "Test notification from smtpwatch on {agent} (`smtpwatch alert test`); no action needed."
         ),
         previous_reason: None,
-        since: book::rfc3339(now),
-        at: book::rfc3339(now),
+        since: notification::rfc3339(now),
+        at: notification::rfc3339(now),
         transcript: Vec::new(),
         agent,
         labels: BTreeMap::new(),

@@ -5,6 +5,7 @@
 //! removing one bumps it. README ("Alerting") documents every field.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -156,4 +157,9 @@ impl Notification {
             self.event.as_str().to_ascii_uppercase()
         )
     }
+}
+
+/// RFC 3339 with seconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
 }

@@ -7,11 +7,14 @@
 //! serves reachability (cause: failing phase and reason) and certificate expiry (cause: the
 //! expiry warning), each with its own state. Sending lives elsewhere; this only decides.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::AlertingConfig;
+use crate::report::{FailureReason, Phase};
 
 /// When to fire, resolve and remind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +45,114 @@ impl Default for Thresholds {
     }
 }
 
-/// What is wrong, as far as alerting cares: a stable key (e.g. `connect/connect_refused`) and a
-/// human message.
+/// What is wrong, as far as alerting cares: a stable key and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cause {
     /// Identifies the kind of trouble; a change of key while firing is reported.
-    pub key: String,
+    pub key: CauseKey,
     /// Detail for people.
     pub message: String,
+}
+
+/// The kind of trouble an alert is about. Written as text in the state file and in
+/// notifications' `previous_reason` (`connect/connect_refused`, `certificate_expiring`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CauseKey {
+    /// A probe failed in `phase` for `reason`.
+    Failure {
+        /// Where.
+        phase: Phase,
+        /// Why.
+        reason: FailureReason,
+    },
+    /// A probe failed without saying where (`unknown/unknown`).
+    UnknownFailure,
+    /// The leaf certificate expires within `warn_cert`.
+    CertificateExpiring,
+    /// An address that offered STARTTLS completed a session without it.
+    StarttlsRemoved,
+    /// AUTH is offered in plaintext before STARTTLS.
+    AuthBeforeTls,
+    /// No cause recorded (an empty key).
+    Unspecified,
+}
+
+impl CauseKey {
+    /// The `phase` a notification names: failures only.
+    pub fn phase(self) -> Option<&'static str> {
+        match self {
+            CauseKey::Failure { phase, .. } => Some(phase.as_str()),
+            CauseKey::UnknownFailure => Some("unknown"),
+            _ => None,
+        }
+    }
+
+    /// The `reason` a notification names.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            CauseKey::Failure { reason, .. } => Some(reason.as_str()),
+            CauseKey::UnknownFailure => Some("unknown"),
+            CauseKey::CertificateExpiring => Some("certificate_expiring"),
+            CauseKey::StarttlsRemoved => Some("starttls_removed"),
+            CauseKey::AuthBeforeTls => Some("auth_before_tls"),
+            CauseKey::Unspecified => None,
+        }
+    }
+}
+
+impl fmt::Display for CauseKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.phase(), self.reason()) {
+            (Some(phase), Some(reason)) => write!(f, "{phase}/{reason}"),
+            (_, reason) => f.write_str(reason.unwrap_or("")),
+        }
+    }
+}
+
+/// Text that is not a cause key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown alert cause {0:?}")]
+pub struct UnknownCause(String);
+
+impl FromStr for CauseKey {
+    type Err = UnknownCause;
+
+    fn from_str(text: &str) -> Result<Self, UnknownCause> {
+        let unknown = || UnknownCause(text.to_string());
+        let named = [
+            CauseKey::UnknownFailure,
+            CauseKey::CertificateExpiring,
+            CauseKey::StarttlsRemoved,
+            CauseKey::AuthBeforeTls,
+            CauseKey::Unspecified,
+        ];
+        if let Some(key) = named.into_iter().find(|k| k.to_string() == text) {
+            return Ok(key);
+        }
+        let (phase, reason) = text.split_once('/').ok_or_else(unknown)?;
+        Ok(CauseKey::Failure {
+            phase: Phase::deserialize(word(phase)).map_err(|_| unknown())?,
+            reason: FailureReason::deserialize(word(reason)).map_err(|_| unknown())?,
+        })
+    }
+}
+
+/// `text` as a serde deserializer, to read enum variants by their serde names.
+fn word(text: &str) -> serde::de::value::StrDeserializer<'_, serde::de::value::Error> {
+    serde::de::IntoDeserializer::into_deserializer(text)
+}
+
+impl Serialize for CauseKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CauseKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// What to tell the notifiers.
@@ -165,7 +268,7 @@ impl AlertState {
             event: Event::Resolved,
             since: self.since.unwrap_or(SystemTime::UNIX_EPOCH),
             cause: self.current_cause.clone().unwrap_or(Cause {
-                key: String::new(),
+                key: CauseKey::Unspecified,
                 message: String::new(),
             }),
             previous_cause: None,
@@ -176,5 +279,4 @@ impl AlertState {
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
 mod tests;

@@ -342,5 +342,4 @@ pub(crate) fn label_name_problem(key: &str) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -205,5 +205,4 @@ fn split_line(content: &[u8]) -> Result<(u16, bool), ReplyError> {
 }
 
 #[cfg(test)]
-#[path = "reply_tests.rs"]
 mod tests;

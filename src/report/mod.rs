@@ -8,10 +8,10 @@ pub mod render;
 
 use std::time::{Duration, SystemTime};
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// The steps of an SMTP probe, in the order they can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// DNS: MX and/or A/AAAA lookups (only when a name was looked up).
@@ -69,7 +69,7 @@ impl Phase {
 }
 
 /// Why a probe failed: a closed set, used as the `reason` metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// A DNS lookup failed or found nothing.

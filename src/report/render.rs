@@ -246,5 +246,4 @@ fn days(seconds: f64) -> String {
 }
 
 #[cfg(test)]
-#[path = "render_tests.rs"]
 mod tests;

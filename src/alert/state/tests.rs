@@ -10,7 +10,7 @@ fn at(seconds: u64) -> SystemTime {
 
 fn cause(key: &str) -> Cause {
     Cause {
-        key: key.into(),
+        key: key.parse().expect("a cause key"),
         message: format!("{key} happened"),
     }
 }
@@ -26,7 +26,10 @@ fn run(thresholds: Thresholds, steps: &[Step]) {
     let mut state = AlertState::default();
     for (i, (t, result, want)) in steps.iter().enumerate() {
         let got = state.eval(result.map(cause), at(*t), &thresholds);
-        let got = got.map(|tr| (tr.event, tr.since, tr.previous_cause.map(|c| c.key)));
+        let got = got.map(|tr| {
+            let previous = tr.previous_cause.map(|c| c.key.to_string());
+            (tr.event, tr.since, previous)
+        });
         let want = want.map(|(e, since, prev)| (e, at(since), prev.map(str::to_string)));
         assert_eq!(got, want, "step {i} at +{t}s with {result:?}");
     }
@@ -134,7 +137,7 @@ fn state_survives_serialisation_so_a_restart_neither_re_fires_nor_loses_resolved
         .eval(None, at(300), &t)
         .expect("resolved still sent");
     assert_eq!((resolved.event, resolved.since), (Event::Resolved, at(0)));
-    assert_eq!(resolved.cause.key, "connect/connect_refused");
+    assert_eq!(resolved.cause.key.to_string(), "connect/connect_refused");
 }
 
 #[test]
@@ -147,11 +150,52 @@ fn thresholds_of_one_fire_and_resolve_at_once() {
     run(
         t,
         &[
-            (0, Some("cert/expiring"), Some((Event::Firing, 0, None))),
-            (30, Some("cert/expiring"), None),
-            (60, Some("cert/expiring"), Some((Event::Reminder, 0, None))),
+            (
+                0,
+                Some("certificate_expiring"),
+                Some((Event::Firing, 0, None)),
+            ),
+            (30, Some("certificate_expiring"), None),
+            (
+                60,
+                Some("certificate_expiring"),
+                Some((Event::Reminder, 0, None)),
+            ),
             (90, OK, Some((Event::Resolved, 0, None))),
-            (120, Some("cert/expiring"), Some((Event::Firing, 120, None))),
+            (
+                120,
+                Some("certificate_expiring"),
+                Some((Event::Firing, 120, None)),
+            ),
         ],
     );
+}
+
+#[test]
+fn cause_keys_read_back_what_they_write_and_refuse_anything_else() {
+    use crate::report::{FailureReason, Phase};
+    let keys = [
+        CauseKey::Failure {
+            phase: Phase::TlsHandshake,
+            reason: FailureReason::TlsCertificate,
+        },
+        CauseKey::Failure {
+            phase: Phase::EhloTls,
+            reason: FailureReason::StarttlsInjection,
+        },
+        CauseKey::UnknownFailure,
+        CauseKey::CertificateExpiring,
+        CauseKey::StarttlsRemoved,
+        CauseKey::AuthBeforeTls,
+        CauseKey::Unspecified,
+    ];
+    for key in keys {
+        assert_eq!(key.to_string().parse::<CauseKey>(), Ok(key), "{key}");
+        let json = serde_json::to_string(&key).expect("serialize");
+        assert_eq!(serde_json::from_str::<CauseKey>(&json).ok(), Some(key));
+    }
+    assert_eq!(keys[0].to_string(), "tls_handshake/tls_certificate");
+    for bad in ["connect/nope", "nope/dns", "cert/expiring", "x"] {
+        assert!(bad.parse::<CauseKey>().is_err(), "{bad}");
+    }
 }

@@ -2,6 +2,7 @@
 //! addresses, restore after restart.
 
 use super::*;
+use crate::alert::notification::Scope;
 use crate::report::{Failure, FailureReason, Phase, Status, TlsFacts};
 
 const T0: u64 = 1_800_000_000;
