@@ -7,8 +7,9 @@ use std::sync::Mutex;
 
 use prometheus::{GaugeVec, Opts, Registry};
 
+use crate::posture::dane::DaneResult;
 use crate::posture::dns::Dnssec;
-use crate::posture::summary::DomainPosture;
+use crate::posture::summary::{DomainPosture, RecordState};
 
 /// One series: which family (index into [`PostureMetrics::families`]) and its label values.
 type Series = (usize, Vec<String>);
@@ -97,7 +98,7 @@ impl PostureMetrics {
             for h in &p.hosts {
                 for a in &h.addresses {
                     if let Some(d) = &a.dane {
-                        let ok = f64::from(u8::from(d.result == "match"));
+                        let ok = f64::from(u8::from(d.result == DaneResult::Match));
                         values.push((1, vec![probe.into(), a.address.clone()], ok));
                     }
                     if let Some(ok) = a.fcrdns {
@@ -109,7 +110,7 @@ impl PostureMetrics {
                     }
                 }
             }
-            let valid = p.mta_sts.state == "valid";
+            let valid = p.mta_sts.state == RecordState::Valid;
             values.push((2, vec![probe.into()], f64::from(u8::from(valid))));
             if let Some(policy) = &p.mta_sts.policy {
                 values.push((3, vec![probe.into(), policy.mode.as_str().into()], 1.0));

@@ -11,16 +11,16 @@ use std::str::FromStr;
 use hickory_resolver::proto::rr::RecordType;
 use serde::Serialize;
 
-use super::dane::{self, DaneCheck, Tlsa};
+use super::dane::{self, DaneCheck, DaneResult, DaneUsage, Tlsa};
 use super::dns::{Dnssec, PostureDns};
 use super::fetch::PolicyFetcher;
 use super::mta_sts::{self, Mode};
 use super::records::{fcrdns, mta_sts_status, tls_rpt_status};
 use super::summary::{
-    failure, sts_finding, warning, AddressPosture, DomainPosture, Finding, HostPosture, RptStatus,
-    StsStatus,
+    failure, sts_finding, warning, AddressPosture, DomainPosture, Finding, FindingSeverity,
+    HostPosture, RecordState, RptStatus, StsStatus,
 };
-use crate::report::{Failure, FailureReason, Phase, ProbeReport, Status};
+use crate::report::{Failure, FailureReason, Phase, ProbeReport};
 
 /// `dane = "auto" | "require" | "off"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -163,11 +163,11 @@ pub async fn assess(
     } else {
         (
             StsStatus {
-                state: "none",
+                state: RecordState::None,
                 ..StsStatus::default()
             },
             RptStatus {
-                state: "none",
+                state: RecordState::None,
                 ..RptStatus::default()
             },
         )
@@ -273,7 +273,7 @@ pub async fn assess(
             "the root zone does not validate through this resolver, so DNSSEC statuses are unreliable and dns_bogus is not raised (use a DNSSEC-capable resolver, or --dnssec-trust-anchor)".into(),
         ));
     }
-    findings.sort_by_key(|f| f.severity != "failure");
+    findings.sort_by_key(|f| f.severity != FindingSeverity::Failure);
     DomainPosture {
         domain: domain.to_string(),
         mx_dnssec,
@@ -316,7 +316,7 @@ fn judge(
                 host.host
             ),
         )),
-        (Some(check), true) if check.result != "match" => Some((
+        (Some(check), true) if check.result != DaneResult::Match => Some((
             Phase::TlsHandshake,
             FailureReason::DaneMismatch,
             format!(
@@ -328,7 +328,7 @@ fn judge(
         )),
         // DANE-TA vouches for an issuer; the leaf must still name the MX host (RFC 7672 §3.2).
         (Some(check), true) => {
-            let dane_ta = check.matched.as_ref().is_some_and(|(r, _)| r.starts_with("2 "));
+            let dane_ta = check.matched_usage == Some(DaneUsage::TrustAnchor);
             let names = tls
                 .and_then(|t| t.chain.first())
                 .map(|leaf| leaf.sans.clone())
@@ -360,9 +360,7 @@ fn judge(
     };
     if let Some((phase, reason, message)) = verdict {
         findings.push(failure(reason.as_str(), &address, message.clone()));
-        report.success = false;
-        report.status = Status::Critical;
-        report.failure = Some(Failure {
+        report.fail(Failure {
             phase,
             reason,
             code: None,

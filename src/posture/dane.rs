@@ -22,10 +22,58 @@ pub struct Tlsa {
     pub data: Vec<u8>,
 }
 
+/// The certificate usages that count for SMTP (RFC 7672 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaneUsage {
+    /// DANE-TA(2): a certificate of the chain is the trust anchor; the leaf must chain to it
+    /// and name the MX host.
+    TrustAnchor,
+    /// DANE-EE(3): the leaf itself; names and dates do not matter.
+    EndEntity,
+}
+
+/// How a TLSA set compared with a presented chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DaneResult {
+    /// A usable record matched.
+    Match,
+    /// No usable record matched.
+    Mismatch,
+    /// The set has no usable record.
+    NoUsableRecords,
+}
+
+impl DaneResult {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DaneResult::Match => "match",
+            DaneResult::Mismatch => "mismatch",
+            DaneResult::NoUsableRecords => "no_usable_records",
+        }
+    }
+}
+
+impl std::fmt::Display for DaneResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Tlsa {
+    /// The usage, when it is one that counts for SMTP.
+    pub fn dane_usage(&self) -> Option<DaneUsage> {
+        match self.usage {
+            2 => Some(DaneUsage::TrustAnchor),
+            3 => Some(DaneUsage::EndEntity),
+            _ => None,
+        }
+    }
+
     /// Usable for SMTP: DANE-TA(2) or DANE-EE(3) with known selector and matching type.
     pub fn usable(&self) -> bool {
-        matches!(self.usage, 2 | 3) && self.selector <= 1 && self.matching <= 2
+        self.dane_usage().is_some() && self.selector <= 1 && self.matching <= 2
     }
 
     /// Presentation form, `3 1 1 ab12…` (data abbreviated after 16 hex digits).
@@ -82,11 +130,14 @@ pub fn tlsa_311(der: &[u8]) -> Option<Tlsa> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DaneCheck {
     /// `match`, `mismatch` or `no_usable_records`.
-    pub result: &'static str,
+    pub result: DaneResult,
     /// The usable records compared, presentation form.
     pub records: Vec<String>,
     /// Which record matched which certificate (0 = leaf), when one did.
     pub matched: Option<(String, usize)>,
+    /// The usage of the record that matched.
+    #[serde(skip)]
+    pub matched_usage: Option<DaneUsage>,
     /// Records ignored as unusable for SMTP (usages 0 and 1).
     pub ignored: usize,
     /// The presented chain as `3 1 1` records would name it, leaf first: what to publish.
@@ -105,36 +156,40 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
         .collect();
     if usable.is_empty() {
         return DaneCheck {
-            result: "no_usable_records",
+            result: DaneResult::NoUsableRecords,
             records: shown,
             matched: None,
+            matched_usage: None,
             ignored,
             presented,
         };
     }
     let mut matched = None;
+    let mut matched_usage = None;
     'records: for record in &usable {
         // DANE-EE: the leaf only. DANE-TA: any certificate of the chain above... or the leaf
         // itself when the server sends its trust anchor as a one-certificate chain.
-        let candidates: Vec<usize> = match record.usage {
-            3 => vec![0],
+        let candidates: Vec<usize> = match record.dane_usage() {
+            Some(DaneUsage::EndEntity) => vec![0],
             _ => (0..chain.len()).rev().collect(),
         };
         for i in candidates {
             if chain.get(i).is_some_and(|der| record.matches(der)) {
                 matched = Some((record.display(), i));
+                matched_usage = record.dane_usage();
                 break 'records;
             }
         }
     }
     DaneCheck {
         result: if matched.is_some() {
-            "match"
+            DaneResult::Match
         } else {
-            "mismatch"
+            DaneResult::Mismatch
         },
         records: shown,
         matched,
+        matched_usage,
         ignored,
         presented,
     }
@@ -155,7 +210,7 @@ mod tests {
         let (leaf, _) = cert("mx1.mail.test");
         let rec = tlsa_311(&leaf).expect("spki");
         let got = check(std::slice::from_ref(&rec), std::slice::from_ref(&leaf));
-        assert_eq!(got.result, "match");
+        assert_eq!(got.result, DaneResult::Match);
         assert_eq!(got.matched.map(|m| m.1), Some(0));
         let full_sha512 = Tlsa {
             usage: 3,
@@ -165,7 +220,7 @@ mod tests {
         };
         assert_eq!(
             check(&[full_sha512], std::slice::from_ref(&leaf)).result,
-            "match"
+            DaneResult::Match
         );
         let exact = Tlsa {
             usage: 3,
@@ -173,7 +228,7 @@ mod tests {
             matching: 0,
             data: leaf.clone(),
         };
-        assert_eq!(check(&[exact], &[leaf]).result, "match");
+        assert_eq!(check(&[exact], &[leaf]).result, DaneResult::Match);
     }
 
     #[test]
@@ -185,11 +240,14 @@ mod tests {
             std::slice::from_ref(&published),
             std::slice::from_ref(&renewed),
         );
-        assert_eq!(got.result, "mismatch");
+        assert_eq!(got.result, DaneResult::Mismatch);
         assert_eq!(got.records, [published.display()]);
         // Current + next published (the roll-over done right): either certificate matches.
         let next = tlsa_311(&renewed).expect("spki");
-        assert_eq!(check(&[published, next], &[renewed]).result, "match");
+        assert_eq!(
+            check(&[published, next], &[renewed]).result,
+            DaneResult::Match
+        );
     }
 
     #[test]
@@ -204,12 +262,15 @@ mod tests {
         assert_eq!(got.matched.map(|m| m.1), Some(1));
         // The same digest as DANE-EE does not match: the issuer is not the leaf.
         let ee = Tlsa { usage: 3, ..ta };
-        assert_eq!(check(&[ee], &[leaf.clone(), issuer]).result, "mismatch");
+        assert_eq!(
+            check(&[ee], &[leaf.clone(), issuer]).result,
+            DaneResult::Mismatch
+        );
         let pkix = Tlsa {
             usage: 1,
             ..tlsa_311(&leaf).expect("spki")
         };
         let got = check(&[pkix], &[leaf]);
-        assert_eq!((got.result, got.ignored), ("no_usable_records", 1));
+        assert_eq!((got.result, got.ignored), (DaneResult::NoUsableRecords, 1));
     }
 }

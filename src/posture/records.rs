@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
 use super::mta_sts;
-use super::summary::{failure, warning, Finding, RptStatus, StsStatus};
+use super::summary::{failure, warning, Finding, RecordState, RptStatus, StsStatus};
 use super::tlsrpt;
 use crate::report::ProbeReport;
 
@@ -24,7 +24,7 @@ pub(crate) async fn mta_sts_status(
     let id = match record {
         Ok(None) => {
             return StsStatus {
-                state: "none",
+                state: RecordState::None,
                 ..StsStatus::default()
             }
         }
@@ -36,7 +36,7 @@ pub(crate) async fn mta_sts_status(
                 format!("_mta-sts TXT: {e}"),
             ));
             return StsStatus {
-                state: "invalid",
+                state: RecordState::Invalid,
                 error: Some(e),
                 ..StsStatus::default()
             };
@@ -48,7 +48,7 @@ pub(crate) async fn mta_sts_status(
     };
     match policy {
         Ok(policy) => StsStatus {
-            state: "valid",
+            state: RecordState::Valid,
             id: Some(id),
             policy: Some(policy),
             uncovered: Vec::new(),
@@ -57,7 +57,7 @@ pub(crate) async fn mta_sts_status(
         Err(e) => {
             findings.push(failure("mta_sts_policy", domain, format!("policy: {e}")));
             StsStatus {
-                state: "invalid",
+                state: RecordState::Invalid,
                 id: Some(id),
                 policy: None,
                 uncovered: Vec::new(),
@@ -78,18 +78,18 @@ pub(crate) async fn tls_rpt_status(
     };
     match record {
         Ok(None) => RptStatus {
-            state: "none",
+            state: RecordState::None,
             ..RptStatus::default()
         },
         Ok(Some(r)) => RptStatus {
-            state: "valid",
+            state: RecordState::Valid,
             rua: r.rua,
             error: None,
         },
         Err(e) => {
             findings.push(warning("tls_rpt", domain, format!("_smtp._tls TXT: {e}")));
             RptStatus {
-                state: "invalid",
+                state: RecordState::Invalid,
                 rua: Vec::new(),
                 error: Some(e),
             }

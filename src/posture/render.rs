@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::summary::{DomainPosture, HostPosture};
+use super::summary::{DomainPosture, FindingSeverity, HostPosture, RecordState};
 
 /// A small table: DNSSEC, MTA-STS mode and coverage, TLS-RPT, per-MX DANE and TLS, findings.
 pub fn text(p: &DomainPosture) -> String {
@@ -25,13 +25,13 @@ pub fn text(p: &DomainPosture) -> String {
                 policy.mx.join(", ")
             )
         }
-        (None, "none") => "none".to_string(),
+        (None, RecordState::None) => "none".to_string(),
         (None, _) => format!("invalid: {}", sts.error.as_deref().unwrap_or("")),
     };
     let _ = writeln!(out, "  MTA-STS:    {sts_line}");
     let rpt = match p.tls_rpt.state {
-        "valid" => p.tls_rpt.rua.join(", "),
-        "none" => "none".to_string(),
+        RecordState::Valid => p.tls_rpt.rua.join(", "),
+        RecordState::None => "none".to_string(),
         _ => format!("invalid: {}", p.tls_rpt.error.as_deref().unwrap_or("")),
     };
     let _ = writeln!(out, "  TLS-RPT:    {rpt}");
@@ -41,7 +41,7 @@ pub fn text(p: &DomainPosture) -> String {
     if !p.findings.is_empty() {
         let _ = writeln!(out, "  findings:");
         for f in &p.findings {
-            let word = if f.severity == "failure" {
+            let word = if f.severity == FindingSeverity::Failure {
                 "FAILURE"
             } else {
                 "warning"

@@ -9,7 +9,7 @@ use super::assess::{self, Inputs, PostureSettings};
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
 use super::summary::DomainPosture;
-use crate::probe::fanout::probe_target;
+use crate::probe::fanout::{probe_mx_hosts, unresolved};
 use hickory_resolver::proto::dnssec::TrustAnchors;
 
 use crate::probe::ProbeSettings;
@@ -72,9 +72,16 @@ pub struct DomainCheck<'a> {
 /// addresses they concern.
 pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<DomainPosture>) {
     let domain = check.target.host.to_string();
-    let hosts: Vec<String> = match check.resolver.mx(&domain).await {
-        Ok(hosts) => hosts.into_iter().map(|h| h.host).collect(),
-        Err(_) => Vec::new(),
+    let started = tokio::time::Instant::now();
+    let lookup = tokio::time::timeout(check.settings.timeout, check.resolver.mx(&domain)).await;
+    // The one lookup of the MX set: fan-out and the assessment both get these hosts.
+    let hosts: Vec<String> = match lookup {
+        Ok(Ok(hosts)) => hosts.into_iter().map(|h| h.host).collect(),
+        Ok(Err(e)) => return (vec![unresolved_mx(&check, started, e.0)], None),
+        Err(_) => {
+            let message = "DNS lookup timed out".to_string();
+            return (vec![unresolved_mx(&check, started, message)], None);
+        }
     };
     let kit = check.kit;
     let prepared = assess::prepare(&kit.dns, &hosts, &kit.settings).await;
@@ -83,12 +90,13 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
     // Record, do not enforce: DANE-EE certificates are often self-signed, and WebPKI is
     // judged afterwards where DANE does not apply.
     settings.insecure = true;
-    let mut reports = probe_target(
+    let mut reports = probe_mx_hosts(
         check.target,
         check.probe_name,
         Arc::new(settings),
-        Some(check.resolver),
+        check.resolver,
         check.family,
+        &hosts,
     )
     .await;
     if hosts.is_empty() {
@@ -102,4 +110,18 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
     };
     let posture = assess::assess(&domain, &prepared, &mut reports, &inputs).await;
     (reports, Some(posture))
+}
+
+/// The report of a domain whose MX set could not be looked up.
+fn unresolved_mx(
+    check: &DomainCheck<'_>,
+    started: tokio::time::Instant,
+    message: String,
+) -> ProbeReport {
+    unresolved(
+        check.probe_name,
+        &check.target.to_string(),
+        started,
+        message,
+    )
 }

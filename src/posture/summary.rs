@@ -8,11 +8,61 @@ use super::dns::Dnssec;
 use super::mta_sts::Policy;
 use crate::report::Status;
 
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingSeverity {
+    /// Critical: the posture fails.
+    Failure,
+    /// Worth fixing; mail still flows securely.
+    Warning,
+}
+
+impl FindingSeverity {
+    /// `failure` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingSeverity::Failure => "failure",
+            FindingSeverity::Warning => "warning",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingSeverity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a domain record (MTA-STS, TLS-RPT) is published and usable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordState {
+    /// No record is published (or the check is off).
+    #[default]
+    None,
+    /// The record (and for MTA-STS its policy) is valid.
+    Valid,
+    /// The record or policy is invalid.
+    Invalid,
+}
+
+impl RecordState {
+    /// `none`, `valid` or `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::None => "none",
+            RecordState::Valid => "valid",
+            RecordState::Invalid => "invalid",
+        }
+    }
+}
+
 /// `failure` or `warning`, with a reason and where.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
     /// `failure` (critical) or `warning`.
-    pub severity: &'static str,
+    pub severity: FindingSeverity,
     /// A failure reason (`dns_bogus`, `dane_mismatch`, `mta_sts_policy`,
     /// `mta_sts_mx_mismatch`, `starttls_unavailable`, `tls_certificate`) or a warning kind
     /// (`tls_rpt`, `fcrdns`, `banner_name`).
@@ -27,7 +77,7 @@ pub struct Finding {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StsStatus {
     /// `none` (no record), `valid` or `invalid`.
-    pub state: &'static str,
+    pub state: RecordState,
     /// The record's id.
     pub id: Option<String>,
     /// The policy, when fetched and valid.
@@ -42,7 +92,7 @@ pub struct StsStatus {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RptStatus {
     /// `none`, `valid` or `invalid`.
-    pub state: &'static str,
+    pub state: RecordState,
     /// Report destinations.
     pub rua: Vec<String>,
     /// Why the record is invalid.
@@ -105,7 +155,11 @@ pub struct DomainPosture {
 impl DomainPosture {
     /// `critical` with any failure, `warning` with any warning, else `ok`.
     pub fn status(&self) -> Status {
-        if self.findings.iter().any(|f| f.severity == "failure") {
+        if self
+            .findings
+            .iter()
+            .any(|f| f.severity == FindingSeverity::Failure)
+        {
             Status::Critical
         } else if self.findings.is_empty() {
             Status::Ok
@@ -117,7 +171,7 @@ impl DomainPosture {
 
 pub(crate) fn failure(reason: &'static str, subject: &str, message: String) -> Finding {
     Finding {
-        severity: "failure",
+        severity: FindingSeverity::Failure,
         reason,
         subject: subject.to_string(),
         message,
@@ -126,7 +180,7 @@ pub(crate) fn failure(reason: &'static str, subject: &str, message: String) -> F
 
 pub(crate) fn warning(reason: &'static str, subject: &str, message: String) -> Finding {
     Finding {
-        severity: "warning",
+        severity: FindingSeverity::Warning,
         reason,
         subject: subject.to_string(),
         message,

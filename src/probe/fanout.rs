@@ -4,9 +4,9 @@
 //! per address of every MX host. A lookup that fails gives a report too (phase `resolve`,
 //! reason `dns`, no address), so a broken MX host is never silently dropped.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinSet;
 use tokio::time::{timeout_at, Instant};
@@ -77,33 +77,96 @@ pub async fn probe_target(
             match flatten(timeout_at(deadline, resolver.mx(domain)).await) {
                 Err(e) => reports.push(unresolved(probe_name, &target.to_string(), started, e.0)),
                 Ok(hosts) => {
-                    let mut lookups = JoinSet::new();
-                    for (index, mx) in hosts.into_iter().enumerate() {
-                        let resolver = resolver.clone();
-                        lookups.spawn(async move {
-                            let found =
-                                timeout_at(deadline, resolver.addresses(&mx.host, family)).await;
-                            (index, mx.host, flatten(found), started.elapsed())
-                        });
+                    let hosts: Vec<String> = hosts.into_iter().map(|mx| mx.host).collect();
+                    let (found, failed) =
+                        plan_hosts(&hosts, resolver, family, deadline, started).await;
+                    for (host, ip, took) in found {
+                        plans.push(plan(&host, SocketAddr::new(ip, target.port), Some(took)));
                     }
-                    let mut answers = lookups.join_all().await;
-                    answers.sort_by_key(|(index, ..)| *index);
-                    for (_, host, found, took) in answers {
-                        match found {
-                            Ok(ips) => plans.extend(ips.into_iter().map(|ip| {
-                                plan(&host, SocketAddr::new(ip, target.port), Some(took))
-                            })),
-                            Err(e) => reports.push(fail(&host, e.0)),
-                        }
+                    for (host, message) in failed {
+                        reports.push(fail(&host, message));
                     }
                 }
             }
         }
     }
+    run_plans(plans, reports, &settings).await
+}
 
+/// Probes every address of the MX hosts `hosts` of `target` (already looked up, in preference
+/// order): the posture check looks the MX set up once and hands it here.
+pub async fn probe_mx_hosts(
+    target: &Target,
+    probe_name: Option<&str>,
+    settings: Arc<ProbeSettings>,
+    resolver: &Resolver,
+    family: Family,
+    hosts: &[String],
+) -> Vec<ProbeReport> {
+    let started = Instant::now();
+    let deadline = started + settings.timeout;
+    let tls = settings.tls.unwrap_or(target.default_tls);
+    let (found, failed) = plan_hosts(hosts, resolver, family, deadline, started).await;
+    let plans = found
+        .into_iter()
+        .map(|(host, ip, took)| ProbePlan {
+            probe: probe_name.map(str::to_string),
+            target: host_port(&host, target.port),
+            address: SocketAddr::new(ip, target.port),
+            server_name: settings.server_name.clone().unwrap_or_else(|| host.clone()),
+            tls,
+            resolved_in: Some(took),
+            started,
+        })
+        .collect();
+    let reports = failed
+        .into_iter()
+        .map(|(host, message)| {
+            unresolved(probe_name, &host_port(&host, target.port), started, message)
+        })
+        .collect();
+    run_plans(plans, reports, &settings).await
+}
+
+/// The addresses of every host, looked up concurrently: (host, address, lookup time) in host
+/// order, and (host, why) for the hosts that did not resolve.
+async fn plan_hosts(
+    hosts: &[String],
+    resolver: &Resolver,
+    family: Family,
+    deadline: Instant,
+    started: Instant,
+) -> (Vec<(String, IpAddr, Duration)>, Vec<(String, String)>) {
+    let mut lookups = JoinSet::new();
+    for (index, host) in hosts.iter().cloned().enumerate() {
+        let resolver = resolver.clone();
+        lookups.spawn(async move {
+            let found = timeout_at(deadline, resolver.addresses(&host, family)).await;
+            (index, host, flatten(found), started.elapsed())
+        });
+    }
+    let mut answers = lookups.join_all().await;
+    answers.sort_by_key(|(index, ..)| *index);
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    for (_, host, answer, took) in answers {
+        match answer {
+            Ok(ips) => found.extend(ips.into_iter().map(|ip| (host.clone(), ip, took))),
+            Err(e) => failed.push((host, e.0)),
+        }
+    }
+    (found, failed)
+}
+
+/// Probes `plans` concurrently; the reports of `unresolved` hosts go last.
+async fn run_plans(
+    plans: Vec<ProbePlan>,
+    mut reports: Vec<ProbeReport>,
+    settings: &Arc<ProbeSettings>,
+) -> Vec<ProbeReport> {
     if let [plan] = plans.as_slice() {
         // One address (the common case): no task to spawn and join.
-        let mut ordered = vec![probe(plan, &settings).await];
+        let mut ordered = vec![probe(plan, settings).await];
         ordered.append(&mut reports);
         return ordered;
     }
@@ -135,7 +198,12 @@ fn host_port(host: &str, port: u16) -> String {
 }
 
 /// The report for a target whose name could not be resolved.
-fn unresolved(probe: Option<&str>, target: &str, started: Instant, message: String) -> ProbeReport {
+pub fn unresolved(
+    probe: Option<&str>,
+    target: &str,
+    started: Instant,
+    message: String,
+) -> ProbeReport {
     let took = started.elapsed();
     ProbeReport {
         probe: probe.map(str::to_string),

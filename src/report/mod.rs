@@ -289,6 +289,14 @@ impl ProbeReport {
     pub fn phase(&self, phase: Phase) -> Option<&PhaseTiming> {
         self.phases.iter().rev().find(|p| p.phase == phase)
     }
+
+    /// Marks the report failed by a later stage (the posture's DANE or WebPKI verdict):
+    /// `success`, `status` and `failure` change together, so they never disagree.
+    pub fn fail(&mut self, failure: Failure) {
+        self.success = false;
+        self.status = Status::Critical;
+        self.failure = Some(failure);
+    }
 }
 
 /// Seconds as f64, rounded to microseconds so JSON stays readable.

@@ -242,7 +242,7 @@ async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
     assert!(p.hosts[0].dane);
     let dane1 = p.hosts[0].addresses[0].dane.as_ref().expect("dane");
     assert_eq!(
-        (dane1.result, dane1.matched.as_ref().map(|m| m.1)),
+        (dane1.result.as_str(), dane1.matched.as_ref().map(|m| m.1)),
         ("match", Some(0))
     );
     assert!(!p.hosts[0].addresses[0].webpki_valid);
@@ -251,7 +251,7 @@ async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
     let failure = mx2.failure.as_ref().expect("mx2 fails");
     assert_eq!(failure.reason.as_str(), "dane_mismatch");
     let dane2 = p.hosts[1].addresses[0].dane.as_ref().expect("dane");
-    assert_eq!((dane2.result, dane2.ignored), ("mismatch", 1));
+    assert_eq!((dane2.result.as_str(), dane2.ignored), ("mismatch", 1));
     // The message shows what the server presents, as the record to publish would name it.
     let presented = tlsa_311(mx2.tls.as_ref().expect("tls").chain_der[0].as_slice()).expect("spki");
     assert_eq!(dane2.presented, [presented.display()]);
@@ -264,7 +264,7 @@ async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
     );
     assert!(p.hosts[1].addresses[0].webpki_valid);
     // MTA-STS enforce covers both; TLS-RPT is published.
-    assert_eq!(p.mta_sts.state, "valid");
+    assert_eq!(p.mta_sts.state.as_str(), "valid");
     assert_eq!(
         p.mta_sts.policy.as_ref().map(|p| p.mode.as_str()),
         Some("enforce")
@@ -274,7 +274,7 @@ async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
     assert_eq!(p.status(), Status::Critical);
     assert!(finding(&p, "dane_mismatch").is_some_and(|f| f.subject.starts_with("127.0.0.3")));
     // No PTR records in this zone: FCrDNS is a warning, never a failure.
-    assert!(finding(&p, "fcrdns").is_some_and(|f| f.severity == "warning"));
+    assert!(finding(&p, "fcrdns").is_some_and(|f| f.severity.as_str() == "warning"));
     let text = smtpwatch::posture::render::text(&p);
     if std::env::var_os("SMTPWATCH_SHOW_POSTURE").is_some() {
         let shown = target_text(&reports);
@@ -309,9 +309,9 @@ async fn mta_sts_policy_problems_are_named() {
     for (policy, want) in cases {
         let t = mail_domain(policy, vec![Rec::Txt("_mta-sts.mail.test.", STS_TXT)]).await;
         let (_, p) = run_check(&t).await;
-        assert_eq!(p.mta_sts.state, "invalid", "{want}");
+        assert_eq!(p.mta_sts.state.as_str(), "invalid", "{want}");
         let f = finding(&p, "mta_sts_policy").expect("mta_sts_policy");
-        assert_eq!(f.severity, "failure");
+        assert_eq!(f.severity.as_str(), "failure");
         assert!(f.message.contains(want), "{want}: {}", f.message);
     }
 }
@@ -327,7 +327,7 @@ async fn an_mx_outside_the_policy_fails_under_enforce_and_warns_under_testing() 
     let (_, p) = run_check(&t).await;
     assert_eq!(p.mta_sts.uncovered, ["mx2.mail.test"]);
     assert_eq!(
-        finding(&p, "mta_sts_mx_mismatch").map(|f| f.severity),
+        finding(&p, "mta_sts_mx_mismatch").map(|f| f.severity.as_str()),
         Some("failure")
     );
 
@@ -339,7 +339,7 @@ async fn an_mx_outside_the_policy_fails_under_enforce_and_warns_under_testing() 
     .await;
     let (_, p) = run_check(&t).await;
     assert_eq!(
-        finding(&p, "mta_sts_mx_mismatch").map(|f| f.severity),
+        finding(&p, "mta_sts_mx_mismatch").map(|f| f.severity.as_str()),
         Some("warning")
     );
 }
@@ -348,7 +348,7 @@ async fn an_mx_outside_the_policy_fails_under_enforce_and_warns_under_testing() 
 async fn without_an_mta_sts_record_nothing_is_fetched() {
     let t = mail_domain(("500 Internal Server Error", "text/plain", ""), Vec::new()).await;
     let (_, p) = run_check(&t).await;
-    assert_eq!(p.mta_sts.state, "none");
+    assert_eq!(p.mta_sts.state.as_str(), "none");
     assert!(finding(&p, "mta_sts_policy").is_none());
 }
 
@@ -381,7 +381,7 @@ async fn a_bogus_zone_fails_with_dns_bogus_and_dane_does_not_apply() {
     assert_eq!(p.hosts[0].tlsa_dnssec, Dnssec::Bogus);
     assert!(!p.hosts[0].dane, "a bogus TLSA set is not usable");
     assert_eq!(
-        finding(&p, "dns_bogus").map(|f| f.severity),
+        finding(&p, "dns_bogus").map(|f| f.severity.as_str()),
         Some("failure")
     );
     assert_eq!(p.status(), Status::Critical);
@@ -463,7 +463,7 @@ async fn dane_ta_matches_the_issuer_and_the_leaf_must_name_the_mx_host() {
     assert!(reports[0].success, "{:?}", reports[0].failure);
     let dane = p.hosts[0].addresses[0].dane.as_ref().expect("dane");
     assert_eq!(
-        (dane.result, dane.matched.as_ref().map(|m| m.1)),
+        (dane.result.as_str(), dane.matched.as_ref().map(|m| m.1)),
         ("match", Some(1))
     );
     assert!(p.findings.is_empty(), "{:?}", p.findings);
@@ -532,7 +532,7 @@ async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_che
     assert_eq!(address.fcrdns, Some(true));
     assert!(finding(&p, "fcrdns").is_none(), "{:?}", p.findings);
     assert_eq!(
-        finding(&p, "banner_name").map(|f| f.severity),
+        finding(&p, "banner_name").map(|f| f.severity.as_str()),
         Some("warning")
     );
     // The EHLO reply names fake.test too.
@@ -540,7 +540,7 @@ async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_che
         finding(&p, "ehlo_name").is_some_and(|f| f.message.contains("EHLO reply names fake.test"))
     );
     assert_eq!(p.status(), Status::Warning);
-    assert_eq!(p.tls_rpt.state, "none");
+    assert_eq!(p.tls_rpt.state.as_str(), "none");
 }
 
 #[tokio::test]
