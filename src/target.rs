@@ -65,8 +65,13 @@ impl fmt::Display for TlsMode {
     }
 }
 
+/// A TLS mode name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown TLS mode {0:?} (expected opportunistic, starttls, implicit or none)")]
+pub struct UnknownTlsMode(String);
+
 impl FromStr for TlsMode {
-    type Err = String;
+    type Err = UnknownTlsMode;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -74,9 +79,7 @@ impl FromStr for TlsMode {
             "starttls" => Ok(TlsMode::Starttls),
             "implicit" => Ok(TlsMode::Implicit),
             "none" => Ok(TlsMode::None),
-            other => Err(format!(
-                "unknown TLS mode {other:?} (expected opportunistic, starttls, implicit or none)"
-            )),
+            other => Err(UnknownTlsMode(other.to_string())),
         }
     }
 }

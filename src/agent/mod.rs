@@ -139,7 +139,7 @@ fn posture_kit(
         .as_deref()
         .map(crate::posture::dns::trust_anchor_file)
         .transpose()
-        .map_err(setup)?;
+        .map_err(|e| setup(e.to_string()))?;
     PostureKit::new(
         &config.dns_servers,
         anchors,

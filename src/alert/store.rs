@@ -31,26 +31,30 @@ struct SavedAlert {
 }
 
 /// Reads the saved alerts; a missing file is an empty state.
-pub fn load(path: &Path) -> Result<Vec<Saved>, String> {
+pub fn load(path: &Path) -> Result<Vec<Saved>, StoreError> {
+    let failed = |reason: String| StoreError {
+        path: path.to_path_buf(),
+        reason,
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(failed(e.to_string())),
     };
-    let file: StateFile =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: StateFile = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
     if file.version != VERSION {
-        return Err(format!(
-            "{}: state file version {} is not {VERSION}",
-            path.display(),
-            file.version
-        ));
+        let reason = format!("state file version {} is not {VERSION}", file.version);
+        return Err(failed(reason));
     }
     Ok(file.alerts.into_iter().map(|a| (a.key, a.entry)).collect())
 }
 
 /// Replaces the file atomically with `alerts`.
-pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), String> {
+pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), StoreError> {
+    let failed = |reason: String| StoreError {
+        path: path.to_path_buf(),
+        reason,
+    };
     let file = StateFile {
         version: VERSION,
         alerts: alerts
@@ -58,7 +62,7 @@ pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), String> {
             .map(|(key, entry)| SavedAlert { key, entry })
             .collect(),
     };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| failed(e.to_string()))?;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
@@ -68,5 +72,15 @@ pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), String> {
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|e| format!("{}: {e}", path.display()))
+    write().map_err(|e| failed(e.to_string()))
+}
+
+/// The state file cannot be read, parsed or written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct StoreError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What went wrong.
+    pub reason: String,
 }

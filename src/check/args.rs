@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::config::values::{parse_dns_server, parse_duration};
-use crate::posture::assess::DaneMode;
-use crate::target::TlsMode;
+use crate::posture::assess::{DaneMode, UnknownDaneMode};
+use crate::target::{TlsMode, UnknownTlsMode};
 
 /// How `check` prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,10 +90,10 @@ pub struct CheckArgs {
     pub dnssec_trust_anchor: Option<PathBuf>,
 }
 
-fn parse_dane_mode(text: &str) -> Result<DaneMode, String> {
+fn parse_dane_mode(text: &str) -> Result<DaneMode, UnknownDaneMode> {
     text.parse()
 }
 
-fn parse_tls_mode(text: &str) -> Result<TlsMode, String> {
+fn parse_tls_mode(text: &str) -> Result<TlsMode, UnknownTlsMode> {
     text.parse()
 }

@@ -52,7 +52,9 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
 
     // Checked before probing, whatever the target, so a bad file is a usage error (exit 3).
     let anchors = match &args.dnssec_trust_anchor {
-        Some(path) => Some(crate::posture::dns::trust_anchor_file(path)?),
+        Some(path) => {
+            Some(crate::posture::dns::trust_anchor_file(path).map_err(|e| e.to_string())?)
+        }
         None => None,
     };
     let posture_settings = PostureSettings {

@@ -64,7 +64,7 @@ const SYSTEMD_DIRS: [(&str, &str); 2] = [
 /// Expands a leading `$CREDENTIALS_DIRECTORY` or `$STATE_DIRECTORY` (also `${...}`), set by
 /// systemd's `LoadCredential=` and `StateDirectory=`, so a config file can name credentials
 /// and state without knowing where systemd puts them.
-pub fn expand_systemd_dirs(path: &Path) -> Result<PathBuf, String> {
+pub fn expand_systemd_dirs(path: &Path) -> Result<PathBuf, SecretError> {
     let text = path.to_string_lossy();
     for (var, directive) in SYSTEMD_DIRS {
         let rest = text
@@ -82,9 +82,7 @@ pub fn expand_systemd_dirs(path: &Path) -> Result<PathBuf, String> {
                         .to_string();
                     Ok(PathBuf::from(format!("{dir}{rest}")))
                 }
-                None => Err(format!(
-                    "${var} is not set (systemd sets it with {directive})"
-                )),
+                None => Err(SecretError::SystemdDirectory { var, directive }),
             };
         }
     }
@@ -93,24 +91,57 @@ pub fn expand_systemd_dirs(path: &Path) -> Result<PathBuf, String> {
 
 /// Reads a secret from a file (trailing whitespace removed). Errors name the file, never its
 /// content.
-pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+pub fn read_secret_file(path: &Path) -> Result<Secret, SecretError> {
     let path = expand_systemd_dirs(path)?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| SecretError::Read {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
     let value = text.trim_end();
     if value.is_empty() {
-        return Err(format!("{} is empty", path.display()));
+        return Err(SecretError::EmptyFile(path));
     }
     Ok(Secret::new(value))
 }
 
 /// Reads a secret from an environment variable.
-pub fn read_secret_env(name: &str) -> Result<Secret, String> {
+pub fn read_secret_env(name: &str) -> Result<Secret, SecretError> {
     match std::env::var(name) {
         Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        Ok(_) => Err(format!("environment variable {name} is empty")),
-        Err(_) => Err(format!("environment variable {name} is not set")),
+        Ok(_) => Err(SecretError::EmptyVariable(name.to_string())),
+        Err(_) => Err(SecretError::UnsetVariable(name.to_string())),
     }
+}
+
+/// A secret (or a path under a systemd directory) that cannot be had. The messages name the
+/// file or variable, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// `$CREDENTIALS_DIRECTORY` or `$STATE_DIRECTORY` is not set.
+    #[error("${var} is not set (systemd sets it with {directive})")]
+    SystemdDirectory {
+        /// The variable.
+        var: &'static str,
+        /// The unit directive that sets it.
+        directive: &'static str,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The file is empty.
+    #[error("{} is empty", .0.display())]
+    EmptyFile(PathBuf),
+    /// The variable is not set.
+    #[error("environment variable {0} is not set")]
+    UnsetVariable(String),
+    /// The variable is empty.
+    #[error("environment variable {0} is empty")]
+    EmptyVariable(String),
 }
 
 #[cfg(test)]

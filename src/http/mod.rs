@@ -159,7 +159,7 @@ async fn probe(
     let tls = match q.tls.as_deref().map(str::parse::<TlsMode>) {
         None => None,
         Some(Ok(mode)) => Some(mode),
-        Some(Err(e)) => return bad_request(e),
+        Some(Err(e)) => return bad_request(e.to_string()),
     };
     let json = match q.format.as_deref() {
         None | Some("prometheus") => false,

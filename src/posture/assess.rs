@@ -35,16 +35,19 @@ pub enum DaneMode {
     Off,
 }
 
+/// A DANE mode name that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown DANE mode {0:?} (expected auto, require or off)")]
+pub struct UnknownDaneMode(String);
+
 impl FromStr for DaneMode {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = UnknownDaneMode;
+    fn from_str(text: &str) -> Result<Self, UnknownDaneMode> {
         match text {
             "auto" => Ok(DaneMode::Auto),
             "require" => Ok(DaneMode::Require),
             "off" => Ok(DaneMode::Off),
-            other => Err(format!(
-                "unknown DANE mode {other:?} (expected auto, require or off)"
-            )),
+            other => Err(UnknownDaneMode(other.to_string())),
         }
     }
 }

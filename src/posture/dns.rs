@@ -79,8 +79,19 @@ impl std::fmt::Debug for PostureDns {
 }
 
 /// Reads a DNSKEY-format trust anchor file.
-pub fn trust_anchor_file(path: &Path) -> Result<TrustAnchors, String> {
-    TrustAnchors::from_file(path).map_err(|e| format!("trust anchor {}: {e}", path.display()))
+pub fn trust_anchor_file(path: &Path) -> Result<TrustAnchors, AnchorError> {
+    TrustAnchors::from_file(path).map_err(|e| AnchorError {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// A trust anchor file that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("trust anchor {}: {reason}", path.display())]
+pub struct AnchorError {
+    path: std::path::PathBuf,
+    reason: String,
 }
 
 impl PostureDns {
