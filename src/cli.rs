@@ -120,7 +120,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     // Every TLS user (rustls, later reqwest) relies on one process-wide provider: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check(args) => crate::check::run(args).unwrap_or_else(|message| {
+        Command::Check(args) => crate::check::execute(args).unwrap_or_else(|message| {
             eprintln!("smtpwatch check: {message}");
             EXIT_UNKNOWN
         }),
@@ -140,7 +140,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 EXIT_UNKNOWN
             })
         }
-        Command::Run(args) => crate::agent::process::run(&args.config)
+        Command::Run(args) => crate::agent::process::run_agent(&args.config)
             .map(|()| 0)
             .unwrap_or_else(|message| {
                 tracing::error!("{message}");

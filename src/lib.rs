@@ -3,36 +3,45 @@
 //! # Data flow
 //!
 //! ```text
-//! probes.toml ─> config ─> schedule ─> probe::fanout ─> ProbeReport ─┬─> metrics (/metrics, /probe)
-//!                                          ▲                         ├─> http (status page)
-//!                                          │                         └─> alert ─> webhook, slack,
-//!                                          │                                      alertmanager
-//!                                   resolve (MX, A/AAAA)
-//! smtpwatch check TARGET ─────────> probe::fanout ─> ProbeReport ─> report::render (text/json/nagios)
+//! probes.toml ─> config ─> agent ─> schedule ─> probe ─> ProbeReport ─┬─> metrics (/metrics, /probe)
+//!                                     posture (mx:) ─┘                ├─> latest ─> http (status page)
+//!                                                                     └─> alert ─> webhook, slack,
+//!                                                                                  alertmanager
+//! smtpwatch check TARGET ─> check ─> probe / posture ─> ProbeReport ─> report::render
 //! ```
 //!
 //! One type crosses every boundary: [`report::ProbeReport`], the result of one probe of one
-//! address. Probing knows nothing of metrics, pages or alerts.
+//! address. Probing knows nothing of metrics, pages or alerts. `ARCHITECTURE.md` lists which
+//! module may use which, and a test holds the code to it.
 //!
 //! # Layout
 //!
-//! - [`cli`]: command-line definitions, dispatch, `config check` and `alert test`.
-//! - [`check`]: the `check` command (and the posture of `mx:` targets).
-//! - [`posture`]: mail-domain posture: DNSSEC, DANE, MTA-STS, TLS-RPT, FCrDNS.
-//! - [`target`]: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://`, `mx:domain`.
-//! - [`resolve`]: hickory-resolver lookups (A/AAAA, MX).
-//! - [`probe`]: the phase sequence ([`probe::probe`]), sans-IO reply framing ([`probe::reply`]),
-//!   the session with its single read buffer ([`probe::session`]), TLS ([`probe::tls`]) and
-//!   the per-address fan-out ([`probe::fanout`]).
-//! - [`report`]: `ProbeReport` and its renderings.
-//! - [`escape`]: making untrusted server text safe to print.
-//! - [`config`]: the agent's TOML file, validated with located errors.
-//! - [`schedule`]: per-probe timers on a spread, a concurrency limit, reloads.
-//! - [`metrics`]: Prometheus families and the blackbox-style `/probe` answer.
-//! - [`agent`]: `smtpwatch run`: configuration, scheduler, metrics and latest results wired up.
-//! - [`http`]: the agent's endpoints and HTML pages (axum).
+//! - [`cli`]: the top floor: command-line definitions, logging, dispatch, `config check` and
+//!   `alert test`.
+//! - [`check`]: the `check` command, its flags and output formats (and the posture of `mx:`
+//!   targets).
+//! - [`agent`]: `smtpwatch run`: jobs built from the configuration, rounds fed to the sinks,
+//!   reloads, signals.
+//! - [`http`]: the agent's endpoints and HTML pages, through the narrow [`http::AgentView`].
 //! - [`systemd`]: readiness, stopping and watchdog notifications (`Type=notify`).
-//! - [`alert`]: alert state, notifications, delivery with retries, the state file.
+//! - [`schedule`]: per-probe timers on a spread, a concurrency limit, reloads.
+//! - [`alert`]: alert state, the alert book, notifications, delivery with retries, the state
+//!   file.
+//! - [`metrics`]: Prometheus families and the blackbox-style `/probe` answer.
+//! - [`latest`]: the latest round of every probe.
+//! - [`config`]: the agent's TOML file, validated with located errors; value types
+//!   ([`config::values`]) and secrets ([`config::secret`]).
+//! - [`posture`]: mail-domain posture: DNSSEC, DANE, MTA-STS, TLS-RPT, FCrDNS.
+//! - [`probe`]: the per-address fan-out ([`probe::fanout`]), the phase dialogue
+//!   ([`probe::probe`]), the session with its single read buffer ([`probe::session`]), sans-IO
+//!   reply framing ([`probe::reply`]) and TLS facts ([`probe::tls`]).
+//! - [`report`]: `ProbeReport` and its renderings.
+//! - [`resolve`]: hickory-resolver lookups (A/AAAA, MX).
+//! - [`target`]: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://`, `mx:domain`, and
+//!   the TLS mode a scheme implies.
+//! - [`trust`]: trust stores and the one HTTPS client builder.
+//! - [`runtime`]: the one async runtime builder.
+//! - [`escape`]: making untrusted server text safe to print.
 
 pub mod agent;
 pub mod alert;

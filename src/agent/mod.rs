@@ -19,7 +19,7 @@ use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
 use crate::latest::{LatestRounds, Round};
 use crate::metrics::Metrics;
-use crate::posture::run::{check_domain, DomainCheck, PostureKit};
+use crate::posture::domain::{check_domain, DomainCheck, PostureTools};
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
 use crate::resolve::{DnsError, Family, Resolver};
@@ -27,6 +27,7 @@ use crate::schedule::{self, Scheduler};
 use crate::trust::LazyTrust;
 
 pub mod process;
+mod view;
 
 /// One configured probe, ready to run.
 pub struct ProbeJob {
@@ -35,9 +36,9 @@ pub struct ProbeJob {
     settings: Arc<ProbeSettings>,
     resolver: Option<Resolver>,
     /// For `mx:` probes: what the posture checks use.
-    posture: Option<PostureKit>,
+    posture: Option<PostureTools>,
     /// Agent-wide settings that change what the probe does (for reload diffing).
-    agent_key: (String, Vec<SocketAddr>),
+    agent_settings: (String, Vec<SocketAddr>),
 }
 
 impl schedule::Job for ProbeJob {
@@ -48,7 +49,7 @@ impl schedule::Job for ProbeJob {
         self.config.interval
     }
     fn same_as(&self, other: &Self) -> bool {
-        self.config == other.config && self.agent_key == other.agent_key
+        self.config == other.config && self.agent_settings == other.agent_settings
     }
 }
 
@@ -82,9 +83,9 @@ pub enum AgentError {
 }
 
 /// The jobs of `config`, and the resolver they share.
-type Built = (Vec<Arc<ProbeJob>>, Result<Resolver, DnsError>);
+type JobSet = (Vec<Arc<ProbeJob>>, Result<Resolver, DnsError>);
 
-fn build_jobs(config: &Config) -> Result<Built, AgentError> {
+fn build_jobs(config: &Config) -> Result<JobSet, AgentError> {
     // A probe of an IP literal needs no resolver; report DNS set-up problems only when needed.
     let resolver = Resolver::new(&config.dns_servers);
     let mut trusts: HashMap<Option<PathBuf>, Arc<LazyTrust>> = HashMap::new();
@@ -109,7 +110,7 @@ fn build_jobs(config: &Config) -> Result<Built, AgentError> {
             (Err(e), true) => return Err(AgentError::Setup(format!("probe {:?}: {e}", p.name))),
         };
         let posture = match (&p.posture, &resolver) {
-            (Some(pp), Some(resolver)) => Some(posture_kit(p, pp, resolver, &s, config)?),
+            (Some(pp), Some(resolver)) => Some(posture_tools(p, pp, resolver, &s, config)?),
             _ => None,
         };
         jobs.push(Arc::new(ProbeJob {
@@ -117,20 +118,20 @@ fn build_jobs(config: &Config) -> Result<Built, AgentError> {
             settings: Arc::new(s),
             resolver,
             posture,
-            agent_key: (config.ehlo_name.to_string(), config.dns_servers.clone()),
+            agent_settings: (config.ehlo_name.to_string(), config.dns_servers.clone()),
         }));
     }
     Ok((jobs, resolver))
 }
 
-/// The posture kit of `mx:` probe `p` (the policy fetcher trusts what the probe trusts).
-fn posture_kit(
+/// The posture tools of `mx:` probe `p` (the policy fetcher trusts what the probe trusts).
+fn posture_tools(
     p: &ProbeConfig,
     posture: &config::posture::ProbePosture,
     resolver: &Resolver,
     settings: &ProbeSettings,
     config: &Config,
-) -> Result<PostureKit, AgentError> {
+) -> Result<PostureTools, AgentError> {
     let setup = |e: String| AgentError::Setup(format!("probe {:?}: {e}", p.name));
     let trust = settings.trust.get().map_err(|e| setup(e.to_string()))?;
     let timeout = p.timeout.min(Duration::from_secs(10));
@@ -140,7 +141,7 @@ fn posture_kit(
         .map(crate::posture::dns::trust_anchor_file)
         .transpose()
         .map_err(|e| setup(e.to_string()))?;
-    PostureKit::new(
+    PostureTools::new(
         &config.dns_servers,
         anchors,
         trust,
@@ -197,13 +198,13 @@ impl Agent {
         self.metrics.in_flight.inc();
         let name = job.config.name.as_str();
         let (reports, posture) = match (&job.posture, &job.resolver) {
-            (Some(kit), Some(resolver)) => {
+            (Some(tools), Some(resolver)) => {
                 let check = DomainCheck {
                     target: &job.config.target,
                     probe_name: Some(name),
                     settings: (*job.settings).clone(),
                     resolver,
-                    kit,
+                    tools,
                     family: Family::Any,
                 };
                 check_domain(check).await
@@ -325,37 +326,6 @@ impl Agent {
             .read()
             .map_err(|e| DnsError(e.to_string()))
             .and_then(|r| r.clone())
-    }
-}
-
-impl crate::http::AgentView for Agent {
-    fn is_ready(&self) -> bool {
-        Agent::is_ready(self)
-    }
-
-    fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
-        Agent::latest(self)
-    }
-
-    fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
-    fn reload(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Agent::reload(self)?)
-    }
-
-    fn adhoc_settings(&self) -> ProbeSettings {
-        let config = self.config();
-        let mut settings =
-            ProbeSettings::new(self.adhoc_trust.clone(), config.ehlo_name.to_string());
-        settings.timeout = config.timeout;
-        settings.phase_timeout = config.timeout;
-        settings
-    }
-
-    fn resolver(&self) -> Result<Resolver, DnsError> {
-        Agent::resolver(self)
     }
 }
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{serve, Agent};
 
 /// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
-pub fn run(config: &Path) -> Result<(), String> {
+pub fn run_agent(config: &Path) -> Result<(), String> {
     let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let agent = Agent::load(config).map_err(|e| e.to_string())?;

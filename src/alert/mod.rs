@@ -5,12 +5,14 @@
 //!   certificate expiry).
 //! - [`notification`]: the versioned notification; [`webhook`], [`slack`] and
 //!   [`alertmanager`] turn it into each receiver's request.
-//! - [`deliver`]: one attempt to one receiver; [`dispatch`]: bounded queues, retries and
-//!   backoff per endpoint.
+//! - [`drift`]: capability drift (STARTTLS removed, AUTH before TLS).
+//! - [`deliver`]: one attempt to one receiver and the delivery policy; [`dispatch`]: bounded
+//!   queues, retries and backoff per endpoint, and their counters.
 //! - [`store`]: the state file that keeps firing alerts across restarts.
 //!
-//! [`Alerting`] wires them up for the agent; it knows nothing of sockets or metrics beyond
-//! the counters it is handed.
+//! Secrets live in [`crate::config::secret`]. [`Alerting`] wires the parts up for the agent; it
+//! knows nothing of sockets; its delivery counters ([`dispatch::DeliveryMetrics::register`]) go
+//! on the agent's registry.
 
 pub mod alertmanager;
 pub mod book;
@@ -55,17 +57,18 @@ pub fn agent_name() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// What the alerting side needs from the configuration.
-struct Setup {
+/// What the alerting side needs from the configuration: thresholds and notifiers, which
+/// notifiers each probe routes to, and the state file.
+struct Routing {
     alerting: AlertingConfig,
     /// Probe name → the notifiers it uses (None: all).
     routes: HashMap<String, Option<Vec<String>>>,
     state_file: Option<PathBuf>,
 }
 
-impl Setup {
-    fn of(config: &Config) -> Setup {
-        Setup {
+impl Routing {
+    fn of(config: &Config) -> Routing {
+        Routing {
             alerting: config.alerting.clone(),
             routes: config
                 .probes
@@ -87,7 +90,7 @@ impl Setup {
 /// The agent's alerting: the book, the dispatcher and the state file.
 pub struct Alerting {
     book: Mutex<AlertBook>,
-    setup: RwLock<Arc<Setup>>,
+    setup: RwLock<Arc<Routing>>,
     dispatcher: RwLock<Arc<Dispatcher>>,
     client: reqwest::Client,
     metrics: DeliveryMetrics,
@@ -98,7 +101,7 @@ impl Alerting {
     /// tokio runtime (the dispatcher's workers).
     pub fn start(config: &Config, metrics: DeliveryMetrics) -> Result<Alerting, String> {
         let client = http_client().map_err(|e| e.to_string())?;
-        let setup = Setup::of(config);
+        let setup = Routing::of(config);
         let mut book = AlertBook::new(agent_name());
         if let Some(path) = &setup.state_file {
             match store::load(path) {
@@ -132,7 +135,7 @@ impl Alerting {
 
     /// Resolves the firing alerts of probes `config` no longer has, routed by `setup`, and
     /// saves the state when that changed it.
-    fn resolve_removed(&self, setup: &Setup, config: &Config) {
+    fn resolve_removed(&self, setup: &Routing, config: &Config) {
         let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
         let (gone, snapshot) = match self.book.lock() {
             Ok(mut book) => {
@@ -145,7 +148,7 @@ impl Alerting {
         self.dispatch(setup, gone, snapshot);
     }
 
-    fn setup(&self) -> Arc<Setup> {
+    fn setup(&self) -> Arc<Routing> {
         self.setup
             .read()
             .map(|s| s.clone())
@@ -184,7 +187,7 @@ impl Alerting {
 
     fn dispatch(
         &self,
-        setup: &Setup,
+        setup: &Routing,
         sent: Vec<Notification>,
         snapshot: Option<Vec<store::Saved>>,
     ) {
@@ -205,7 +208,7 @@ impl Alerting {
     /// resolve. Unchanged notifiers keep their queues.
     pub fn reconfigure(&self, config: &Config) {
         let old = self.setup();
-        let new = Arc::new(Setup::of(config));
+        let new = Arc::new(Routing::of(config));
         // The old routes decide where the removed probes' `resolved` goes.
         self.resolve_removed(&old, config);
         let notifiers_changed = old.alerting.notifiers != new.alerting.notifiers

@@ -9,7 +9,7 @@ mod args;
 pub use self::args::{CheckArgs, Format};
 use crate::config::values::EhloName;
 use crate::posture::assess::PostureSettings;
-use crate::posture::run::{check_domain, DomainCheck, PostureKit};
+use crate::posture::domain::{check_domain, DomainCheck, PostureTools};
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
 use crate::report::render;
@@ -18,7 +18,7 @@ use crate::target::{Host, Target, TargetKind};
 use crate::trust::LazyTrust;
 
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
-pub fn run(args: CheckArgs) -> Result<u8, String> {
+pub fn execute(args: CheckArgs) -> Result<u8, String> {
     let target: Target = args.target.parse().map_err(|e| format!("{e}"))?;
     let family = match (args.ipv4_only, args.ipv6_only) {
         (true, _) => Family::V4,
@@ -72,7 +72,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
         };
         match (&resolver, with_posture) {
             (Some(resolver), true) => {
-                let kit = PostureKit::new(
+                let tools = PostureTools::new(
                     &args.dns_servers,
                     anchors,
                     settings.trust.get().map_err(|e| e.to_string())?,
@@ -85,7 +85,7 @@ pub fn run(args: CheckArgs) -> Result<u8, String> {
                     probe_name: None,
                     settings,
                     resolver,
-                    kit: &kit,
+                    tools: &tools,
                     family,
                 };
                 Ok::<_, String>(check_domain(check).await)

@@ -118,7 +118,7 @@ pub async fn prepare(
 }
 
 /// What [`assess`] needs besides the reports.
-pub struct Inputs<'a> {
+pub struct AssessContext<'a> {
     /// The validating resolver.
     pub dns: &'a PostureDns,
     /// MTA-STS policy fetcher.
@@ -136,7 +136,7 @@ pub async fn assess(
     domain: &str,
     prepared: &[PreparedHost],
     reports: &mut [ProbeReport],
-    inputs: &Inputs<'_>,
+    inputs: &AssessContext<'_>,
 ) -> DomainPosture {
     let dns = inputs.dns;
     let mut findings = Vec::new();

@@ -1,18 +1,23 @@
 //! Mail-domain posture: what a domain publishes about its mail servers' TLS, checked against
-//! what the servers present. Pure parts here; DNS lookups go through [`crate::resolve`].
+//! what the servers present.
 //!
-//! - [`mta_sts`]: MTA-STS records, policies and MX patterns (RFC 8461).
-//! - [`tlsrpt`]: TLS reporting records (RFC 8460).
-//! - [`dane`]: TLSA usability and matching against a presented chain (RFC 7672).
+//! - [`domain`]: a whole `mx:` round: one MX lookup, the TLSA sets, every address probed with
+//!   certificate verdicts recorded, then the assessment.
+//! - [`assess`]: judging each address (DANE where it applies, WebPKI elsewhere) and the domain.
+//! - [`dns`]: the validating resolver (secure, insecure, bogus per answer); [`fetch`]: the
+//!   MTA-STS policy over HTTPS.
+//! - [`mta_sts`]: MTA-STS records, policies and MX patterns (RFC 8461); [`tlsrpt`]: TLS
+//!   reporting records (RFC 8460); [`dane`]: TLSA usability and matching (RFC 7672).
+//! - [`summary`]: what an assessment reports; [`render`]: it as text.
 
 pub mod assess;
 pub mod dane;
 pub mod dns;
+pub mod domain;
 pub mod fetch;
 pub mod mta_sts;
 mod records;
 pub mod render;
-pub mod run;
 pub mod summary;
 pub mod tlsrpt;
 

@@ -7,8 +7,9 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
+use self::verdict::{capabilities, require, session_failure};
 use super::reply::Reply;
-use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
+use super::session::{BoxStream, QuickAck, Session, Transcript};
 use super::settings::{ProbePlan, ProbeSettings};
 use super::tls;
 use crate::report::{
@@ -17,9 +18,17 @@ use crate::report::{
 use crate::target::TlsMode;
 use crate::trust::server_name;
 
-type Step<T> = Result<T, Failure>;
+mod verdict;
 
-fn fail(phase: Phase, reason: FailureReason, code: Option<u16>, message: String) -> Failure {
+/// A phase's outcome: what it found, or why the probe failed.
+pub(super) type Step<T> = Result<T, Failure>;
+
+pub(super) fn fail(
+    phase: Phase,
+    reason: FailureReason,
+    code: Option<u16>,
+    message: String,
+) -> Failure {
     Failure {
         phase,
         reason,
@@ -363,48 +372,4 @@ fn expiry_warning(seconds_left: f64, warn: Duration) -> String {
         "certificate expires in {days:.1} days (warning threshold {})",
         humantime::format_duration(warn)
     )
-}
-
-/// Checks the reply code: `expected` passes, 4xx/5xx is `rejected`, anything else is a
-/// protocol error (a 2xx/3xx the command cannot have).
-fn require(phase: Phase, reply: &Reply, expected: u16, what: &str) -> Step<()> {
-    if reply.code == expected {
-        return Ok(());
-    }
-    let (reason, message) = if reply.code >= 400 {
-        (
-            FailureReason::Rejected,
-            format!("{what} refused: {} {}", reply.code, reply.text()),
-        )
-    } else {
-        let m = format!(
-            "unexpected {what} reply {} (expected {expected}): {}",
-            reply.code,
-            reply.text()
-        );
-        (FailureReason::ProtocolError, m)
-    };
-    Err(fail(phase, reason, Some(reply.code), message))
-}
-
-fn session_failure(phase: Phase, e: SessionError) -> Failure {
-    use super::reply::ReplyError;
-    let reason = match &e {
-        SessionError::Timeout(_) => FailureReason::Timeout,
-        SessionError::Closed(_) => FailureReason::Closed,
-        SessionError::Reply(ReplyError::Malformed(_)) => FailureReason::ProtocolError,
-        SessionError::Reply(ReplyError::TooLong(_)) => FailureReason::ReplyTooLong,
-    };
-    fail(phase, reason, None, e.to_string())
-}
-
-/// EHLO keywords with their parameters: every line after the greeting line.
-fn capabilities(reply: &Reply) -> Vec<String> {
-    reply
-        .lines
-        .iter()
-        .skip(1)
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
 }

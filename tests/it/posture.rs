@@ -10,8 +10,8 @@ use hickory_resolver::proto::rr::RecordType;
 use smtpwatch::posture::assess::PostureSettings;
 use smtpwatch::posture::dane::tlsa_311;
 use smtpwatch::posture::dns::{Dnssec, PostureDns};
+use smtpwatch::posture::domain::{check_domain, DomainCheck, PostureTools};
 use smtpwatch::posture::fetch::PolicyFetcher;
-use smtpwatch::posture::run::{check_domain, DomainCheck, PostureKit};
 use smtpwatch::posture::summary::{DomainPosture, Finding};
 use smtpwatch::report::Status;
 use smtpwatch::resolve::{Family, Resolver};
@@ -204,7 +204,7 @@ async fn run_check_with(
         probe_name: None,
         settings: settings(&t.ca),
         resolver: &resolver,
-        kit: &PostureKit {
+        tools: &PostureTools {
             dns,
             fetcher,
             settings: PostureSettings::default(),
@@ -446,7 +446,7 @@ async fn dane_ta_round(name: &str) -> (Vec<smtpwatch::report::ProbeReport>, Doma
         probe_name: None,
         settings: settings(&TestCa::new("unrelated")),
         resolver: &resolver,
-        kit: &PostureKit {
+        tools: &PostureTools {
             dns,
             fetcher,
             settings: posture,
@@ -515,7 +515,7 @@ async fn fcrdns_holds_when_the_ptr_name_resolves_back_and_the_banner_name_is_che
         probe_name: None,
         settings: settings(&ca),
         resolver: &resolver,
-        kit: &PostureKit {
+        tools: &PostureTools {
             dns,
             fetcher,
             settings: PostureSettings {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::assess::{self, Inputs, PostureSettings};
+use super::assess::{self, AssessContext, PostureSettings};
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
 use super::summary::DomainPosture;
@@ -20,7 +20,7 @@ use crate::trust::Trust;
 
 /// What an agent's `mx:` probe keeps between rounds: its validating resolver, policy fetcher
 /// and switches.
-pub struct PostureKit {
+pub struct PostureTools {
     /// The validating resolver.
     pub dns: PostureDns,
     /// MTA-STS policy fetcher.
@@ -29,7 +29,7 @@ pub struct PostureKit {
     pub settings: PostureSettings,
 }
 
-impl PostureKit {
+impl PostureTools {
     /// Asks `servers` (none: the system's), validating with `anchors` (None: the root's);
     /// fetches policies trusting `trust`, resolving through `resolver`, within `timeout`.
     pub fn new(
@@ -39,11 +39,11 @@ impl PostureKit {
         resolver: &Resolver,
         timeout: Duration,
         settings: PostureSettings,
-    ) -> Result<PostureKit, String> {
+    ) -> Result<PostureTools, String> {
         let dns = PostureDns::new(servers, anchors).map_err(|e| e.to_string())?;
         let fetcher =
             PolicyFetcher::new(trust, resolver.clone(), timeout).map_err(|e| e.to_string())?;
-        Ok(PostureKit {
+        Ok(PostureTools {
             dns,
             fetcher,
             settings,
@@ -62,7 +62,7 @@ pub struct DomainCheck<'a> {
     /// The (non-validating) resolver the probes use.
     pub resolver: &'a Resolver,
     /// The validating resolver, policy fetcher and switches.
-    pub kit: &'a PostureKit,
+    pub tools: &'a PostureTools,
     /// `-4` / `-6`.
     pub family: Family,
 }
@@ -83,8 +83,8 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
             return (vec![unresolved_mx(&check, started, message)], None);
         }
     };
-    let kit = check.kit;
-    let prepared = assess::prepare(&kit.dns, &hosts, &kit.settings).await;
+    let tools = check.tools;
+    let prepared = assess::prepare(&tools.dns, &hosts, &tools.settings).await;
     let insecure = check.settings.insecure;
     let mut settings = check.settings;
     // Record, do not enforce: DANE-EE certificates are often self-signed, and WebPKI is
@@ -102,10 +102,10 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
     if hosts.is_empty() {
         return (reports, None);
     }
-    let inputs = Inputs {
-        dns: &kit.dns,
-        fetcher: &kit.fetcher,
-        settings: &kit.settings,
+    let inputs = AssessContext {
+        dns: &tools.dns,
+        fetcher: &tools.fetcher,
+        settings: &tools.settings,
         insecure,
     };
     let posture = assess::assess(&domain, &prepared, &mut reports, &inputs).await;

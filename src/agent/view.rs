@@ -1,0 +1,39 @@
+//! The agent as the HTTP surface sees it ([`crate::http::AgentView`]).
+
+use super::Agent;
+use crate::config::ProbeConfig;
+use crate::latest::Round;
+use crate::metrics::Metrics;
+use crate::probe::ProbeSettings;
+use crate::resolve::{DnsError, Resolver};
+
+impl crate::http::AgentView for Agent {
+    fn is_ready(&self) -> bool {
+        Agent::is_ready(self)
+    }
+
+    fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
+        Agent::latest(self)
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn reload(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Agent::reload(self)?)
+    }
+
+    fn adhoc_settings(&self) -> ProbeSettings {
+        let config = self.config();
+        let mut settings =
+            ProbeSettings::new(self.adhoc_trust.clone(), config.ehlo_name.to_string());
+        settings.timeout = config.timeout;
+        settings.phase_timeout = config.timeout;
+        settings
+    }
+
+    fn resolver(&self) -> Result<Resolver, DnsError> {
+        Agent::resolver(self)
+    }
+}

@@ -1,0 +1,50 @@
+//! Judging replies: a code against what the command expects, a session error as a failure
+//! reason, EHLO lines as capabilities.
+
+use super::{fail, Step};
+use crate::probe::reply::{Reply, ReplyError};
+use crate::probe::session::SessionError;
+use crate::report::{Failure, FailureReason, Phase};
+
+/// Checks the reply code: `expected` passes, 4xx/5xx is `rejected`, anything else is a
+/// protocol error (a 2xx/3xx the command cannot have).
+pub(super) fn require(phase: Phase, reply: &Reply, expected: u16, what: &str) -> Step<()> {
+    if reply.code == expected {
+        return Ok(());
+    }
+    let (reason, message) = if reply.code >= 400 {
+        (
+            FailureReason::Rejected,
+            format!("{what} refused: {} {}", reply.code, reply.text()),
+        )
+    } else {
+        let m = format!(
+            "unexpected {what} reply {} (expected {expected}): {}",
+            reply.code,
+            reply.text()
+        );
+        (FailureReason::ProtocolError, m)
+    };
+    Err(fail(phase, reason, Some(reply.code), message))
+}
+
+pub(super) fn session_failure(phase: Phase, e: SessionError) -> Failure {
+    let reason = match &e {
+        SessionError::Timeout(_) => FailureReason::Timeout,
+        SessionError::Closed(_) => FailureReason::Closed,
+        SessionError::Reply(ReplyError::Malformed(_)) => FailureReason::ProtocolError,
+        SessionError::Reply(ReplyError::TooLong(_)) => FailureReason::ReplyTooLong,
+    };
+    fail(phase, reason, None, e.to_string())
+}
+
+/// EHLO keywords with their parameters: every line after the greeting line.
+pub(super) fn capabilities(reply: &Reply) -> Vec<String> {
+    reply
+        .lines
+        .iter()
+        .skip(1)
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
