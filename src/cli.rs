@@ -182,6 +182,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn check_flag_defaults_are_the_probe_defaults() {
+        let cli = Cli::try_parse_from(["smtpwatch", "check", "mx.example"]).expect("parses");
+        let Command::Check(args) = cli.command else {
+            panic!("not check");
+        };
+        assert_eq!(args.timeout, crate::probe::DEFAULT_TIMEOUT);
+        assert_eq!(args.warn_cert, crate::probe::DEFAULT_WARN_CERT);
+    }
+
+    #[test]
     fn bad_usage_exits_3_and_help_exits_0() {
         let run = |args: &[&str]| main(args.iter().map(OsString::from));
         assert_eq!(run(&["smtpwatch", "check"]), EXIT_UNKNOWN);

@@ -134,7 +134,7 @@ fn posture_tools(
 ) -> Result<PostureTools, AgentError> {
     let setup = |e: String| AgentError::Setup(format!("probe {:?}: {e}", p.name));
     let trust = settings.trust.get().map_err(|e| setup(e.to_string()))?;
-    let timeout = p.timeout.min(Duration::from_secs(10));
+    let timeout = p.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT);
     let anchors = posture
         .trust_anchor
         .as_deref()

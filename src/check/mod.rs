@@ -2,7 +2,6 @@
 //! posture. Returns the Nagios-style exit code.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 mod args;
 
@@ -77,7 +76,7 @@ pub fn execute(args: CheckArgs) -> Result<u8, String> {
                     anchors,
                     settings.trust.get().map_err(|e| e.to_string())?,
                     resolver,
-                    args.timeout.min(Duration::from_secs(10)),
+                    args.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT),
                     posture_settings,
                 )?;
                 let check = DomainCheck {

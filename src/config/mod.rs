@@ -180,7 +180,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         src.duration(value, what, default)
     };
     let interval = duration(&agent.interval, "agent.interval", Duration::from_secs(60))?;
-    let timeout = duration(&agent.timeout, "agent.timeout", Duration::from_secs(10))?;
+    let timeout = duration(
+        &agent.timeout,
+        "agent.timeout",
+        crate::probe::DEFAULT_TIMEOUT,
+    )?;
     let concurrency = src.count(&agent.concurrency, "agent.concurrency", 1, 256)?;
     let mut dns_servers = Vec::new();
     for server in agent.dns_servers.iter().flatten() {
@@ -260,7 +264,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let warn_cert = duration(
             &p.warn_cert,
             &format!("{ctx}: warn_cert"),
-            Duration::from_secs(14 * 86_400),
+            crate::probe::DEFAULT_WARN_CERT,
         )?;
         let labels = match p.labels {
             None => BTreeMap::new(),

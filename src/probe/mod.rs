@@ -17,4 +17,6 @@ mod dialogue;
 mod settings;
 
 pub use self::dialogue::probe;
-pub use self::settings::{ProbePlan, ProbeSettings};
+pub use self::settings::{
+    ProbePlan, ProbeSettings, DEFAULT_TIMEOUT, DEFAULT_WARN_CERT, POLICY_FETCH_TIMEOUT,
+};

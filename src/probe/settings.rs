@@ -11,6 +11,15 @@ use super::reply::Limits;
 use crate::target::TlsMode;
 use crate::trust::LazyTrust;
 
+/// The default overall budget of one probe round (`--timeout`, `timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default certificate expiry warning threshold (`--warn-cert`, `warn_cert`).
+pub const DEFAULT_WARN_CERT: Duration = Duration::from_secs(14 * 86_400);
+
+/// The longest an MTA-STS policy fetch may take, whatever the probe's timeout.
+pub const POLICY_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How to probe, shared by every address of a target.
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
@@ -48,9 +57,9 @@ impl ProbeSettings {
             server_name: None,
             ehlo_name,
             noop: true,
-            warn_cert: Duration::from_secs(14 * 86_400),
-            timeout: Duration::from_secs(10),
-            phase_timeout: Duration::from_secs(10),
+            warn_cert: DEFAULT_WARN_CERT,
+            timeout: DEFAULT_TIMEOUT,
+            phase_timeout: DEFAULT_TIMEOUT,
             quit_timeout: Duration::from_secs(2),
             limits: Limits::default(),
         }
