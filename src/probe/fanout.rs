@@ -15,7 +15,7 @@ use super::dialogue::probe;
 use super::settings::{ProbePlan, ProbeSettings};
 use crate::report::{seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status};
 use crate::resolve::{DnsError, Family, Resolver};
-use crate::target::{Host, Target, TargetKind};
+use crate::target::{Host, Target, TargetKind, TlsMode};
 
 /// Probes every address of `target`; reports come in MX-preference, then address order.
 /// `resolver` may be `None` only for IP-literal targets.
@@ -26,66 +26,41 @@ pub async fn probe_target(
     resolver: Option<&Resolver>,
     family: Family,
 ) -> Vec<ProbeReport> {
-    let started = Instant::now();
-    let deadline = started + settings.timeout;
-    let tls = settings.tls.unwrap_or(target.default_tls);
-    let plan = |host: &str, address: SocketAddr, resolved_in| ProbePlan {
-        probe: probe_name.map(str::to_string),
-        target: host_port(host, target.port),
-        address,
-        server_name: settings
-            .server_name
-            .clone()
-            .unwrap_or_else(|| host.to_string()),
-        tls,
-        resolved_in,
-        started,
-    };
-    let fail = |host: &str, message: String| {
-        unresolved(probe_name, &host_port(host, target.port), started, message)
-    };
-
+    let fanout = Fanout::start(target, probe_name, &settings);
     let mut plans = Vec::new();
     let mut reports = Vec::new();
     match (&target.kind, &target.host, resolver) {
         (TargetKind::Host, Host::Ip(ip), _) => {
-            plans.push(plan(
-                &ip.to_string(),
-                SocketAddr::new(*ip, target.port),
-                None,
-            ));
+            plans.push(fanout.plan(&ip.to_string(), *ip, None));
         }
         (_, Host::Name(name), None) => {
-            reports.push(fail(name, "no resolver available".into()));
+            reports.push(fanout.unresolved(name, "no resolver available".into()));
         }
         (TargetKind::Host, Host::Name(name), Some(resolver)) => {
-            let lookup = timeout_at(deadline, resolver.addresses(name, family)).await;
+            let lookup = timeout_at(fanout.deadline(), resolver.addresses(name, family)).await;
             match flatten(lookup) {
                 Ok(ips) => {
-                    let took = started.elapsed();
-                    for ip in ips {
-                        plans.push(plan(name, SocketAddr::new(ip, target.port), Some(took)));
-                    }
+                    let took = fanout.started.elapsed();
+                    plans.extend(ips.into_iter().map(|ip| fanout.plan(name, ip, Some(took))));
                 }
-                Err(e) => reports.push(fail(name, e.0)),
+                Err(e) => reports.push(fanout.unresolved(name, e.0)),
             }
         }
         (TargetKind::Mx, Host::Ip(_), _) => {
-            reports.push(fail(&target.host.to_string(), "mx: needs a domain".into()));
+            let domain = target.host.to_string();
+            reports.push(fanout.unresolved(&domain, "mx: needs a domain".into()));
         }
         (TargetKind::Mx, Host::Name(domain), Some(resolver)) => {
-            match flatten(timeout_at(deadline, resolver.mx(domain)).await) {
-                Err(e) => reports.push(unresolved(probe_name, &target.to_string(), started, e.0)),
+            match flatten(timeout_at(fanout.deadline(), resolver.mx(domain)).await) {
+                Err(e) => reports.push(unresolved(
+                    probe_name,
+                    &target.to_string(),
+                    fanout.started,
+                    e.0,
+                )),
                 Ok(hosts) => {
                     let hosts: Vec<String> = hosts.into_iter().map(|mx| mx.host).collect();
-                    let (found, failed) =
-                        plan_hosts(&hosts, resolver, family, deadline, started).await;
-                    for (host, ip, took) in found {
-                        plans.push(plan(&host, SocketAddr::new(ip, target.port), Some(took)));
-                    }
-                    for (host, message) in failed {
-                        reports.push(fail(&host, message));
-                    }
+                    (plans, reports) = fanout.plan_hosts(&hosts, resolver, family).await;
                 }
             }
         }
@@ -103,59 +78,89 @@ pub async fn probe_mx_hosts(
     family: Family,
     hosts: &[String],
 ) -> Vec<ProbeReport> {
-    let started = Instant::now();
-    let deadline = started + settings.timeout;
-    let tls = settings.tls.unwrap_or(target.default_tls);
-    let (found, failed) = plan_hosts(hosts, resolver, family, deadline, started).await;
-    let plans = found
-        .into_iter()
-        .map(|(host, ip, took)| ProbePlan {
-            probe: probe_name.map(str::to_string),
-            target: host_port(&host, target.port),
-            address: SocketAddr::new(ip, target.port),
-            server_name: settings.server_name.clone().unwrap_or_else(|| host.clone()),
-            tls,
-            resolved_in: Some(took),
-            started,
-        })
-        .collect();
-    let reports = failed
-        .into_iter()
-        .map(|(host, message)| {
-            unresolved(probe_name, &host_port(&host, target.port), started, message)
-        })
-        .collect();
+    let fanout = Fanout::start(target, probe_name, &settings);
+    let (plans, reports) = fanout.plan_hosts(hosts, resolver, family).await;
     run_plans(plans, reports, &settings).await
 }
 
-/// The addresses of every host, looked up concurrently: (host, address, lookup time) in host
-/// order, and (host, why) for the hosts that did not resolve.
-async fn plan_hosts(
-    hosts: &[String],
-    resolver: &Resolver,
-    family: Family,
-    deadline: Instant,
+/// What every plan and report of one target's round shares.
+struct Fanout<'a> {
+    target: &'a Target,
+    probe_name: Option<&'a str>,
+    settings: &'a ProbeSettings,
+    tls: TlsMode,
+    /// When the round (resolution included) started.
     started: Instant,
-) -> (Vec<(String, IpAddr, Duration)>, Vec<(String, String)>) {
-    let mut lookups = JoinSet::new();
-    for (index, host) in hosts.iter().cloned().enumerate() {
-        let resolver = resolver.clone();
-        lookups.spawn(async move {
-            let found = timeout_at(deadline, resolver.addresses(&host, family)).await;
-            (index, host, flatten(found), started.elapsed())
-        });
-    }
-    let mut answers = lookups.join_all().await;
-    answers.sort_by_key(|(index, ..)| *index);
-    let mut found = Vec::new();
-    let mut failed = Vec::new();
-    for (_, host, answer, took) in answers {
-        match answer {
-            Ok(ips) => found.extend(ips.into_iter().map(|ip| (host.clone(), ip, took))),
-            Err(e) => failed.push((host, e.0)),
+}
+
+impl<'a> Fanout<'a> {
+    fn start(target: &'a Target, probe_name: Option<&'a str>, settings: &'a ProbeSettings) -> Self {
+        Fanout {
+            target,
+            probe_name,
+            settings,
+            tls: settings.tls.unwrap_or(target.default_tls),
+            started: Instant::now(),
         }
     }
-    (found, failed)
+
+    /// The whole round's deadline.
+    fn deadline(&self) -> Instant {
+        self.started + self.settings.timeout
+    }
+
+    /// The plan for address `ip` of `host`.
+    fn plan(&self, host: &str, ip: IpAddr, resolved_in: Option<Duration>) -> ProbePlan {
+        ProbePlan {
+            probe: self.probe_name.map(str::to_string),
+            target: host_port(host, self.target.port),
+            address: SocketAddr::new(ip, self.target.port),
+            server_name: self
+                .settings
+                .server_name
+                .clone()
+                .unwrap_or_else(|| host.to_string()),
+            tls: self.tls,
+            resolved_in,
+            started: self.started,
+        }
+    }
+
+    /// The report for `host`, which did not resolve.
+    fn unresolved(&self, host: &str, message: String) -> ProbeReport {
+        let target = host_port(host, self.target.port);
+        unresolved(self.probe_name, &target, self.started, message)
+    }
+
+    /// The addresses of every host, looked up concurrently: the plans in host order, and a
+    /// report for each host that did not resolve.
+    async fn plan_hosts(
+        &self,
+        hosts: &[String],
+        resolver: &Resolver,
+        family: Family,
+    ) -> (Vec<ProbePlan>, Vec<ProbeReport>) {
+        let (deadline, started) = (self.deadline(), self.started);
+        let mut lookups = JoinSet::new();
+        for (index, host) in hosts.iter().cloned().enumerate() {
+            let resolver = resolver.clone();
+            lookups.spawn(async move {
+                let found = timeout_at(deadline, resolver.addresses(&host, family)).await;
+                (index, host, flatten(found), started.elapsed())
+            });
+        }
+        let mut answers = lookups.join_all().await;
+        answers.sort_by_key(|(index, ..)| *index);
+        let mut plans = Vec::new();
+        let mut reports = Vec::new();
+        for (_, host, answer, took) in answers {
+            match answer {
+                Ok(ips) => plans.extend(ips.into_iter().map(|ip| self.plan(&host, ip, Some(took)))),
+                Err(e) => reports.push(self.unresolved(&host, e.0)),
+            }
+        }
+        (plans, reports)
+    }
 }
 
 /// Probes `plans` concurrently; the reports of `unresolved` hosts go last.
