@@ -181,19 +181,21 @@ impl LazyTrust {
 
 /// An HTTPS client trusting `trust`: ring, TLS 1.2 and 1.3, no redirects (a webhook or policy
 /// server that redirects is misconfigured, and following it could send data somewhere
-/// unexpected), a per-request `timeout`, smtpwatch's user agent. `build` adds what a caller
-/// needs beyond that (a resolver, no proxy).
+/// unexpected), smtpwatch's user agent, and `timeout` on every request when given. `build`
+/// adds what a caller needs beyond that (a resolver, no proxy).
 pub fn https_client(
     trust: &Trust,
-    timeout: Duration,
+    timeout: Option<Duration>,
     build: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
 ) -> Result<reqwest::Client, ClientError> {
     let tls = trust.https_client_config().map_err(ClientError::Tls)?;
-    let builder = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
         .user_agent(concat!("smtpwatch/", env!("CARGO_PKG_VERSION")));
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
     build(builder)
         .build()
         .map_err(|e| ClientError::Build(e.without_url().to_string()))

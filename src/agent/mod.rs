@@ -100,8 +100,7 @@ fn build_jobs(config: &Config) -> Result<JobSet, AgentError> {
         s.insecure = p.insecure;
         s.server_name = p.server_name.clone();
         s.noop = p.noop;
-        s.timeout = p.timeout;
-        s.phase_timeout = p.timeout;
+        s.set_timeout(p.timeout);
         s.warn_cert = p.warn_cert;
         let needs_dns = matches!(p.target.host, crate::target::Host::Name(_));
         let resolver = match (&resolver, needs_dns) {

@@ -28,8 +28,7 @@ impl crate::http::AgentView for Agent {
         let config = self.config();
         let mut settings =
             ProbeSettings::new(self.adhoc_trust.clone(), config.ehlo_name.to_string());
-        settings.timeout = config.timeout;
-        settings.phase_timeout = config.timeout;
+        settings.set_timeout(config.timeout);
         settings
     }
 

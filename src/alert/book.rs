@@ -272,7 +272,7 @@ impl AlertBook {
     fn feed(
         &mut self,
         probe: &ProbeInfo<'_>,
-        feed: Feed<'_>,
+        mut feed: Feed<'_>,
         now: SystemTime,
         out: &mut Vec<Notification>,
     ) {
@@ -288,7 +288,7 @@ impl AlertBook {
                 state: AlertState::default(),
                 last: None,
             });
-        let transition = entry.state.eval(feed.cause.clone(), now, feed.thresholds);
+        let transition = entry.state.eval(feed.cause.take(), now, feed.thresholds);
         let idle = entry.state.is_idle();
         let Some(transition) = transition else {
             if idle {

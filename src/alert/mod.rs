@@ -49,7 +49,7 @@ use crate::trust::{https_client, ClientError, Trust};
 pub fn http_client() -> Result<reqwest::Client, ClientError> {
     let trust = Trust::load(&[])?;
     // No client-wide timeout: `deliver` bounds each request with the policy's.
-    https_client(&trust, Duration::from_secs(24 * 3600), |builder| builder)
+    https_client(&trust, None, |builder| builder)
 }
 
 /// The host name notifications name as their sender.

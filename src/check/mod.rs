@@ -45,8 +45,7 @@ pub fn execute(args: CheckArgs) -> Result<u8, String> {
     settings.insecure = args.insecure;
     settings.server_name = args.server_name;
     settings.noop = !args.no_noop;
-    settings.timeout = args.timeout;
-    settings.phase_timeout = args.timeout;
+    settings.set_timeout(args.timeout);
     settings.warn_cert = args.warn_cert;
 
     // Checked before probing, whatever the target, so a bad file is a usage error (exit 3).

@@ -138,17 +138,17 @@ struct RawNotifier {
 
 pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig, ConfigError> {
     let d = AlertingConfig::default();
-    let threshold = |value, what, default: u32| {
+    let count_u32 = |value, what, default: u32| {
         src.count(value, what, 1, default as usize)
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
     };
     let mut config = AlertingConfig {
-        failure_threshold: threshold(
+        failure_threshold: count_u32(
             &raw.failure_threshold,
             "alerting.failure_threshold",
             d.failure_threshold,
         )?,
-        success_threshold: threshold(
+        success_threshold: count_u32(
             &raw.success_threshold,
             "alerting.success_threshold",
             d.success_threshold,
@@ -175,7 +175,7 @@ pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig
             "alerting.retry_backoff_max",
             d.retry_backoff_max,
         )?,
-        retry_attempts: threshold(
+        retry_attempts: count_u32(
             &raw.retry_attempts,
             "alerting.retry_attempts",
             d.retry_attempts,

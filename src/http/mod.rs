@@ -178,8 +178,7 @@ async fn probe(
     settings.insecure = q.insecure.unwrap_or(false);
     settings.server_name = q.server_name;
     if let Some(limit) = scrape_timeout(&headers) {
-        settings.timeout = settings.timeout.min(limit);
-        settings.phase_timeout = settings.timeout;
+        settings.set_timeout(settings.timeout.min(limit));
     }
     let resolver = match &target.host {
         Host::Ip(_) => None,

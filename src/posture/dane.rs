@@ -25,8 +25,8 @@ pub struct Tlsa {
 /// The certificate usages that count for SMTP (RFC 7672 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DaneUsage {
-    /// DANE-TA(2): a certificate of the chain is the trust anchor; the leaf must chain to it
-    /// and name the MX host.
+    /// DANE-TA(2): a certificate of the presented chain is the trust anchor; the leaf must
+    /// name the MX host.
     TrustAnchor,
     /// DANE-EE(3): the leaf itself; names and dates do not matter.
     EndEntity,

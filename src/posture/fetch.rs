@@ -42,7 +42,7 @@ impl PolicyFetcher {
     /// A fetcher verifying against `trust`, resolving through `resolver`, giving up after
     /// `timeout`.
     pub fn new(trust: &Trust, resolver: Resolver, timeout: Duration) -> Result<Self, ClientError> {
-        let client = https_client(trust, timeout, |builder| {
+        let client = https_client(trust, Some(timeout), |builder| {
             builder
                 .dns_resolver(Arc::new(ViaResolver(resolver)))
                 .no_proxy()

@@ -48,6 +48,12 @@ pub struct ProbeSettings {
 }
 
 impl ProbeSettings {
+    /// Bounds the whole round, and so each phase, by `timeout`.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+        self.phase_timeout = timeout;
+    }
+
     /// Defaults as documented: opportunistic TLS, NOOP on, 10 s timeout, 14 d certificate warning.
     pub fn new(trust: Arc<LazyTrust>, ehlo_name: String) -> Self {
         ProbeSettings {
