@@ -151,6 +151,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
 }
 
 /// Runs `alert test`: one line per notifier endpoint; `Err` is a configuration problem.
+///
+/// The error is a `String` on purpose: this is the top floor, where every cause (the file, the
+/// notifier name, the runtime, the HTTP client) only becomes one line on stderr and exit 3.
 pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, String> {
     let config = crate::config::load(config).map_err(|e| e.to_string())?;
     let alerting = &config.alerting;
@@ -163,12 +166,15 @@ pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, St
         }
     }
     let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
-    let results = runtime.block_on(crate::alert::send_test(alerting, only))?;
+    let results = runtime
+        .block_on(crate::alert::send_test(alerting, only))
+        .map_err(|e| e.to_string())?;
     let mut code = 0;
-    for (notifier, url, outcome) in results {
-        match outcome {
-            Ok(()) => println!("{notifier}: ok ({url})"),
-            Err(why) => {
+    for result in results {
+        let (notifier, url) = (&result.notifier, &result.url);
+        match &result.failure {
+            None => println!("{notifier}: ok ({url})"),
+            Some(why) => {
                 code = 2;
                 println!("{notifier}: FAILED ({url}): {why}");
             }
@@ -189,6 +195,24 @@ mod tests {
         };
         assert_eq!(args.timeout, crate::probe::DEFAULT_TIMEOUT);
         assert_eq!(args.warn_cert, crate::probe::DEFAULT_WARN_CERT);
+    }
+
+    #[test]
+    fn check_flags_and_a_bare_probe_table_probe_alike() {
+        let cli = Cli::try_parse_from(["smtpwatch", "check", "mx.example"]).expect("parses");
+        let Command::Check(args) = cli.command else {
+            panic!("not check");
+        };
+        let table = "[[probe]]\nname = \"a\"\ntarget = \"mx.example\"\n";
+        let config =
+            crate::config::parse(table, std::path::Path::new("probes.toml")).expect("valid");
+        let trust = std::sync::Arc::new(crate::trust::LazyTrust::new(Vec::new()));
+        let ehlo: crate::config::values::EhloName = "probe.test".parse().expect("name");
+        let from_flags = args.probe_settings(trust.clone(), &ehlo);
+        let from_table = config.probes[0].probe_settings(&trust, &ehlo);
+        // Every field, the limits and the shared trust store included.
+        assert_eq!(format!("{from_flags:?}"), format!("{from_table:?}"));
+        assert!(std::sync::Arc::ptr_eq(&from_flags.trust, &from_table.trust));
     }
 
     #[test]

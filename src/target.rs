@@ -102,7 +102,48 @@ pub struct Target {
 #[error("invalid target {input:?}: {reason}")]
 pub struct TargetError {
     input: String,
-    reason: String,
+    reason: TargetProblem,
+}
+
+/// What is wrong with a target string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetProblem {
+    /// Nothing but spaces.
+    #[error("empty")]
+    Empty,
+    /// A scheme other than the four known.
+    #[error("unknown scheme (use smtp://, submission://, smtps:// or mx:)")]
+    UnknownScheme,
+    /// A path, user or query.
+    #[error("only host and port are allowed (no path, user or query)")]
+    NotHostPort,
+    /// `mx:` with an IP address.
+    #[error("mx: needs a mail domain, not an IP address")]
+    MxOfAddress,
+    /// `[` without `]`.
+    #[error("unclosed '[' in IPv6 address")]
+    UnclosedBracket,
+    /// Brackets around something that is not IPv6.
+    #[error("{0:?} is not IPv6")]
+    NotIpv6(String),
+    /// Something other than `:port` after `]`.
+    #[error("junk after ']'")]
+    JunkAfterBracket,
+    /// Several colons without brackets.
+    #[error("IPv6 addresses with a port need brackets: [::1]:25")]
+    UnbracketedIpv6,
+    /// Not a port number.
+    #[error("port {0:?} is not a number from 1 to 65535")]
+    BadPort(String),
+    /// A port without a host.
+    #[error("missing host")]
+    MissingHost,
+    /// A name over 253 characters.
+    #[error("host name longer than 253 characters")]
+    NameTooLong,
+    /// A label that is empty, too long, or has characters outside LDH and `_`.
+    #[error("{0:?} is not a valid host name label")]
+    BadLabel(String),
 }
 
 impl Target {
@@ -129,13 +170,13 @@ impl FromStr for Target {
     type Err = TargetError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason: &str| TargetError {
+        let fail = |reason: TargetProblem| TargetError {
             input: input.to_string(),
-            reason: reason.into(),
+            reason,
         };
         let trimmed = input.trim();
         if trimmed.is_empty() {
-            return Err(fail("empty"));
+            return Err(fail(TargetProblem::Empty));
         }
         let lower = trimmed.to_ascii_lowercase();
         let (kind, scheme_port, scheme_tls, rest) = if let Some(rest) = lower.strip_prefix("mx:") {
@@ -147,22 +188,18 @@ impl FromStr for Target {
         } else if let Some(rest) = lower.strip_prefix("smtps://") {
             (TargetKind::Host, 465, Some(TlsMode::Implicit), rest)
         } else if lower.contains("://") {
-            return Err(fail(
-                "unknown scheme (use smtp://, submission://, smtps:// or mx:)",
-            ));
+            return Err(fail(TargetProblem::UnknownScheme));
         } else {
             (TargetKind::Host, 25, None, lower.as_str())
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '@', '?', '#']) {
-            return Err(fail(
-                "only host and port are allowed (no path, user or query)",
-            ));
+            return Err(fail(TargetProblem::NotHostPort));
         }
-        let (host, port) = split_host_port(rest).map_err(|r| fail(&r))?;
+        let (host, port) = split_host_port(rest).map_err(fail)?;
         let port = port.unwrap_or(scheme_port);
         if kind == TargetKind::Mx && matches!(host, Host::Ip(_)) {
-            return Err(fail("mx: needs a mail domain, not an IP address"));
+            return Err(fail(TargetProblem::MxOfAddress));
         }
         let default_tls = scheme_tls.unwrap_or(if port == 465 {
             TlsMode::Implicit
@@ -178,23 +215,25 @@ impl FromStr for Target {
     }
 }
 
-fn split_host_port(rest: &str) -> Result<(Host, Option<u16>), String> {
+fn split_host_port(rest: &str) -> Result<(Host, Option<u16>), TargetProblem> {
     if let Some(after) = rest.strip_prefix('[') {
         let (ip, tail) = after
             .split_once(']')
-            .ok_or("unclosed '[' in IPv6 address")?;
-        let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| format!("{ip:?} is not IPv6"))?;
+            .ok_or(TargetProblem::UnclosedBracket)?;
+        let ip: std::net::Ipv6Addr = ip
+            .parse()
+            .map_err(|_| TargetProblem::NotIpv6(ip.to_string()))?;
         let port = match tail {
             "" => None,
-            t => Some(parse_port(t.strip_prefix(':').ok_or("junk after ']'")?)?),
+            t => Some(parse_port(
+                t.strip_prefix(':').ok_or(TargetProblem::JunkAfterBracket)?,
+            )?),
         };
         return Ok((Host::Ip(IpAddr::V6(ip)), port));
     }
     // A bare IPv6 literal has several colons and cannot carry a port.
     if rest.matches(':').count() > 1 {
-        let ip: IpAddr = rest
-            .parse()
-            .map_err(|_| "IPv6 addresses with a port need brackets: [::1]:25")?;
+        let ip: IpAddr = rest.parse().map_err(|_| TargetProblem::UnbracketedIpv6)?;
         return Ok((Host::Ip(ip), None));
     }
     let (host, port) = match rest.split_once(':') {
@@ -207,176 +246,31 @@ fn split_host_port(rest: &str) -> Result<(Host, Option<u16>), String> {
     Ok((Host::Name(validate_name(host)?), port))
 }
 
-fn parse_port(text: &str) -> Result<u16, String> {
+fn parse_port(text: &str) -> Result<u16, TargetProblem> {
     match text.parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("port {text:?} is not a number from 1 to 65535")),
+        Ok(0) | Err(_) => Err(TargetProblem::BadPort(text.to_string())),
         Ok(port) => Ok(port),
     }
 }
 
-fn validate_name(host: &str) -> Result<String, String> {
+fn validate_name(host: &str) -> Result<String, TargetProblem> {
     let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() {
-        return Err("missing host".into());
+        return Err(TargetProblem::MissingHost);
     }
     if name.len() > 253 {
-        return Err("host name longer than 253 characters".into());
+        return Err(TargetProblem::NameTooLong);
     }
     for label in name.split('.') {
         let ok_chars = label
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if label.is_empty() || label.len() > 63 || !ok_chars || label.starts_with('-') {
-            return Err(format!("{label:?} is not a valid host name label"));
+            return Err(TargetProblem::BadLabel(label.to_string()));
         }
     }
     Ok(name.to_string())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    fn name(n: &str) -> Host {
-        Host::Name(n.into())
-    }
-
-    #[test]
-    fn parses_every_documented_form() {
-        use TargetKind::{Host as H, Mx};
-        use TlsMode::*;
-        let v6 = Host::Ip(IpAddr::V6(Ipv6Addr::new(
-            0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x25,
-        )));
-        let cases: Vec<(&str, TargetKind, Host, u16, TlsMode)> = vec![
-            (
-                "mx.example.com",
-                H,
-                name("mx.example.com"),
-                25,
-                Opportunistic,
-            ),
-            (
-                "MX.Example.COM.",
-                H,
-                name("mx.example.com"),
-                25,
-                Opportunistic,
-            ),
-            (
-                "mx.example.com:2525",
-                H,
-                name("mx.example.com"),
-                2525,
-                Opportunistic,
-            ),
-            (
-                "mx.example.com:465",
-                H,
-                name("mx.example.com"),
-                465,
-                Implicit,
-            ),
-            (
-                "127.0.0.1:2525",
-                H,
-                Host::Ip(Ipv4Addr::LOCALHOST.into()),
-                2525,
-                Opportunistic,
-            ),
-            ("[2001:db8::25]:25", H, v6.clone(), 25, Opportunistic),
-            ("[2001:db8::25]", H, v6.clone(), 25, Opportunistic),
-            ("2001:db8::25", H, v6, 25, Opportunistic),
-            (
-                "smtp://mx.example.com",
-                H,
-                name("mx.example.com"),
-                25,
-                Opportunistic,
-            ),
-            (
-                "smtp://mx.example.com:26/",
-                H,
-                name("mx.example.com"),
-                26,
-                Opportunistic,
-            ),
-            (
-                "submission://mail.example.com",
-                H,
-                name("mail.example.com"),
-                587,
-                Starttls,
-            ),
-            (
-                "smtps://mail.example.com",
-                H,
-                name("mail.example.com"),
-                465,
-                Implicit,
-            ),
-            (
-                "smtps://mail.example.com:4650",
-                H,
-                name("mail.example.com"),
-                4650,
-                Implicit,
-            ),
-            ("mx:example.com", Mx, name("example.com"), 25, Opportunistic),
-            (
-                "mx:example.com:2525",
-                Mx,
-                name("example.com"),
-                2525,
-                Opportunistic,
-            ),
-        ];
-        for (input, kind, host, port, tls) in cases {
-            let want = Target {
-                kind,
-                host,
-                port,
-                default_tls: tls,
-            };
-            assert_eq!(input.parse::<Target>(), Ok(want), "input {input}");
-        }
-    }
-
-    #[test]
-    fn rejects_bad_targets_with_a_reason() {
-        let cases = [
-            ("", "empty"),
-            ("http://example.com", "unknown scheme"),
-            ("smtp://user@example.com", "only host and port"),
-            ("smtp://example.com/path", "only host and port"),
-            ("example.com:0", "port \"0\""),
-            ("example.com:99999", "port \"99999\""),
-            ("example.com:", "port \"\""),
-            ("exa mple.com", "not a valid host name label"),
-            ("-bad.example", "not a valid host name label"),
-            ("a..b", "not a valid host name label"),
-            ("[::1", "unclosed"),
-            ("[nope]:25", "is not IPv6"),
-            ("2001:db8::1:25:x", "need brackets"),
-            ("mx:192.0.2.1", "mail domain"),
-        ];
-        for (input, needle) in cases {
-            let err = input.parse::<Target>().expect_err(input).to_string();
-            assert!(err.contains(needle), "{input:?}: {err:?} lacks {needle:?}");
-        }
-    }
-
-    #[test]
-    fn displays_round_trip() {
-        for input in [
-            "mx.example.com:25",
-            "[::1]:2525",
-            "mx:example.com",
-            "mx:example.com:2525",
-        ] {
-            let target: Target = input.parse().expect(input);
-            assert_eq!(target.to_string(), input);
-        }
-    }
-}
+mod tests;

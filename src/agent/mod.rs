@@ -1,15 +1,16 @@
-//! The agent behind `smtpwatch run`: configuration, scheduler, metrics and the latest results,
-//! wired together; reloads swap the configuration without dropping unchanged probes' history.
+//! The agent behind `smtpwatch run`: configuration, scheduler, metrics, alerting and the latest
+//! results, wired together; reloads swap the configuration without dropping unchanged probes'
+//! history.
 //!
-//! [`serve`] runs everything on a given listener until a shutdown token fires, so tests start
-//! an agent on `127.0.0.1:0` and stop it; the binary passes signal handling in.
+//! [`Agent::start`] builds everything in one step and starts probing; [`serve`] runs the HTTP
+//! endpoints on a given listener until a shutdown token fires, so tests start an agent on
+//! `127.0.0.1:0` and stop it; the binary passes signal handling in.
 
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,56 +20,37 @@ use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
 use crate::latest::{LatestRounds, Round};
 use crate::metrics::Metrics;
-use crate::posture::domain::{check_domain, DomainCheck, PostureTools};
-use crate::probe::fanout::probe_target;
-use crate::probe::ProbeSettings;
-use crate::resolve::{DnsError, Family, Resolver};
+use crate::resolve::{DnsError, Resolver};
 use crate::schedule::{self, Scheduler};
 use crate::trust::LazyTrust;
 
+use self::jobs::{build_jobs, JobSet, ProbeJob};
+pub use self::jobs::{JobError, JobProblem};
+
+mod jobs;
 pub mod process;
+mod round;
 mod view;
 
-/// One configured probe, ready to run.
-pub struct ProbeJob {
-    /// The probe's configuration.
-    pub config: ProbeConfig,
-    settings: Arc<ProbeSettings>,
-    resolver: Option<Resolver>,
-    /// For `mx:` probes: what the posture checks use.
-    posture: Option<PostureTools>,
-    /// Agent-wide settings that change what the probe does (for reload diffing).
-    agent_settings: (String, Vec<SocketAddr>),
-}
-
-impl schedule::Job for ProbeJob {
-    fn name(&self) -> &str {
-        &self.config.name
-    }
-    fn interval(&self) -> Duration {
-        self.config.interval
-    }
-    fn same_as(&self, other: &Self) -> bool {
-        self.config == other.config && self.agent_settings == other.agent_settings
-    }
-}
-
-/// Shared agent state, read by the HTTP handlers.
+/// The running agent, read by the HTTP handlers.
 pub struct Agent {
     path: PathBuf,
     /// Every metric family.
     pub metrics: Metrics,
     config: RwLock<Arc<Config>>,
     latest: LatestRounds,
+    /// The probe schedule; taken when the agent shuts down.
     scheduler: Mutex<Option<Scheduler<ProbeJob>>>,
     ready: AtomicBool,
-    /// Trust for ad-hoc `/probe` requests: the system store.
-    pub adhoc_trust: Arc<LazyTrust>,
+    /// The system trust store: probes without a CA file and ad-hoc `/probe` requests share it.
+    system_trust: Arc<LazyTrust>,
     /// The resolver of the configuration in force (shared with its jobs and `/probe`), or why
     /// it could not be set up.
     resolver: RwLock<Result<Resolver, DnsError>>,
-    /// Alert state and delivery (set up when the agent starts serving).
-    alerting: RwLock<Option<Arc<Alerting>>>,
+    /// Alert state and delivery.
+    alerting: Arc<Alerting>,
+    /// Stops the agent's own background work (alert re-sends).
+    background: CancellationToken,
 }
 
 /// Why the agent could not start.
@@ -77,98 +59,82 @@ pub enum AgentError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Something else (metrics registry, DNS set-up, listener).
+    /// A probe cannot be made ready (DNS or posture set-up).
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// Something else (metrics registry, alerting, the HTTP server).
     #[error("{0}")]
     Setup(String),
-}
-
-/// The jobs of `config`, and the resolver they share.
-type JobSet = (Vec<Arc<ProbeJob>>, Result<Resolver, DnsError>);
-
-fn build_jobs(config: &Config) -> Result<JobSet, AgentError> {
-    // A probe of an IP literal needs no resolver; report DNS set-up problems only when needed.
-    let resolver = Resolver::new(&config.dns_servers);
-    let mut trusts: HashMap<Option<PathBuf>, Arc<LazyTrust>> = HashMap::new();
-    let mut jobs = Vec::new();
-    for p in &config.probes {
-        let trust = trusts
-            .entry(p.ca_file.clone())
-            .or_insert_with(|| Arc::new(LazyTrust::new(p.ca_file.iter().cloned().collect())))
-            .clone();
-        let mut s = ProbeSettings::new(trust, config.ehlo_name.to_string());
-        s.tls = p.tls;
-        s.insecure = p.insecure;
-        s.server_name = p.server_name.clone();
-        s.noop = p.noop;
-        s.set_timeout(p.timeout);
-        s.warn_cert = p.warn_cert;
-        let needs_dns = matches!(p.target.host, crate::target::Host::Name(_));
-        let resolver = match (&resolver, needs_dns) {
-            (_, false) => None,
-            (Ok(r), true) => Some(r.clone()),
-            (Err(e), true) => return Err(AgentError::Setup(format!("probe {:?}: {e}", p.name))),
-        };
-        let posture = match (&p.posture, &resolver) {
-            (Some(pp), Some(resolver)) => Some(posture_tools(p, pp, resolver, &s, config)?),
-            _ => None,
-        };
-        jobs.push(Arc::new(ProbeJob {
-            config: p.clone(),
-            settings: Arc::new(s),
-            resolver,
-            posture,
-            agent_settings: (config.ehlo_name.to_string(), config.dns_servers.clone()),
-        }));
-    }
-    Ok((jobs, resolver))
-}
-
-/// The posture tools of `mx:` probe `p` (the policy fetcher trusts what the probe trusts).
-fn posture_tools(
-    p: &ProbeConfig,
-    posture: &config::posture::ProbePosture,
-    resolver: &Resolver,
-    settings: &ProbeSettings,
-    config: &Config,
-) -> Result<PostureTools, AgentError> {
-    let setup = |e: String| AgentError::Setup(format!("probe {:?}: {e}", p.name));
-    let trust = settings.trust.get().map_err(|e| setup(e.to_string()))?;
-    let timeout = p.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT);
-    let anchors = posture
-        .trust_anchor
-        .as_deref()
-        .map(crate::posture::dns::trust_anchor_file)
-        .transpose()
-        .map_err(|e| setup(e.to_string()))?;
-    PostureTools::new(
-        &config.dns_servers,
-        anchors,
-        trust,
-        resolver,
-        timeout,
-        posture.settings,
-    )
-    .map_err(setup)
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Signal handlers cannot be installed.
+    #[error("cannot handle signals: {0}")]
+    Signals(std::io::Error),
+    /// The runtime cannot be built.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
 }
 
 impl Agent {
-    /// Loads `path` and creates the agent (not yet scheduling).
-    pub fn load(path: &Path) -> Result<Arc<Agent>, AgentError> {
-        let metrics = Metrics::new().map_err(|e| AgentError::Setup(e.to_string()))?;
+    /// Loads `path`, builds the probes, metrics and alerting, and starts probing. Needs a tokio
+    /// runtime (the scheduler and the notifiers' workers run on it).
+    pub fn start(path: &Path) -> Result<Arc<Agent>, AgentError> {
+        let setup = |e: &dyn std::fmt::Display| AgentError::Setup(e.to_string());
+        let metrics = Metrics::new().map_err(|e| setup(&e))?;
         let config = config::load(path);
         metrics.config_loaded(config.is_ok());
         let config = config?;
-        Ok(Arc::new(Agent {
-            path: path.to_path_buf(),
-            metrics,
-            config: RwLock::new(Arc::new(config)),
-            latest: LatestRounds::default(),
-            scheduler: Mutex::new(None),
-            ready: AtomicBool::new(false),
-            adhoc_trust: Arc::new(LazyTrust::new(Vec::new())),
-            resolver: RwLock::new(Err(DnsError("the agent has not started".into()))),
-            alerting: RwLock::new(None),
-        }))
+        let system_trust = Arc::new(LazyTrust::new(Vec::new()));
+        let JobSet { jobs, resolver } = build_jobs(&config, &system_trust)?;
+        let delivery = DeliveryMetrics::register(metrics.registry()).map_err(|e| setup(&e))?;
+        let alerting = Alerting::start(&config, delivery)
+            .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?;
+        let concurrency = config.concurrency;
+        let lag = metrics.schedule_lag.clone();
+        let agent = Arc::new_cyclic(|me: &Weak<Agent>| {
+            let me = me.clone();
+            // The schedule holds the agent weakly: the agent owns the schedule.
+            let run: schedule::RunFn<ProbeJob> = Arc::new(move |job| {
+                let agent = me.upgrade();
+                Box::pin(async move {
+                    if let Some(agent) = agent {
+                        agent.run_round(job).await;
+                    }
+                })
+            });
+            let on_lag: schedule::LagFn = Arc::new(move |d| lag.observe(d.as_secs_f64()));
+            Agent {
+                path: path.to_path_buf(),
+                metrics,
+                config: RwLock::new(Arc::new(config)),
+                latest: LatestRounds::default(),
+                scheduler: Mutex::new(Some(Scheduler::new(concurrency, run, on_lag))),
+                ready: AtomicBool::new(false),
+                system_trust,
+                resolver: RwLock::new(resolver),
+                alerting: Arc::new(alerting),
+                background: CancellationToken::new(),
+            }
+        });
+        tokio::spawn(
+            agent
+                .alerting
+                .clone()
+                .resend_loop(agent.background.child_token()),
+        );
+        if let Ok(mut slot) = agent.scheduler.lock() {
+            if let Some(scheduler) = slot.as_mut() {
+                scheduler.apply(jobs, concurrency);
+            }
+        }
+        agent.ready.store(true, Ordering::SeqCst);
+        Ok(agent)
     }
 
     /// The configuration in force.
@@ -193,90 +159,16 @@ impl Agent {
             .collect()
     }
 
-    async fn run_round(self: Arc<Self>, job: Arc<ProbeJob>) {
-        self.metrics.in_flight.inc();
-        let name = job.config.name.as_str();
-        let (reports, posture) = match (&job.posture, &job.resolver) {
-            (Some(tools), Some(resolver)) => {
-                let check = DomainCheck {
-                    target: &job.config.target,
-                    probe_name: Some(name),
-                    settings: (*job.settings).clone(),
-                    resolver,
-                    tools,
-                    family: Family::Any,
-                };
-                check_domain(check).await
-            }
-            _ => {
-                let reports = probe_target(
-                    &job.config.target,
-                    Some(name),
-                    job.settings.clone(),
-                    job.resolver.as_ref(),
-                    Family::Any,
-                )
-                .await;
-                (reports, None)
-            }
-        };
-        self.metrics.in_flight.dec();
-        self.metrics.posture.observe(name, posture.as_ref());
-        self.metrics
-            .observe_round(name, &job.config.labels, &reports);
-        for r in reports.iter().filter(|r| !r.success) {
-            if let Some(f) = &r.failure {
-                tracing::warn!(
-                    probe = name,
-                    target = %r.target,
-                    address = r.address.as_deref().unwrap_or("-"),
-                    phase = f.phase.as_str(),
-                    reason = f.reason.as_str(),
-                    code = f.code,
-                    message = %f.message,
-                    "probe failed"
-                );
-            }
-        }
-        if let Some(alerting) = self.alerting() {
-            alerting.observe(&job.config, &reports, SystemTime::now());
-        }
-        let round = Round {
-            reports,
-            posture,
-            finished_at: SystemTime::now(),
-        };
-        self.latest.record(name, round);
-    }
-
-    fn start_scheduler(self: &Arc<Self>) -> Result<(), AgentError> {
-        let config = self.config();
-        let (jobs, resolver) = build_jobs(&config)?;
-        self.set_resolver(resolver);
-        let agent = self.clone();
-        let run: schedule::RunFn<ProbeJob> =
-            Arc::new(move |job| Box::pin(agent.clone().run_round(job)));
-        let lag = self.metrics.schedule_lag.clone();
-        let on_lag: schedule::LagFn = Arc::new(move |d| lag.observe(d.as_secs_f64()));
-        let mut scheduler = Scheduler::new(config.concurrency, run, on_lag);
-        scheduler.apply(jobs, config.concurrency);
-        if let Ok(mut slot) = self.scheduler.lock() {
-            *slot = Some(scheduler);
-        }
-        self.ready.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-
     /// Re-reads the configuration file. On error the old configuration keeps running and
     /// `smtpwatch_config_last_reload_successful` drops to 0.
     pub fn reload(&self) -> Result<(), AgentError> {
         let result = config::load(&self.path)
             .map_err(AgentError::from)
             .and_then(|new| {
-                let built = build_jobs(&new)?;
+                let built = build_jobs(&new, &self.system_trust)?;
                 Ok((new, built))
             });
-        let (new, (jobs, resolver)) = match result {
+        let (new, JobSet { jobs, resolver }) = match result {
             Ok(ok) => ok,
             Err(e) => {
                 self.metrics.config_loaded(false);
@@ -296,9 +188,7 @@ impl Agent {
         let names: BTreeSet<String> = new.probes.iter().map(|p| p.name.clone()).collect();
         self.metrics.retain_probes(&names);
         self.latest.retain(&names);
-        if let Some(alerting) = self.alerting() {
-            alerting.reconfigure(&new);
-        }
+        self.alerting.reconfigure(&new);
         let count = new.probes.len();
         if let Ok(mut config) = self.config.write() {
             *config = Arc::new(new);
@@ -314,9 +204,20 @@ impl Agent {
         }
     }
 
-    /// Alerting, once the agent serves.
-    pub fn alerting(&self) -> Option<Arc<Alerting>> {
-        self.alerting.read().ok().and_then(|a| a.clone())
+    /// Stops probing (rounds in flight get `grace`), then lets queued notifications go out
+    /// for up to `grace`.
+    pub async fn stop(&self, grace: Duration) {
+        self.ready.store(false, Ordering::SeqCst);
+        self.background.cancel();
+        let scheduler = self.scheduler.lock().ok().and_then(|mut s| s.take());
+        if let Some(scheduler) = scheduler {
+            if !scheduler.shutdown(grace).await {
+                tracing::warn!("probes still running after the grace period were cancelled");
+            }
+        }
+        if !self.alerting.close(grace).await {
+            tracing::warn!("notifications still queued after the grace period were abandoned");
+        }
     }
 
     /// The resolver of the configuration in force, for ad-hoc `/probe` requests.
@@ -328,27 +229,14 @@ impl Agent {
     }
 }
 
-/// Runs the agent on `listener` until `shutdown` fires; rounds in flight get `grace` to end.
+/// Serves the agent's HTTP endpoints on `listener` until `shutdown` fires, then stops the
+/// agent; rounds in flight get `grace` to end.
 pub async fn serve(
     agent: Arc<Agent>,
     listener: TcpListener,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> Result<(), AgentError> {
-    let alerting = Arc::new(
-        Alerting::start(
-            &agent.config(),
-            DeliveryMetrics::register(agent.metrics.registry())
-                .map_err(|e| AgentError::Setup(e.to_string()))?,
-        )
-        .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?,
-    );
-    if let Ok(mut slot) = agent.alerting.write() {
-        *slot = Some(alerting.clone());
-    }
-    let resend_stop = shutdown.child_token();
-    tokio::spawn(alerting.clone().resend_loop(resend_stop));
-    agent.start_scheduler()?;
     crate::systemd::ready(agent.config().probes.len());
     let alive = agent.clone();
     crate::systemd::spawn_watchdog(move || alive.is_ready(), shutdown.child_token());
@@ -361,15 +249,6 @@ pub async fn serve(
     let result = server
         .await
         .map_err(|e| AgentError::Setup(format!("HTTP server: {e}")));
-    agent.ready.store(false, Ordering::SeqCst);
-    let scheduler = agent.scheduler.lock().ok().and_then(|mut s| s.take());
-    if let Some(scheduler) = scheduler {
-        if !scheduler.shutdown(grace).await {
-            tracing::warn!("probes still running after the grace period were cancelled");
-        }
-    }
-    if !alerting.close(grace).await {
-        tracing::warn!("notifications still queued after the grace period were abandoned");
-    }
+    agent.stop(grace).await;
     result
 }

@@ -7,32 +7,38 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{serve, Agent};
+use super::{serve, Agent, AgentError};
 
 /// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
-pub fn run_agent(config: &Path) -> Result<(), String> {
-    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
+pub fn run_agent(config: &Path) -> Result<(), AgentError> {
+    let runtime = crate::runtime::single_threaded()?;
     runtime.block_on(async {
-        let agent = Agent::load(config).map_err(|e| e.to_string())?;
+        let agent = Agent::start(config)?;
         let listen = agent.config().listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let grace = Duration::from_secs(10);
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(listener) => listener,
+            Err(source) => {
+                // Probing has begun: let what is queued go out before the process ends.
+                agent.stop(grace).await;
+                return Err(AgentError::Listen {
+                    addr: listen,
+                    source,
+                });
+            }
+        };
         tracing::info!(%listen, probes = agent.config().probes.len(), "smtpwatch agent started");
         let shutdown = CancellationToken::new();
         spawn_signal_handlers(agent.clone(), shutdown.clone())?;
-        let grace = Duration::from_secs(10);
-        serve(agent, listener, shutdown, grace)
-            .await
-            .map_err(|e| e.to_string())?;
+        serve(agent, listener, shutdown, grace).await?;
         tracing::info!("smtpwatch agent stopped");
         Ok(())
     })
 }
 
-fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Result<(), String> {
+fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Result<(), AgentError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+    let listen = |kind| signal(kind).map_err(AgentError::Signals);
     let (mut hup, mut term, mut int) = (
         listen(SignalKind::hangup())?,
         listen(SignalKind::terminate())?,

@@ -27,7 +27,7 @@ impl crate::http::AgentView for Agent {
     fn adhoc_settings(&self) -> ProbeSettings {
         let config = self.config();
         let mut settings =
-            ProbeSettings::new(self.adhoc_trust.clone(), config.ehlo_name.to_string());
+            ProbeSettings::new(self.system_trust.clone(), config.ehlo_name.to_string());
         settings.set_timeout(config.timeout);
         settings
     }

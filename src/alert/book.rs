@@ -58,6 +58,18 @@ pub struct ProbeInfo<'a> {
     pub warn_cert: Duration,
 }
 
+/// One round being fed: what its alerts share, and what they have produced so far.
+struct Round<'a, 'p> {
+    probe: &'a ProbeInfo<'p>,
+    now: SystemTime,
+    thresholds: &'a Thresholds,
+    /// The round had several addresses (each gets its own reachability alert).
+    multi: bool,
+    /// The alerts this round fed (the others of the probe end).
+    seen: BTreeSet<AlertKey>,
+    out: Vec<Notification>,
+}
+
 /// Every alert's state.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct AlertBook {
@@ -95,15 +107,29 @@ impl AlertBook {
         if quiet && !self.tracks(probe.name) {
             return Vec::new();
         }
-        let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        let multi = reports.len() > 1;
+        let mut round = Round {
+            probe,
+            now,
+            thresholds,
+            multi: reports.len() > 1,
+            seen: BTreeSet::new(),
+            out: Vec::new(),
+        };
+        self.feed_probe_level(&mut round, reports);
+        for (report, drift) in reports.iter().zip(drift) {
+            self.feed_address(&mut round, report, drift);
+        }
+        self.end_unseen(&mut round);
+        round.out
+    }
 
+    /// The probe-level reachability alert: bad when every address failed.
+    fn feed_probe_level(&mut self, round: &mut Round<'_, '_>, reports: &[ProbeReport]) {
         let failed: Vec<&ProbeReport> = reports.iter().filter(|r| !r.success).collect();
         let all_failed = !reports.is_empty() && failed.len() == reports.len();
-        let probe_cause = all_failed.then(|| {
+        let cause = all_failed.then(|| {
             let mut cause = failure_cause(failed[0]);
-            if multi {
+            if round.multi {
                 cause.message = format!(
                     "all {} addresses failing; {}: {}",
                     reports.len(),
@@ -113,89 +139,96 @@ impl AlertBook {
             }
             cause
         });
-        let single_address = if multi {
+        let single_address = if round.multi {
             None
         } else {
             reports.first().and_then(|r| r.address.clone())
         };
-        let probe_key = key(probe.name, None, AlertKind::ProbeFailing);
-        seen.insert(probe_key.clone());
-        let first = failed.first().copied().or(reports.first());
+        let probe_key = key(round.probe.name, None, AlertKind::ProbeFailing);
+        round.seen.insert(probe_key.clone());
         let feed = Feed {
             key: probe_key,
             address: single_address,
             severity: Severity::Critical,
-            cause: probe_cause,
-            report: first,
-            thresholds,
+            cause,
+            report: failed.first().copied().or(reports.first()),
+            thresholds: round.thresholds,
         };
-        self.feed(probe, feed, now, &mut out);
+        self.feed(round.probe, feed, round.now, &mut round.out);
+    }
 
-        let cert_thresholds = Thresholds {
+    /// The alerts of one address: reachability (several addresses only), certificate expiry
+    /// (when the round reached TLS) and capability drift.
+    fn feed_address(
+        &mut self,
+        round: &mut Round<'_, '_>,
+        report: &ProbeReport,
+        drift: Option<Option<Cause>>,
+    ) {
+        let Some(address) = report.address.clone() else {
+            return;
+        };
+        let name = round.probe.name;
+        let once = Thresholds {
             failure: 1,
             success: 1,
-            repeat_interval: thresholds.repeat_interval,
+            repeat_interval: round.thresholds.repeat_interval,
         };
-        for (report, drift) in reports.iter().zip(drift) {
-            let Some(address) = report.address.clone() else {
-                continue;
-            };
-            // (alert, severity, cause, thresholds) this report feeds; the certificate alert
-            // only when the round reached TLS.
-            let mut feeds = Vec::new();
-            if multi {
-                let cause = (!report.success).then(|| failure_cause(report));
-                feeds.push((AlertKind::ProbeFailing, cause, thresholds));
-            }
-            // Certificate and drift alerts live on through rounds that cannot tell.
-            seen.insert(key(
-                probe.name,
-                Some(&address),
-                AlertKind::CertificateExpiring,
-            ));
-            seen.insert(key(probe.name, Some(&address), AlertKind::CapabilityDrift));
-            if let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) {
-                let cause = cert_expiring(report, probe.warn_cert).then(|| Cause {
-                    key: CauseKey::CertificateExpiring,
-                    message: format!(
-                        "the certificate expires in {} days",
-                        (left / 86_400.0).floor()
-                    ),
-                });
-                feeds.push((AlertKind::CertificateExpiring, cause, &cert_thresholds));
-            }
-            if let Some(cause) = drift {
-                feeds.push((AlertKind::CapabilityDrift, cause, &cert_thresholds));
-            }
-            for (kind, cause, t) in feeds {
-                let k = key(probe.name, Some(&address), kind);
-                seen.insert(k.clone());
-                let feed = Feed {
-                    key: k,
-                    address: Some(address.clone()),
-                    severity: Severity::Warning,
-                    cause,
-                    report: Some(report),
-                    thresholds: t,
-                };
-                self.feed(probe, feed, now, &mut out);
-            }
+        // (alert, cause, thresholds) this report feeds.
+        let mut feeds = Vec::new();
+        if round.multi {
+            let cause = (!report.success).then(|| failure_cause(report));
+            feeds.push((AlertKind::ProbeFailing, cause, round.thresholds));
         }
+        // Certificate and drift alerts live on through rounds that cannot tell.
+        round
+            .seen
+            .insert(key(name, Some(&address), AlertKind::CertificateExpiring));
+        round
+            .seen
+            .insert(key(name, Some(&address), AlertKind::CapabilityDrift));
+        if let Some(left) = report.tls.as_ref().and_then(|t| t.cert_seconds_left) {
+            let cause = cert_expiring(report, round.probe.warn_cert).then(|| Cause {
+                key: CauseKey::CertificateExpiring,
+                message: format!(
+                    "the certificate expires in {} days",
+                    (left / 86_400.0).floor()
+                ),
+            });
+            feeds.push((AlertKind::CertificateExpiring, cause, &once));
+        }
+        if let Some(cause) = drift {
+            feeds.push((AlertKind::CapabilityDrift, cause, &once));
+        }
+        for (kind, cause, thresholds) in feeds {
+            let k = key(name, Some(&address), kind);
+            round.seen.insert(k.clone());
+            let feed = Feed {
+                key: k,
+                address: Some(address.clone()),
+                severity: Severity::Warning,
+                cause,
+                report: Some(report),
+                thresholds,
+            };
+            self.feed(round.probe, feed, round.now, &mut round.out);
+        }
+    }
 
-        // Alerts of this probe that the round no longer has (an address left DNS, or the
-        // probe became single-address) end here.
+    /// Alerts of this probe that the round no longer has (an address left DNS, or the probe
+    /// became single-address) end here.
+    fn end_unseen(&mut self, round: &mut Round<'_, '_>) {
         let gone: Vec<AlertKey> = self
             .entries
             .keys()
-            .filter(|k| k.probe == probe.name && !seen.contains(k))
+            .filter(|k| k.probe == round.probe.name && !round.seen.contains(k))
             .cloned()
             .collect();
         for k in gone {
-            if let Some(n) = self.forget(&k, now, "the address is no longer probed") {
-                out.push(n);
+            if let Some(n) = self.forget(&k, round.now, "the address is no longer probed") {
+                round.out.push(n);
             }
         }
-        out
     }
 
     /// Whether any alert of `probe` has history.

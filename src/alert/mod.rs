@@ -99,8 +99,8 @@ pub struct Alerting {
 impl Alerting {
     /// Sets up alerting for `config` and restores firing alerts from its state file. Needs a
     /// tokio runtime (the dispatcher's workers).
-    pub fn start(config: &Config, metrics: DeliveryMetrics) -> Result<Alerting, String> {
-        let client = http_client().map_err(|e| e.to_string())?;
+    pub fn start(config: &Config, metrics: DeliveryMetrics) -> Result<Alerting, ClientError> {
+        let client = http_client()?;
         let setup = Routing::of(config);
         let mut book = AlertBook::new(agent_name());
         if let Some(path) = &setup.state_file {
@@ -293,13 +293,24 @@ pub fn test_notification(now: SystemTime) -> Notification {
     }
 }
 
+/// How one endpoint took the test notification.
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    /// The notifier's name.
+    pub notifier: String,
+    /// The endpoint, credentials and secret paths redacted.
+    pub url: String,
+    /// Why it was not delivered (None: delivered).
+    pub failure: Option<String>,
+}
+
 /// Sends one test notification to every endpoint of the named notifier (or all), one attempt
-/// each; returns (notifier, redacted URL, outcome).
+/// each.
 pub async fn send_test(
     alerting: &AlertingConfig,
     only: Option<&str>,
-) -> Result<Vec<(String, String, Result<(), String>)>, String> {
-    let client = http_client().map_err(|e| e.to_string())?;
+) -> Result<Vec<TestOutcome>, ClientError> {
+    let client = http_client()?;
     let policy = Policy::from_config(alerting);
     let item = Item::One(Arc::new(test_notification(SystemTime::now())));
     let mut results = Vec::new();
@@ -308,11 +319,15 @@ pub async fn send_test(
         .iter()
         .filter(|n| only.is_none_or(|name| n.name == name));
     for endpoint in chosen.flat_map(Endpoint::of) {
-        let outcome = match deliver::deliver(&client, &endpoint, &item, &policy).await {
-            deliver::Attempt::Delivered => Ok(()),
-            deliver::Attempt::Retry(_, why) | deliver::Attempt::Refused(why) => Err(why),
+        let failure = match deliver::deliver(&client, &endpoint, &item, &policy).await {
+            deliver::Attempt::Delivered => None,
+            deliver::Attempt::Retry(_, why) | deliver::Attempt::Refused(why) => Some(why),
         };
-        results.push((endpoint.notifier.clone(), endpoint.redacted_url(), outcome));
+        results.push(TestOutcome {
+            notifier: endpoint.notifier.clone(),
+            url: endpoint.redacted_url(),
+            failure,
+        });
     }
     Ok(results)
 }

@@ -4,11 +4,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use clap::{Args, ValueEnum};
 
-use crate::config::values::{parse_dns_server, parse_duration};
-use crate::posture::assess::{DaneMode, UnknownDaneMode};
+use crate::config::values::{parse_dns_server, parse_duration, EhloName};
+use crate::posture::assess::{DaneMode, PostureSettings, UnknownDaneMode};
+use crate::probe::ProbeSettings;
+use crate::resolve::Family;
 use crate::target::{TlsMode, UnknownTlsMode};
+use crate::trust::LazyTrust;
 
 /// How `check` prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +93,38 @@ pub struct CheckArgs {
     /// DNSSEC trust anchor (DNSKEY records, zone-file format; default: the root's keys).
     #[arg(long, value_name = "PATH")]
     pub dnssec_trust_anchor: Option<PathBuf>,
+}
+
+impl CheckArgs {
+    /// How to probe, as the flags say, trusting `trust` (the system store plus `--ca-file`).
+    pub fn probe_settings(&self, trust: Arc<LazyTrust>, ehlo_name: &EhloName) -> ProbeSettings {
+        let mut settings = ProbeSettings::new(trust, ehlo_name.to_string());
+        settings.tls = self.tls;
+        settings.insecure = self.insecure;
+        settings.server_name = self.server_name.clone();
+        settings.noop = !self.no_noop;
+        settings.set_timeout(self.timeout);
+        settings.warn_cert = self.warn_cert;
+        settings
+    }
+
+    /// The posture switches, as the flags say.
+    pub fn posture_settings(&self) -> PostureSettings {
+        PostureSettings {
+            dane: self.dane,
+            mta_sts: !self.no_mta_sts,
+            fcrdns: !self.no_fcrdns,
+        }
+    }
+
+    /// `-4`, `-6` or both families.
+    pub fn family(&self) -> Family {
+        match (self.ipv4_only, self.ipv6_only) {
+            (true, _) => Family::V4,
+            (_, true) => Family::V6,
+            _ => Family::Any,
+        }
+    }
 }
 
 fn parse_dane_mode(text: &str) -> Result<DaneMode, UnknownDaneMode> {

@@ -1,134 +1,150 @@
 //! `smtpwatch check`: one probe of a target, printed; for `mx:` targets also the mail-domain
 //! posture. Returns the Nagios-style exit code.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use hickory_resolver::proto::dnssec::TrustAnchors;
+
 mod args;
+mod output;
 
 pub use self::args::{CheckArgs, Format};
-use crate::config::values::EhloName;
-use crate::posture::assess::PostureSettings;
-use crate::posture::domain::{check_domain, DomainCheck, PostureTools};
+use crate::config::values::{EhloName, ValueError};
+use crate::posture::dns::AnchorError;
+use crate::posture::domain::{check_domain, DomainCheck, PostureTools, ToolsError};
+use crate::posture::summary::DomainPosture;
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
-use crate::report::render;
-use crate::resolve::{Family, Resolver};
-use crate::target::{Host, Target, TargetKind};
-use crate::trust::LazyTrust;
+use crate::report::ProbeReport;
+use crate::resolve::{DnsError, Resolver};
+use crate::runtime::RuntimeError;
+use crate::target::{Host, Target, TargetError, TargetKind};
+use crate::trust::{LazyTrust, ServerNameError, TrustError};
+
+/// Why `check` could not probe: a usage or set-up problem (exit 3), never a probe result.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The target does not parse.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// An IP target of the family `-4`/`-6` excludes.
+    #[error("{0} is excluded by the -4/-6 option")]
+    ExcludedFamily(IpAddr),
+    /// `--ehlo`.
+    #[error("--ehlo {0}")]
+    Ehlo(ValueError),
+    /// `--server-name`.
+    #[error("--server-name: {0}")]
+    ServerName(ServerNameError),
+    /// `--ca-file`.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// `--dnssec-trust-anchor`.
+    #[error(transparent)]
+    Anchor(#[from] AnchorError),
+    /// The runtime.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The resolver.
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    /// The posture checks' resolver or policy fetcher.
+    #[error(transparent)]
+    Posture(#[from] ToolsError),
+}
+
+/// What the flags decide, checked before anything goes on the network.
+struct Plan {
+    target: Target,
+    settings: ProbeSettings,
+    /// For `mx:` targets with the posture checks on: the anchor to validate with (None: the
+    /// root's).
+    posture: Option<Option<Arc<TrustAnchors>>>,
+}
 
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
-pub fn execute(args: CheckArgs) -> Result<u8, String> {
-    let target: Target = args.target.parse().map_err(|e| format!("{e}"))?;
-    let family = match (args.ipv4_only, args.ipv6_only) {
-        (true, _) => Family::V4,
-        (_, true) => Family::V6,
-        _ => Family::Any,
-    };
+pub fn execute(args: CheckArgs) -> Result<u8, CheckError> {
+    let plan = plan(&args)?;
+    let runtime = crate::runtime::single_threaded()?;
+    let (reports, posture) = runtime.block_on(probe(&args, &plan))?;
+    let shown = plan.target.to_string();
+    print!(
+        "{}",
+        output::render(&args, &shown, &reports, posture.as_ref())
+    );
+    let mut status = crate::report::render::summarize(&reports).status;
+    if let Some(posture) = &posture {
+        status = status.max(posture.status());
+    }
+    Ok(status.exit_code())
+}
+
+fn plan(args: &CheckArgs) -> Result<Plan, CheckError> {
+    let target: Target = args.target.parse()?;
     if let Host::Ip(ip) = &target.host {
-        if !family.admits(ip) {
-            return Err(format!("{ip} is excluded by the -4/-6 option"));
+        if !args.family().admits(ip) {
+            return Err(CheckError::ExcludedFamily(*ip));
         }
     }
     let ehlo_name = match &args.ehlo {
-        Some(name) => name.parse().map_err(|e| format!("--ehlo {e}"))?,
+        Some(name) => name.parse().map_err(CheckError::Ehlo)?,
         None => EhloName::this_host(),
     };
     if let Some(name) = &args.server_name {
-        crate::trust::server_name(name).map_err(|e| format!("--server-name: {e}"))?;
+        crate::trust::server_name(name).map_err(CheckError::ServerName)?;
     }
     let trust = Arc::new(LazyTrust::new(args.ca_files.clone()));
     if !args.ca_files.is_empty() {
-        trust.get().map_err(|e| e.to_string())?;
+        trust.get()?;
     }
-    let mut settings = ProbeSettings::new(trust, ehlo_name.to_string());
-    settings.tls = args.tls;
-    settings.insecure = args.insecure;
-    settings.server_name = args.server_name;
-    settings.noop = !args.no_noop;
-    settings.set_timeout(args.timeout);
-    settings.warn_cert = args.warn_cert;
-
     // Checked before probing, whatever the target, so a bad file is a usage error (exit 3).
     let anchors = match &args.dnssec_trust_anchor {
-        Some(path) => {
-            Some(crate::posture::dns::trust_anchor_file(path).map_err(|e| e.to_string())?)
-        }
+        Some(path) => Some(Arc::new(crate::posture::dns::trust_anchor_file(path)?)),
         None => None,
     };
-    let posture_settings = PostureSettings {
-        dane: args.dane,
-        mta_sts: !args.no_mta_sts,
-        fcrdns: !args.no_fcrdns,
-    };
     let with_posture = target.kind == TargetKind::Mx && !args.no_posture;
+    Ok(Plan {
+        settings: args.probe_settings(trust, &ehlo_name),
+        target,
+        posture: with_posture.then_some(anchors),
+    })
+}
 
-    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
-    let (reports, posture) = runtime.block_on(async {
-        let resolver = match &target.host {
-            Host::Ip(_) => None,
-            Host::Name(_) => Some(Resolver::new(&args.dns_servers).map_err(|e| e.to_string())?),
-        };
-        match (&resolver, with_posture) {
-            (Some(resolver), true) => {
-                let tools = PostureTools::new(
-                    &args.dns_servers,
-                    anchors,
-                    settings.trust.get().map_err(|e| e.to_string())?,
-                    resolver,
-                    args.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT),
-                    posture_settings,
-                )?;
-                let check = DomainCheck {
-                    target: &target,
-                    probe_name: None,
-                    settings,
-                    resolver,
-                    tools: &tools,
-                    family,
-                };
-                Ok::<_, String>(check_domain(check).await)
-            }
-            _ => {
-                let settings = Arc::new(settings);
-                let reports =
-                    probe_target(&target, None, settings, resolver.as_ref(), family).await;
-                Ok((reports, None))
-            }
-        }
-    })?;
-
-    let shown = target.to_string();
-    let mut output = match args.format {
-        Format::Text => render::text(&shown, &reports, args.transcript),
-        Format::Json => render::json_lines(&reports),
-        Format::Nagios => render::nagios(&shown, &reports),
+async fn probe(
+    args: &CheckArgs,
+    plan: &Plan,
+) -> Result<(Vec<ProbeReport>, Option<DomainPosture>), CheckError> {
+    let target = &plan.target;
+    let resolver = match &target.host {
+        Host::Ip(_) => None,
+        Host::Name(_) => Some(Resolver::new(&args.dns_servers)?),
     };
-    let mut status = render::summarize(&reports).status;
-    if let Some(posture) = &posture {
-        status = status.max(posture.status());
-        match args.format {
-            Format::Text => {
-                output.push('\n');
-                output.push_str(&crate::posture::render::text(posture));
-            }
-            Format::Json => {
-                let line = serde_json::json!({ "domain_posture": posture });
-                output.push_str(&line.to_string());
-                output.push('\n');
-            }
-            Format::Nagios => {
-                for f in &posture.findings {
-                    output.push_str(&format!(
-                        "posture {} {} {}: {}\n",
-                        f.severity,
-                        f.reason,
-                        f.subject,
-                        f.message.replace('|', "/")
-                    ));
-                }
-            }
+    match (&resolver, &plan.posture) {
+        (Some(resolver), Some(anchors)) => {
+            let tools = PostureTools::new(
+                &args.dns_servers,
+                anchors.clone(),
+                &plan.settings.trust,
+                resolver,
+                args.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT),
+                args.posture_settings(),
+            )?;
+            let check = DomainCheck {
+                target,
+                probe_name: None,
+                settings: plan.settings.clone(),
+                resolver,
+                tools: &tools,
+                family: args.family(),
+            };
+            Ok(check_domain(check).await)
+        }
+        _ => {
+            let settings = Arc::new(plan.settings.clone());
+            let reports =
+                probe_target(target, None, settings, resolver.as_ref(), args.family()).await;
+            Ok((reports, None))
         }
     }
-    print!("{output}");
-    Ok(status.exit_code())
 }

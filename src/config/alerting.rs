@@ -210,11 +210,7 @@ pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig
 fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierConfig, ConfigError> {
     let name = raw.name.get_ref().clone();
     let ctx = format!("alerting.{kind} {name:?}");
-    let valid_name = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !valid_name {
+    if !super::values::is_simple_name(&name) {
         return Err(src.at(
             raw.name.span(),
             format!("{ctx}: name: use letters, digits, '-', '_' and '.'"),
@@ -244,25 +240,12 @@ fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierCo
     let kind = match kind {
         "alertmanager" => {
             webhook_only_keys()?;
-            let text = match &raw.urls {
-                Some(urls) => {
-                    unused(raw.url.is_some(), "url (with urls)", urls.span())?;
-                    Secret::new(urls.get_ref().join(" "))
-                }
-                None => url_source(&raw, &ctx, src)?,
-            };
-            let mut urls = Vec::new();
-            for one in text
-                .expose()
-                .split([' ', ',', '\n', '\t'])
-                .filter(|u| !u.is_empty())
-            {
-                urls.push(checked_url(Secret::new(one), &ctx, &raw, src)?);
+            if let Some(urls) = &raw.urls {
+                unused(raw.url.is_some(), "url (with urls)", urls.span())?;
             }
-            if urls.is_empty() {
-                return Err(src.at(whole, format!("{ctx}: `urls` lists no URL")));
+            NotifierKind::Alertmanager {
+                urls: alertmanager_urls(&raw, &ctx, src)?,
             }
-            NotifierKind::Alertmanager { urls }
         }
         _ => {
             let span = raw.urls.as_ref().map_or(whole.clone(), |s| s.span());
@@ -272,41 +255,8 @@ fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierCo
                 webhook_only_keys()?;
                 NotifierKind::Slack { url }
             } else {
-                let secret = match (&raw.secret_file, &raw.secret_env) {
-                    (Some(_), Some(env)) => {
-                        return Err(src.at(
-                            env.span(),
-                            format!("{ctx}: give either secret_file or secret_env, not both"),
-                        ))
-                    }
-                    (Some(file), None) => Some(
-                        secret::read_secret_file(file.get_ref())
-                            .map_err(|e| src.at(file.span(), format!("{ctx}: secret_file: {e}")))?,
-                    ),
-                    (None, Some(env)) => Some(
-                        secret::read_secret_env(env.get_ref())
-                            .map_err(|e| src.at(env.span(), format!("{ctx}: secret_env: {e}")))?,
-                    ),
-                    (None, None) => None,
-                };
-                let headers = raw.headers.map(|h| (h.span(), h.into_inner()));
-                let headers = match headers {
-                    None => BTreeMap::new(),
-                    Some((span, headers)) => {
-                        for (key, value) in &headers {
-                            let bad_name =
-                                reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err();
-                            let bad_value = reqwest::header::HeaderValue::from_str(value).is_err();
-                            if bad_name || bad_value {
-                                return Err(src.at(
-                                    span,
-                                    format!("{ctx}: headers: {key:?} is not a valid HTTP header"),
-                                ));
-                            }
-                        }
-                        headers
-                    }
-                };
+                let secret = webhook_secret(&raw, &ctx, src)?;
+                let headers = webhook_headers(raw.headers, &ctx, src)?;
                 NotifierKind::Webhook {
                     url,
                     secret,
@@ -316,6 +266,76 @@ fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierCo
         }
     };
     Ok(NotifierConfig { name, kind })
+}
+
+/// An Alertmanager notifier's URLs: `urls`, or one of the `url` keys holding several
+/// (separated by spaces, commas or newlines), each checked.
+fn alertmanager_urls(
+    raw: &RawNotifier,
+    ctx: &str,
+    src: &Source<'_>,
+) -> Result<Vec<Secret>, ConfigError> {
+    let text = match &raw.urls {
+        Some(urls) => Secret::new(urls.get_ref().join(" ")),
+        None => url_source(raw, ctx, src)?,
+    };
+    let mut urls = Vec::new();
+    for one in text
+        .expose()
+        .split([' ', ',', '\n', '\t'])
+        .filter(|u| !u.is_empty())
+    {
+        urls.push(checked_url(Secret::new(one), ctx, raw, src)?);
+    }
+    if urls.is_empty() {
+        return Err(src.at(raw.name.span(), format!("{ctx}: `urls` lists no URL")));
+    }
+    Ok(urls)
+}
+
+/// A webhook's signing secret, from at most one of `secret_file` and `secret_env`.
+fn webhook_secret(
+    raw: &RawNotifier,
+    ctx: &str,
+    src: &Source<'_>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (&raw.secret_file, &raw.secret_env) {
+        (Some(_), Some(env)) => Err(src.at(
+            env.span(),
+            format!("{ctx}: give either secret_file or secret_env, not both"),
+        )),
+        (Some(file), None) => secret::read_secret_file(file.get_ref())
+            .map(Some)
+            .map_err(|e| src.at(file.span(), format!("{ctx}: secret_file: {e}"))),
+        (None, Some(env)) => secret::read_secret_env(env.get_ref())
+            .map(Some)
+            .map_err(|e| src.at(env.span(), format!("{ctx}: secret_env: {e}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A webhook's extra headers, each a valid HTTP header name and value.
+fn webhook_headers(
+    headers: Option<Spanned<BTreeMap<String, String>>>,
+    ctx: &str,
+    src: &Source<'_>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let Some(headers) = headers else {
+        return Ok(BTreeMap::new());
+    };
+    let span = headers.span();
+    let headers = headers.into_inner();
+    for (key, value) in &headers {
+        let bad_name = reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err();
+        let bad_value = reqwest::header::HeaderValue::from_str(value).is_err();
+        if bad_name || bad_value {
+            return Err(src.at(
+                span,
+                format!("{ctx}: headers: {key:?} is not a valid HTTP header"),
+            ));
+        }
+    }
+    Ok(headers)
 }
 
 /// The URL from exactly one of `url`, `url_file`, `url_env`.

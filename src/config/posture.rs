@@ -4,8 +4,10 @@
 
 use std::path::PathBuf;
 
+use hickory_resolver::proto::dnssec::TrustAnchors;
 use toml::Spanned;
 
+use super::files::{FileCache, Loaded};
 use super::source::{ConfigError, Source};
 use crate::posture::assess::{DaneMode, PostureSettings};
 use crate::target::{Target, TargetKind};
@@ -15,8 +17,9 @@ use crate::target::{Target, TargetKind};
 pub struct ProbePosture {
     /// DANE, MTA-STS and FCrDNS switches.
     pub settings: PostureSettings,
-    /// DNSSEC trust anchor (DNSKEY records); None: the root's keys.
-    pub trust_anchor: Option<PathBuf>,
+    /// DNSSEC trust anchor (DNSKEY records), read when the configuration was loaded; None: the
+    /// root's keys.
+    pub trust_anchor: Option<Loaded<TrustAnchors>>,
 }
 
 /// The raw keys.
@@ -31,6 +34,7 @@ pub(super) fn parse(
     raw: RawPosture,
     target: &Target,
     ctx: &str,
+    files: &mut FileCache,
     src: &Source<'_>,
 ) -> Result<Option<ProbePosture>, ConfigError> {
     if target.kind != TargetKind::Mx {
@@ -59,16 +63,20 @@ pub(super) fn parse(
             .parse()
             .map_err(|e| src.at(d.span(), format!("{ctx}: dane: {e}")))?,
     };
-    if let Some(anchor) = &raw.dnssec_trust_anchor {
-        crate::posture::dns::trust_anchor_file(anchor.get_ref())
-            .map_err(|e| src.at(anchor.span(), format!("{ctx}: dnssec_trust_anchor: {e}")))?;
-    }
+    let trust_anchor = match &raw.dnssec_trust_anchor {
+        None => None,
+        Some(anchor) => Some(
+            files
+                .anchor(anchor.get_ref())
+                .map_err(|e| src.at(anchor.span(), format!("{ctx}: dnssec_trust_anchor: {e}")))?,
+        ),
+    };
     Ok(Some(ProbePosture {
         settings: PostureSettings {
             dane,
             mta_sts: raw.mta_sts.is_none_or(Spanned::into_inner),
             fcrdns: raw.fcrdns.is_none_or(Spanned::into_inner),
         },
-        trust_anchor: raw.dnssec_trust_anchor.map(Spanned::into_inner),
+        trust_anchor,
     }))
 }

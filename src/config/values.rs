@@ -23,6 +23,15 @@ pub enum ValueError {
     EhloName(String),
 }
 
+/// Whether `name` can name a probe or notifier: letters, digits, `-`, `_` and `.`, not empty
+/// (it becomes a label value, a URL path segment and a state-file key).
+pub fn is_simple_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
 /// Parses a humantime duration (`10s`, `1500ms`, `14d`); zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     match humantime::parse_duration(text) {

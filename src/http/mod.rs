@@ -5,18 +5,18 @@
 //! settings of an ad-hoc probe and a reload trigger. The web layer never reaches into the
 //! agent's scheduler, alerting or configuration state.
 
+mod adhoc;
 mod pages;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
 
+use self::adhoc::{AdhocProbe, ProbeQuery};
 use crate::config::ProbeConfig;
 use crate::latest::Round;
 use crate::metrics::{blackbox, Metrics, SERIES_FAMILIES};
@@ -24,8 +24,7 @@ use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
 use crate::report::render::json_lines;
 use crate::resolve::{DnsError, Family, Resolver};
-use crate::target::TlsMode;
-use crate::target::{Host, Target};
+use crate::target::Host;
 
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -120,66 +119,23 @@ async fn reload(State(agent): State<View>) -> Response {
     }
 }
 
-/// Query of `/probe`.
-#[derive(Debug, Deserialize)]
-pub struct ProbeQuery {
-    target: Option<String>,
-    tls: Option<String>,
-    format: Option<String>,
-    server_name: Option<String>,
-    insecure: Option<bool>,
-}
-
 fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response()
-}
-
-/// Prometheus tells exporters how long it will wait; answer within that.
-fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers
-        .get("x-prometheus-scrape-timeout-seconds")?
-        .to_str()
-        .ok()?;
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64((secs - 0.5).max(0.5)))
 }
 
 async fn probe(
     State(agent): State<View>,
     headers: HeaderMap,
-    Query(q): Query<ProbeQuery>,
+    Query(query): Query<ProbeQuery>,
 ) -> Response {
-    let Some(raw_target) = q.target.filter(|t| !t.trim().is_empty()) else {
-        return bad_request("missing parameter: target".into());
+    let AdhocProbe {
+        target,
+        settings,
+        json,
+    } = match query.into_probe(agent.adhoc_settings(), &headers) {
+        Ok(probe) => probe,
+        Err(e) => return bad_request(e.to_string()),
     };
-    let target: Target = match raw_target.parse() {
-        Ok(t) => t,
-        Err(e) => return bad_request(format!("{e}")),
-    };
-    let tls = match q.tls.as_deref().map(str::parse::<TlsMode>) {
-        None => None,
-        Some(Ok(mode)) => Some(mode),
-        Some(Err(e)) => return bad_request(e.to_string()),
-    };
-    let json = match q.format.as_deref() {
-        None | Some("prometheus") => false,
-        Some("json") => true,
-        Some(other) => {
-            return bad_request(format!("unknown format {other:?} (prometheus or json)"))
-        }
-    };
-    if let Some(name) = &q.server_name {
-        if let Err(e) = crate::trust::server_name(name) {
-            return bad_request(format!("server_name: {e}"));
-        }
-    }
-    let mut settings = agent.adhoc_settings();
-    settings.tls = tls;
-    settings.insecure = q.insecure.unwrap_or(false);
-    settings.server_name = q.server_name;
-    if let Some(limit) = scrape_timeout(&headers) {
-        settings.set_timeout(settings.timeout.min(limit));
-    }
     let resolver = match &target.host {
         Host::Ip(_) => None,
         Host::Name(_) => match agent.resolver() {

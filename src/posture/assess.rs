@@ -2,16 +2,17 @@
 //! MTA-STS coverage and enforcement, TLS-RPT, and FCrDNS with the banner name, from the probe
 //! reports of every MX address plus the domain's DNS.
 //!
-//! Two steps around the probes: [`prepare`] looks up MX and TLSA first (DANE decides how the
-//! certificate is judged), the probes then run recording, not enforcing, WebPKI verification,
-//! and [`assess`] judges each address (DANE where it applies, WebPKI elsewhere) and the domain.
+//! Two steps around the probes: [`prepare`] looks up the TLSA sets of the MX hosts first (DANE
+//! decides how the certificate is judged), the probes then run recording, not enforcing, WebPKI
+//! verification, and [`assess`] judges the domain, each host and each address (the verdict on
+//! a report is [`super::verdict`]'s).
 
 use std::str::FromStr;
 
 use hickory_resolver::proto::rr::RecordType;
 use serde::Serialize;
 
-use super::dane::{self, DaneCheck, DaneResult, DaneUsage, Tlsa};
+use super::dane::{self, Tlsa};
 use super::dns::{Dnssec, PostureDns};
 use super::fetch::PolicyFetcher;
 use super::mta_sts::{self, Mode};
@@ -20,7 +21,9 @@ use super::summary::{
     failure, sts_finding, warning, AddressPosture, DomainPosture, Finding, FindingSeverity,
     HostPosture, RecordState, RptStatus, StsStatus,
 };
-use crate::report::{Failure, FailureReason, Phase, ProbeReport};
+use super::verdict::Verdict;
+use crate::probe::fanout::MxReport;
+use crate::report::ProbeReport;
 
 /// `dane = "auto" | "require" | "off"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -131,145 +134,38 @@ pub struct AssessContext<'a> {
 
 /// Judges `reports` (probed with verification recorded, not enforced) and the domain; marks
 /// each report that fails a posture check (DANE, WebPKI where DANE does not apply, STARTTLS
-/// required by DANE).
+/// required by DANE). `prepared` holds the hosts in the order the reports index them.
 pub async fn assess(
     domain: &str,
     prepared: &[PreparedHost],
-    reports: &mut [ProbeReport],
+    reports: &mut [MxReport],
     inputs: &AssessContext<'_>,
 ) -> DomainPosture {
-    let dns = inputs.dns;
-    let mut findings = Vec::new();
-    let validating = dns.can_validate().await;
-    // Bogus answers are failures only when the resolver path can validate at all.
-    let bogus = |findings: &mut Vec<Finding>, subject: &str, what: &str| {
-        if validating {
-            findings.push(failure(
-                "dns_bogus",
-                subject,
-                format!("the {what} answer is DNSSEC-bogus"),
-            ));
-        }
+    let mut judge = Judgement {
+        inputs,
+        // Bogus answers are failures only when the resolver path can validate at all.
+        validating: inputs.dns.can_validate().await,
+        findings: Vec::new(),
     };
-    let mx_dnssec = dns
-        .lookup(domain, RecordType::MX)
-        .await
-        .map_or(Dnssec::Indeterminate, |a| a.dnssec);
-    if mx_dnssec == Dnssec::Bogus {
-        bogus(&mut findings, domain, "MX");
-    }
-    let (mut mta_sts, tls_rpt) = if inputs.settings.mta_sts {
-        (
-            mta_sts_status(domain, dns, inputs.fetcher, &mut findings).await,
-            tls_rpt_status(domain, dns, &mut findings).await,
-        )
-    } else {
-        (
-            StsStatus {
-                state: RecordState::None,
-                ..StsStatus::default()
-            },
-            RptStatus {
-                state: RecordState::None,
-                ..RptStatus::default()
-            },
-        )
-    };
-    let enforce = mta_sts
-        .policy
-        .as_ref()
-        .is_some_and(|p| p.mode == Mode::Enforce);
-    let testing = mta_sts
-        .policy
-        .as_ref()
-        .is_some_and(|p| p.mode == Mode::Testing);
-
+    let mx_dnssec = judge.mx_dnssec(domain).await;
+    let (mut mta_sts, tls_rpt) = judge.domain_records(domain).await;
     let mut hosts = Vec::new();
-    for host in prepared {
-        let address_dnssec = dns
-            .address_status(&host.host)
-            .await
-            .unwrap_or(Dnssec::Indeterminate);
-        if address_dnssec == Dnssec::Bogus {
-            bogus(&mut findings, &host.host, "A/AAAA");
-        }
-        if host.tlsa_dnssec == Dnssec::Bogus {
-            bogus(&mut findings, &host.host, "TLSA");
-        }
-        if inputs.settings.dane == DaneMode::Require && !host.dane_applies() {
-            findings.push(failure(
-                "dane_mismatch",
-                &host.host,
-                "dane = require, but there is no secure, usable TLSA set".into(),
-            ));
-        }
-        let covered = mta_sts
-            .policy
-            .as_ref()
-            .map(|p| p.mx.iter().any(|pat| mta_sts::mx_matches(pat, &host.host)));
-        if covered == Some(false) {
+    for (index, host) in prepared.iter().enumerate() {
+        let of_host = reports.iter_mut().filter(|r| r.host == index);
+        let posture = judge
+            .host(
+                host,
+                mta_sts.policy.as_ref(),
+                of_host.map(|r| &mut r.report),
+            )
+            .await;
+        if posture.mta_sts_covered == Some(false) {
             mta_sts.uncovered.push(host.host.clone());
-            let message = format!(
-                "{} is not covered by the MTA-STS policy's mx patterns",
-                host.host
-            );
-            findings.push(sts_finding(
-                testing,
-                "mta_sts_mx_mismatch",
-                &host.host,
-                message,
-            ));
         }
-        let mut addresses = Vec::new();
-        for report in reports
-            .iter_mut()
-            .filter(|r| host_of(&r.target) == host.host)
-        {
-            let address = report.address.clone().unwrap_or_default();
-            let tls = report.tls.as_ref().filter(|t| t.established());
-            let webpki_valid = tls.is_some_and(|t| t.verified);
-            let version = tls.and_then(|t| t.version.clone());
-            let dane = (host.dane_applies()).then(|| {
-                dane::check(
-                    &host.tlsa,
-                    tls.map(|t| t.chain_der.as_slice()).unwrap_or(&[]),
-                )
-            });
-            judge(report, host, dane.as_ref(), inputs.insecure, &mut findings);
-            if enforce && report.success && !webpki_valid && !host.dane_applies() {
-                let message = format!("{address}: MTA-STS enforce needs STARTTLS with a WebPKI-valid certificate for {}", host.host);
-                findings.push(sts_finding(
-                    testing,
-                    "mta_sts_mx_mismatch",
-                    &address,
-                    message,
-                ));
-            }
-            let (ptr, fcrdns) = if inputs.settings.fcrdns {
-                fcrdns(dns, report, &host.host, &mut findings).await
-            } else {
-                (Vec::new(), None)
-            };
-            addresses.push(AddressPosture {
-                address,
-                tls: version,
-                webpki_valid,
-                dane,
-                ptr,
-                fcrdns,
-            });
-        }
-        hosts.push(HostPosture {
-            host: host.host.clone(),
-            address_dnssec,
-            tlsa_dnssec: host.tlsa_dnssec,
-            tlsa: host.tlsa.iter().map(Tlsa::display).collect(),
-            dane: host.dane_applies(),
-            mta_sts_covered: covered,
-            addresses,
-        });
+        hosts.push(posture);
     }
-    if !validating {
+    let mut findings = judge.findings;
+    if !judge.validating {
         findings.push(warning(
             "dnssec_unavailable",
             domain,
@@ -287,87 +183,159 @@ pub async fn assess(
     }
 }
 
-/// The MX host of a report's `host:port` target.
-fn host_of(target: &str) -> String {
-    let host = target.rsplit_once(':').map_or(target, |(h, _)| h);
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
+/// One assessment in progress: what it may use and what it has found.
+struct Judgement<'a> {
+    inputs: &'a AssessContext<'a>,
+    validating: bool,
+    findings: Vec<Finding>,
 }
 
-/// Marks `report` failed where the certificate or STARTTLS does not pass: DANE where it
-/// applies (STARTTLS mandatory, a record must match), WebPKI elsewhere unless `insecure`.
-fn judge(
-    report: &mut ProbeReport,
-    host: &PreparedHost,
-    dane: Option<&DaneCheck>,
-    insecure: bool,
-    findings: &mut Vec<Finding>,
-) {
-    if !report.success {
-        return;
+impl Judgement<'_> {
+    fn bogus(&mut self, subject: &str, what: &str) {
+        if self.validating {
+            self.findings.push(failure(
+                "dns_bogus",
+                subject,
+                format!("the {what} answer is DNSSEC-bogus"),
+            ));
+        }
     }
-    let address = report.address.clone().unwrap_or_default();
-    let established = report.tls.as_ref().is_some_and(|t| t.established());
-    let tls = report.tls.as_ref();
-    let verdict = match (dane, established) {
-        (Some(_), false) => Some((
-            Phase::Starttls,
-            FailureReason::StarttlsUnavailable,
-            format!(
-                "{} publishes secure TLSA records, so STARTTLS is mandatory, but no TLS session was established",
+
+    /// The DNSSEC status of the MX set (asked of the validating resolver; the hosts themselves
+    /// came from the one lookup fan-out used).
+    async fn mx_dnssec(&mut self, domain: &str) -> Dnssec {
+        let status = self
+            .inputs
+            .dns
+            .lookup(domain, RecordType::MX)
+            .await
+            .map_or(Dnssec::Indeterminate, |a| a.dnssec);
+        if status == Dnssec::Bogus {
+            self.bogus(domain, "MX");
+        }
+        status
+    }
+
+    /// MTA-STS (record and policy) and TLS-RPT, when asked for.
+    async fn domain_records(&mut self, domain: &str) -> (StsStatus, RptStatus) {
+        let (dns, fetcher) = (self.inputs.dns, self.inputs.fetcher);
+        if !self.inputs.settings.mta_sts {
+            let sts = StsStatus {
+                state: RecordState::None,
+                ..StsStatus::default()
+            };
+            let rpt = RptStatus {
+                state: RecordState::None,
+                ..RptStatus::default()
+            };
+            return (sts, rpt);
+        }
+        (
+            mta_sts_status(domain, dns, fetcher, &mut self.findings).await,
+            tls_rpt_status(domain, dns, &mut self.findings).await,
+        )
+    }
+
+    /// One MX host: its DNSSEC statuses, DANE requirement, MTA-STS coverage, and each of its
+    /// addresses.
+    async fn host(
+        &mut self,
+        host: &PreparedHost,
+        policy: Option<&mta_sts::Policy>,
+        reports: impl Iterator<Item = &mut ProbeReport>,
+    ) -> HostPosture {
+        let address_dnssec = self
+            .inputs
+            .dns
+            .address_status(&host.host)
+            .await
+            .unwrap_or(Dnssec::Indeterminate);
+        if address_dnssec == Dnssec::Bogus {
+            self.bogus(&host.host, "A/AAAA");
+        }
+        if host.tlsa_dnssec == Dnssec::Bogus {
+            self.bogus(&host.host, "TLSA");
+        }
+        if self.inputs.settings.dane == DaneMode::Require && !host.dane_applies() {
+            self.findings.push(failure(
+                "dane_mismatch",
+                &host.host,
+                "dane = require, but there is no secure, usable TLSA set".into(),
+            ));
+        }
+        let testing = policy.is_some_and(|p| p.mode == Mode::Testing);
+        let covered = policy.map(|p| p.mx.iter().any(|pat| mta_sts::mx_matches(pat, &host.host)));
+        if covered == Some(false) {
+            let message = format!(
+                "{} is not covered by the MTA-STS policy's mx patterns",
                 host.host
-            ),
-        )),
-        (Some(check), true) if check.result != DaneResult::Match => Some((
-            Phase::TlsHandshake,
-            FailureReason::DaneMismatch,
-            format!(
-                "no TLSA record of {} ({}) matches the presented chain (leaf: {})",
-                host.host,
-                check.records.join(", "),
-                check.presented.first().map_or("none", String::as_str)
-            ),
-        )),
-        // DANE-TA vouches for an issuer; the leaf must still name the MX host (RFC 7672 §3.2).
-        (Some(check), true) => {
-            let dane_ta = check.matched_usage == Some(DaneUsage::TrustAnchor);
-            let names = tls
-                .and_then(|t| t.chain.first())
-                .map(|leaf| leaf.sans.clone())
-                .unwrap_or_default();
-            (dane_ta && !names.iter().any(|n| mta_sts::mx_matches(n, &host.host))).then(|| {
-                (
-                    Phase::TlsHandshake,
-                    FailureReason::DaneMismatch,
-                    format!(
-                        "a DANE-TA record of {} matches the issuer, but the certificate names {} instead",
-                        host.host,
-                        names.join(", ")
-                    ),
-                )
-            })
+            );
+            self.findings.push(sts_finding(
+                testing,
+                "mta_sts_mx_mismatch",
+                &host.host,
+                message,
+            ));
         }
-        (None, true) => {
-            let verified = tls.is_some_and(|t| t.verified);
-            (!verified && !insecure).then(|| {
-                let why = tls.and_then(|t| t.verify_error.clone()).unwrap_or_default();
-                (
-                    Phase::TlsHandshake,
-                    FailureReason::TlsCertificate,
-                    format!("certificate not valid for {}: {why}", host.host),
-                )
-            })
+        let mut addresses = Vec::new();
+        for report in reports {
+            addresses.push(self.address(host, policy, report).await);
         }
-        (None, false) => None,
-    };
-    if let Some((phase, reason, message)) = verdict {
-        findings.push(failure(reason.as_str(), &address, message.clone()));
-        report.fail(Failure {
-            phase,
-            reason,
-            code: None,
-            message,
+        HostPosture {
+            host: host.host.clone(),
+            address_dnssec,
+            tlsa_dnssec: host.tlsa_dnssec,
+            tlsa: host.tlsa.iter().map(Tlsa::display).collect(),
+            dane: host.dane_applies(),
+            mta_sts_covered: covered,
+            addresses,
+        }
+    }
+
+    /// One address: DANE or WebPKI judged on its report, MTA-STS enforcement, FCrDNS.
+    async fn address(
+        &mut self,
+        host: &PreparedHost,
+        policy: Option<&mta_sts::Policy>,
+        report: &mut ProbeReport,
+    ) -> AddressPosture {
+        let address = report.address.clone().unwrap_or_default();
+        let tls = report.tls.as_ref().filter(|t| t.established());
+        let webpki_valid = tls.is_some_and(|t| t.verified);
+        let version = tls.and_then(|t| t.version.clone());
+        let dane = (host.dane_applies()).then(|| {
+            dane::check(
+                &host.tlsa,
+                tls.map(|t| t.chain_der.as_slice()).unwrap_or(&[]),
+            )
         });
+        let verdict = Verdict {
+            host: &host.host,
+            dane: dane.as_ref(),
+            insecure: self.inputs.insecure,
+        };
+        verdict.judge(report, &mut self.findings);
+        let enforce = policy.is_some_and(|p| p.mode == Mode::Enforce);
+        if enforce && report.success && !webpki_valid && !host.dane_applies() {
+            let message = format!(
+                "{address}: MTA-STS enforce needs STARTTLS with a WebPKI-valid certificate for {}",
+                host.host
+            );
+            self.findings
+                .push(failure("mta_sts_mx_mismatch", &address, message));
+        }
+        let (ptr, fcrdns) = if self.inputs.settings.fcrdns {
+            fcrdns(self.inputs.dns, report, &host.host, &mut self.findings).await
+        } else {
+            (Vec::new(), None)
+        };
+        AddressPosture {
+            address,
+            tls: version,
+            webpki_valid,
+            dane,
+            ptr,
+            fcrdns,
+        }
     }
 }

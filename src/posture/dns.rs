@@ -96,7 +96,10 @@ pub struct AnchorError {
 
 impl PostureDns {
     /// Validates with `anchors` (None: the root), asking `servers` (none: the system's).
-    pub fn new(servers: &[SocketAddr], anchors: Option<TrustAnchors>) -> Result<Self, DnsError> {
+    pub fn new(
+        servers: &[SocketAddr],
+        anchors: Option<Arc<TrustAnchors>>,
+    ) -> Result<Self, DnsError> {
         let mut opts = ResolverOpts::default();
         opts.timeout = Duration::from_secs(5);
         let config = if servers.is_empty() {
@@ -115,7 +118,7 @@ impl PostureDns {
             crate::resolve::name_servers(servers)
         };
         let explicit_anchor = anchors.is_some();
-        let anchors = Arc::new(anchors.unwrap_or_default());
+        let anchors = anchors.unwrap_or_default();
         let inner = HickoryResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .with_trust_anchor(anchors)

@@ -14,9 +14,9 @@ use hickory_resolver::proto::dnssec::TrustAnchors;
 
 use crate::probe::ProbeSettings;
 use crate::report::ProbeReport;
-use crate::resolve::{Family, Resolver};
+use crate::resolve::{DnsError, Family, Resolver};
 use crate::target::Target;
-use crate::trust::Trust;
+use crate::trust::{ClientError, LazyTrust};
 
 /// What an agent's `mx:` probe keeps between rounds: its validating resolver, policy fetcher
 /// and switches.
@@ -29,20 +29,31 @@ pub struct PostureTools {
     pub settings: PostureSettings,
 }
 
+/// Why the posture tools could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolsError {
+    /// The validating resolver.
+    #[error(transparent)]
+    Dns(#[from] DnsError),
+    /// The policy fetcher's HTTPS client (its trust store included).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
 impl PostureTools {
     /// Asks `servers` (none: the system's), validating with `anchors` (None: the root's);
     /// fetches policies trusting `trust`, resolving through `resolver`, within `timeout`.
     pub fn new(
         servers: &[SocketAddr],
-        anchors: Option<TrustAnchors>,
-        trust: &Trust,
+        anchors: Option<Arc<TrustAnchors>>,
+        trust: &LazyTrust,
         resolver: &Resolver,
         timeout: Duration,
         settings: PostureSettings,
-    ) -> Result<PostureTools, String> {
-        let dns = PostureDns::new(servers, anchors).map_err(|e| e.to_string())?;
-        let fetcher =
-            PolicyFetcher::new(trust, resolver.clone(), timeout).map_err(|e| e.to_string())?;
+    ) -> Result<PostureTools, ToolsError> {
+        let dns = PostureDns::new(servers, anchors)?;
+        let trust = trust.get().map_err(ClientError::from)?;
+        let fetcher = PolicyFetcher::new(trust, resolver.clone(), timeout)?;
         Ok(PostureTools {
             dns,
             fetcher,
@@ -100,7 +111,7 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
     )
     .await;
     if hosts.is_empty() {
-        return (reports, None);
+        return (Vec::new(), None);
     }
     let inputs = AssessContext {
         dns: &tools.dns,
@@ -109,6 +120,7 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
         insecure,
     };
     let posture = assess::assess(&domain, &prepared, &mut reports, &inputs).await;
+    let reports = reports.into_iter().map(|r| r.report).collect();
     (reports, Some(posture))
 }
 

@@ -31,6 +31,37 @@ impl reqwest::dns::Resolve for ViaResolver {
     }
 }
 
+/// Why no policy text came back: the URL, and what went wrong there.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{url}: {problem}")]
+pub struct FetchError {
+    url: String,
+    problem: FetchProblem,
+}
+
+/// What went wrong fetching a policy.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchProblem {
+    /// The connection, TLS or HTTP failed (the error chain, escaped).
+    #[error("{0}")]
+    Transport(String),
+    /// A 3xx answer.
+    #[error("HTTP {0}: a redirect, which RFC 8461 forbids following")]
+    Redirect(reqwest::StatusCode),
+    /// Any other status but 200.
+    #[error("HTTP {0}, not 200")]
+    Status(reqwest::StatusCode),
+    /// A media type other than `text/plain` (escaped).
+    #[error("Content-Type {0:?}, not text/plain")]
+    ContentType(String),
+    /// More than [`POLICY_LIMIT`] bytes.
+    #[error("the policy exceeds {POLICY_LIMIT} bytes")]
+    TooLarge,
+    /// A body that is not UTF-8.
+    #[error("the policy is not UTF-8")]
+    NotUtf8,
+}
+
 /// Fetches policies.
 #[derive(Clone, Debug)]
 pub struct PolicyFetcher {
@@ -57,26 +88,24 @@ impl PolicyFetcher {
     }
 
     /// The policy text of `domain`, or why there is none.
-    pub async fn fetch(&self, domain: &str) -> Result<String, String> {
+    pub async fn fetch(&self, domain: &str) -> Result<String, FetchError> {
         let host = format!("mta-sts.{}", domain.trim_end_matches('.'));
         let url = match self.port {
             Some(port) => format!("https://{host}:{port}/.well-known/mta-sts.txt"),
             None => format!("https://{host}/.well-known/mta-sts.txt"),
         };
-        let mut response = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
+        let fail = |problem| FetchError {
+            url: url.clone(),
+            problem,
+        };
+        let transport = |e: reqwest::Error| fail(FetchProblem::Transport(error_chain(&e)));
+        let mut response = self.client.get(&url).send().await.map_err(transport)?;
         let status = response.status();
         if status.is_redirection() {
-            return Err(format!(
-                "{url}: HTTP {status}: a redirect, which RFC 8461 forbids following"
-            ));
+            return Err(fail(FetchProblem::Redirect(status)));
         }
         if status != reqwest::StatusCode::OK {
-            return Err(format!("{url}: HTTP {status}, not 200"));
+            return Err(fail(FetchProblem::Status(status)));
         }
         let media_type = response
             .headers()
@@ -86,23 +115,18 @@ impl PolicyFetcher {
             .to_string();
         let essence = media_type.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("text/plain") {
-            return Err(format!(
-                "{url}: Content-Type {:?}, not text/plain",
-                crate::escape::escape_str(&media_type)
-            ));
+            return Err(fail(FetchProblem::ContentType(crate::escape::escape_str(
+                &media_type,
+            ))));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("{url}: {}", error_chain(&e)))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
             body.extend_from_slice(&chunk);
             if body.len() > POLICY_LIMIT {
-                return Err(format!("{url}: the policy exceeds {POLICY_LIMIT} bytes"));
+                return Err(fail(FetchProblem::TooLarge));
             }
         }
-        String::from_utf8(body).map_err(|_| format!("{url}: the policy is not UTF-8"))
+        String::from_utf8(body).map_err(|_| fail(FetchProblem::NotUtf8))
     }
 }
 

@@ -13,9 +13,63 @@ pub struct StsRecord {
     pub id: String,
 }
 
+/// Why an `_mta-sts` record is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// More than one `v=STSv1` record.
+    #[error(transparent)]
+    Several(#[from] super::SeveralRecords),
+    /// A field without `=`.
+    #[error("field {0:?} is not key=value")]
+    NotKeyValue(String),
+    /// The first field is not `v=STSv1`.
+    #[error("the record must start with v=STSv1")]
+    NotVersion1,
+    /// An id that is not 1-32 letters and digits.
+    #[error("id {0:?} must be 1-32 letters and digits")]
+    BadId(String),
+    /// No id.
+    #[error("the record has no id")]
+    NoId,
+}
+
+/// Why a policy file is unusable. Text that came from the server is escaped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A line without `:`.
+    #[error("line {0:?} is not `key: value`")]
+    NotKeyValue(String),
+    /// A mode other than the three.
+    #[error("mode {0:?} is not enforce, testing or none")]
+    BadMode(String),
+    /// An MX pattern that is not a host name.
+    #[error(
+        "mx pattern {0:?} is not a host name (a wildcard may only be the whole left-most label)"
+    )]
+    BadPattern(String),
+    /// A `max_age` that is not a number.
+    #[error("max_age {0:?} is not a number")]
+    BadMaxAge(String),
+    /// A `max_age` over a year.
+    #[error("max_age {0} exceeds {MAX_AGE_LIMIT}")]
+    MaxAgeTooLong(u64),
+    /// `version` missing or not `STSv1`.
+    #[error("version must be STSv1")]
+    NotVersion1,
+    /// No `mode`.
+    #[error("the policy has no mode")]
+    NoMode,
+    /// No `max_age`.
+    #[error("the policy has no max_age")]
+    NoMaxAge,
+    /// No `mx` while the mode is not `none`.
+    #[error("the policy lists no mx")]
+    NoMx,
+}
+
 /// Parses the `_mta-sts.<domain>` TXT strings: records not starting with `v=STSv1` are
 /// ignored; exactly one must remain. `Ok(None)`: the domain publishes no MTA-STS.
-pub fn parse_record(txts: &[String]) -> Result<Option<StsRecord>, String> {
+pub fn parse_record(txts: &[String]) -> Result<Option<StsRecord>, RecordError> {
     let Some(record) = super::single_record(txts, "v=STSv1")? else {
         return Ok(None);
     };
@@ -27,22 +81,22 @@ pub fn parse_record(txts: &[String]) -> Result<Option<StsRecord>, String> {
         }
         let (key, value) = field
             .split_once('=')
-            .ok_or_else(|| format!("field {field:?} is not key=value"))?;
+            .ok_or_else(|| RecordError::NotKeyValue(field.to_string()))?;
         match (i, key.trim(), value.trim()) {
             (0, "v", "STSv1") => {}
-            (0, _, _) => return Err("the record must start with v=STSv1".into()),
+            (0, _, _) => return Err(RecordError::NotVersion1),
             (_, "id", value) => {
                 let ok = (1..=32).contains(&value.len())
                     && value.bytes().all(|b| b.is_ascii_alphanumeric());
                 if !ok {
-                    return Err(format!("id {value:?} must be 1-32 letters and digits"));
+                    return Err(RecordError::BadId(value.to_string()));
                 }
                 id = Some(value.to_string());
             }
             _ => {}
         }
     }
-    let id = id.ok_or("the record has no id")?;
+    let id = id.ok_or(RecordError::NoId)?;
     Ok(Some(StsRecord { id }))
 }
 
@@ -81,7 +135,7 @@ pub struct Policy {
 }
 
 /// Parses a policy file (`key: value` lines, CRLF or LF).
-pub fn parse_policy(text: &str) -> Result<Policy, String> {
+pub fn parse_policy(text: &str) -> Result<Policy, PolicyError> {
     let (mut version, mut mode, mut max_age) = (None, None, None);
     let mut mx = Vec::new();
     for line in text.lines() {
@@ -89,12 +143,9 @@ pub fn parse_policy(text: &str) -> Result<Policy, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let (key, value) = line.split_once(':').ok_or_else(|| {
-            format!(
-                "line {:?} is not `key: value`",
-                crate::escape::escape_str(line)
-            )
-        })?;
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| PolicyError::NotKeyValue(crate::escape::escape_str(line)))?;
         let value = value.trim();
         match key.trim() {
             "version" => version = Some(value.to_string()),
@@ -103,33 +154,22 @@ pub fn parse_policy(text: &str) -> Result<Policy, String> {
                     "enforce" => Mode::Enforce,
                     "testing" => Mode::Testing,
                     "none" => Mode::None,
-                    other => {
-                        return Err(format!(
-                            "mode {:?} is not enforce, testing or none",
-                            crate::escape::escape_str(other)
-                        ))
-                    }
+                    other => return Err(PolicyError::BadMode(crate::escape::escape_str(other))),
                 })
             }
             "mx" => {
                 let value = value.trim_end_matches('.');
                 if !valid_pattern(value) {
-                    return Err(format!(
-                        "mx pattern {:?} is not a host name (a wildcard may only be the whole left-most label)",
-                        crate::escape::escape_str(value)
-                    ));
+                    return Err(PolicyError::BadPattern(crate::escape::escape_str(value)));
                 }
                 mx.push(value.to_ascii_lowercase());
             }
             "max_age" => {
-                let age: u64 = value.parse().map_err(|_| {
-                    format!(
-                        "max_age {:?} is not a number",
-                        crate::escape::escape_str(value)
-                    )
-                })?;
+                let age: u64 = value
+                    .parse()
+                    .map_err(|_| PolicyError::BadMaxAge(crate::escape::escape_str(value)))?;
                 if age > MAX_AGE_LIMIT {
-                    return Err(format!("max_age {age} exceeds {MAX_AGE_LIMIT}"));
+                    return Err(PolicyError::MaxAgeTooLong(age));
                 }
                 max_age = Some(age);
             }
@@ -137,12 +177,12 @@ pub fn parse_policy(text: &str) -> Result<Policy, String> {
         }
     }
     if version.as_deref() != Some("STSv1") {
-        return Err("version must be STSv1".into());
+        return Err(PolicyError::NotVersion1);
     }
-    let mode = mode.ok_or("the policy has no mode")?;
-    let max_age = max_age.ok_or("the policy has no max_age")?;
+    let mode = mode.ok_or(PolicyError::NoMode)?;
+    let max_age = max_age.ok_or(PolicyError::NoMaxAge)?;
     if mx.is_empty() && mode != Mode::None {
-        return Err("the policy lists no mx".into());
+        return Err(PolicyError::NoMx);
     }
     Ok(Policy { mode, mx, max_age })
 }
@@ -194,9 +234,16 @@ mod tests {
             Ok(None)
         );
         assert!(parse_record(&txt(&["v=STSv1; id=1", "v=STSv1; id=2"]))
-            .is_err_and(|e| e.contains("exactly one")));
-        assert!(parse_record(&txt(&["v=STSv1;"])).is_err_and(|e| e.contains("no id")));
-        assert!(parse_record(&txt(&["v=STSv1; id=bad-id!"])).is_err());
+            .is_err_and(|e| e.to_string().contains("exactly one")));
+        assert_eq!(parse_record(&txt(&["v=STSv1;"])), Err(RecordError::NoId));
+        assert_eq!(
+            parse_record(&txt(&["v=STSv1; id=bad-id!"])),
+            Err(RecordError::BadId("bad-id!".into()))
+        );
+        assert_eq!(
+            parse_record(&txt(&["v=STSv1; id"])),
+            Err(RecordError::NotKeyValue("id".into()))
+        );
     }
 
     #[test]
@@ -245,7 +292,7 @@ mod tests {
         for (text, want) in cases {
             let got = parse_policy(text);
             assert!(
-                got.as_ref().is_err_and(|e| e.contains(want)),
+                got.as_ref().is_err_and(|e| e.to_string().contains(want)),
                 "{text:?}: {got:?}"
             );
         }

@@ -18,7 +18,7 @@ pub(crate) async fn mta_sts_status(
     findings: &mut Vec<Finding>,
 ) -> StsStatus {
     let record = match dns.txt(&format!("_mta-sts.{domain}")).await {
-        Ok(answer) => mta_sts::parse_record(&answer.data),
+        Ok(answer) => mta_sts::parse_record(&answer.data).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let id = match record {
@@ -43,8 +43,8 @@ pub(crate) async fn mta_sts_status(
         }
     };
     let policy = match fetcher.fetch(domain).await {
-        Ok(text) => mta_sts::parse_policy(&text),
-        Err(e) => Err(e),
+        Ok(text) => mta_sts::parse_policy(&text).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
     };
     match policy {
         Ok(policy) => StsStatus {
@@ -73,7 +73,7 @@ pub(crate) async fn tls_rpt_status(
     findings: &mut Vec<Finding>,
 ) -> RptStatus {
     let record = match dns.txt(&format!("_smtp._tls.{domain}")).await {
-        Ok(answer) => tlsrpt::parse_record(&answer.data),
+        Ok(answer) => tlsrpt::parse_record(&answer.data).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match record {

@@ -9,9 +9,23 @@ pub struct TlsRptRecord {
     pub rua: Vec<String>,
 }
 
+/// Why a TLS-RPT record is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RptError {
+    /// More than one `v=TLSRPTv1` record.
+    #[error(transparent)]
+    Several(#[from] super::SeveralRecords),
+    /// A report address that is neither `mailto:` nor `https:` (escaped).
+    #[error("rua {0:?} is not a mailto: or https: URI")]
+    BadRua(String),
+    /// No `rua` at all.
+    #[error("the record has no rua")]
+    NoRua,
+}
+
 /// Parses the TXT strings: records not starting with `v=TLSRPTv1` are ignored; exactly one
 /// must remain, with at least one `mailto:` or `https:` address. `Ok(None)`: none published.
-pub fn parse_record(txts: &[String]) -> Result<Option<TlsRptRecord>, String> {
+pub fn parse_record(txts: &[String]) -> Result<Option<TlsRptRecord>, RptError> {
     let Some(record) = super::single_record(txts, "v=TLSRPTv1")? else {
         return Ok(None);
     };
@@ -23,17 +37,14 @@ pub fn parse_record(txts: &[String]) -> Result<Option<TlsRptRecord>, String> {
         if key.trim() == "rua" {
             for uri in value.split(',').map(str::trim) {
                 if !(uri.starts_with("mailto:") || uri.starts_with("https://")) {
-                    return Err(format!(
-                        "rua {:?} is not a mailto: or https: URI",
-                        crate::escape::escape_str(uri)
-                    ));
+                    return Err(RptError::BadRua(crate::escape::escape_str(uri)));
                 }
                 rua.push(uri.to_string());
             }
         }
     }
     if rua.is_empty() {
-        return Err("the record has no rua".into());
+        return Err(RptError::NoRua);
     }
     Ok(Some(TlsRptRecord { rua }))
 }
@@ -52,12 +63,19 @@ mod tests {
             }))
         );
         assert_eq!(parse_record(&["v=spf1 -all".into()]), Ok(None));
-        assert!(parse_record(&["v=TLSRPTv1;".into()]).is_err_and(|e| e.contains("no rua")));
-        assert!(parse_record(&["v=TLSRPTv1; rua=ftp://x".into()]).is_err());
-        assert!(parse_record(&[
+        assert_eq!(parse_record(&["v=TLSRPTv1;".into()]), Err(RptError::NoRua));
+        assert_eq!(
+            parse_record(&["v=TLSRPTv1; rua=ftp://x".into()]),
+            Err(RptError::BadRua("ftp://x".into()))
+        );
+        let two = parse_record(&[
             "v=TLSRPTv1; rua=mailto:a@b".into(),
-            "v=TLSRPTv1; rua=mailto:c@d".into()
-        ])
-        .is_err());
+            "v=TLSRPTv1; rua=mailto:c@d".into(),
+        ]);
+        assert!(matches!(&two, Err(RptError::Several(_))), "{two:?}");
+        assert_eq!(
+            two.map_err(|e| e.to_string()),
+            Err("2 v=TLSRPTv1 TXT records; exactly one is allowed".into())
+        );
     }
 }

@@ -60,7 +60,10 @@ pub async fn probe_target(
                 )),
                 Ok(hosts) => {
                     let hosts: Vec<String> = hosts.into_iter().map(|mx| mx.host).collect();
-                    (plans, reports) = fanout.plan_hosts(&hosts, resolver, family).await;
+                    let (host_plans, host_reports) =
+                        fanout.plan_hosts(&hosts, resolver, family).await;
+                    plans = host_plans.into_iter().map(|(_, plan)| plan).collect();
+                    reports = host_reports.into_iter().map(|(_, r)| r).collect();
                 }
             }
         }
@@ -68,8 +71,18 @@ pub async fn probe_target(
     run_plans(plans, reports, &settings).await
 }
 
+/// A report of an `mx:` round and the MX host it concerns.
+#[derive(Debug, Clone)]
+pub struct MxReport {
+    /// The host's index in the hosts given to [`probe_mx_hosts`].
+    pub host: usize,
+    /// The report of one of its addresses (or of its failed lookup).
+    pub report: ProbeReport,
+}
+
 /// Probes every address of the MX hosts `hosts` of `target` (already looked up, in preference
-/// order): the posture check looks the MX set up once and hands it here.
+/// order): the posture check looks the MX set up once and hands it here. Reports come in the
+/// order [`probe_target`] gives them, each with its host.
 pub async fn probe_mx_hosts(
     target: &Target,
     probe_name: Option<&str>,
@@ -77,10 +90,23 @@ pub async fn probe_mx_hosts(
     resolver: &Resolver,
     family: Family,
     hosts: &[String],
-) -> Vec<ProbeReport> {
+) -> Vec<MxReport> {
     let fanout = Fanout::start(target, probe_name, &settings);
-    let (plans, reports) = fanout.plan_hosts(hosts, resolver, family).await;
-    run_plans(plans, reports, &settings).await
+    let (plans, unresolved) = fanout.plan_hosts(hosts, resolver, family).await;
+    // run_plans keeps this order: the probed addresses, then the failed lookups.
+    let order: Vec<usize> = plans
+        .iter()
+        .map(|(host, _)| *host)
+        .chain(unresolved.iter().map(|(host, _)| *host))
+        .collect();
+    let plans = plans.into_iter().map(|(_, plan)| plan).collect();
+    let unresolved = unresolved.into_iter().map(|(_, report)| report).collect();
+    let reports = run_plans(plans, unresolved, &settings).await;
+    order
+        .into_iter()
+        .zip(reports)
+        .map(|(host, report)| MxReport { host, report })
+        .collect()
 }
 
 /// What every plan and report of one target's round shares.
@@ -133,13 +159,13 @@ impl<'a> Fanout<'a> {
     }
 
     /// The addresses of every host, looked up concurrently: the plans in host order, and a
-    /// report for each host that did not resolve.
+    /// report for each host that did not resolve, each with its host's index.
     async fn plan_hosts(
         &self,
         hosts: &[String],
         resolver: &Resolver,
         family: Family,
-    ) -> (Vec<ProbePlan>, Vec<ProbeReport>) {
+    ) -> (Vec<(usize, ProbePlan)>, Vec<(usize, ProbeReport)>) {
         let (deadline, started) = (self.deadline(), self.started);
         let mut lookups = JoinSet::new();
         for (index, host) in hosts.iter().cloned().enumerate() {
@@ -153,10 +179,13 @@ impl<'a> Fanout<'a> {
         answers.sort_by_key(|(index, ..)| *index);
         let mut plans = Vec::new();
         let mut reports = Vec::new();
-        for (_, host, answer, took) in answers {
+        for (index, host, answer, took) in answers {
             match answer {
-                Ok(ips) => plans.extend(ips.into_iter().map(|ip| self.plan(&host, ip, Some(took)))),
-                Err(e) => reports.push(self.unresolved(&host, e.0)),
+                Ok(ips) => plans.extend(
+                    ips.into_iter()
+                        .map(|ip| (index, self.plan(&host, ip, Some(took)))),
+                ),
+                Err(e) => reports.push((index, self.unresolved(&host, e.0))),
             }
         }
         (plans, reports)

@@ -45,7 +45,7 @@ pub struct Seen {
     /// Leaf first.
     pub chain: Vec<CertificateDer<'static>>,
     /// The WebPKI verdict.
-    pub verdict: Result<(), String>,
+    pub verdict: Result<(), rustls::Error>,
 }
 
 /// Wraps the WebPKI verifier: records the chain and verdict, enforces it unless insecure.
@@ -83,7 +83,7 @@ impl ServerCertVerifier for RecordingVerifier {
             .chain(intermediates)
             .map(|c| c.clone().into_owned())
             .collect();
-        let verdict = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let verdict = result.as_ref().map(|_| ()).map_err(Clone::clone);
         if let Ok(mut slot) = self.seen.lock() {
             *slot = Some(Seen { chain, verdict });
         }
@@ -127,9 +127,9 @@ pub fn facts(
     if seen.is_none() && version.is_none() {
         return None;
     }
-    let (chain_der, verdict) = match seen {
-        Some(s) => (s.chain, s.verdict),
-        None => (Vec::new(), Err("no certificate was presented".to_string())),
+    let (chain_der, verify_error) = match seen {
+        Some(s) => (s.chain, s.verdict.err().map(|e| e.to_string())),
+        None => (Vec::new(), Some("no certificate was presented".to_string())),
     };
     let chain: Vec<CertFacts> = chain_der.iter().filter_map(|der| cert_facts(der)).collect();
     let leaf_not_after = chain_der.first().and_then(|der| not_after_unix(der));
@@ -140,8 +140,8 @@ pub fn facts(
     Some(TlsFacts {
         version,
         cipher,
-        verified: verdict.is_ok(),
-        verify_error: verdict.err().map(|e| escape_str(&e)),
+        verified: verify_error.is_none(),
+        verify_error: verify_error.map(|e| escape_str(&e)),
         cert_not_after: leaf_not_after.map(system_time_from_unix),
         cert_seconds_left: leaf_not_after
             .map(|t| ((t as f64 - now_unix) * 1000.0).round() / 1000.0),

@@ -11,5 +11,6 @@ mod docs;
 mod fanout;
 mod posture;
 mod scenarios;
+mod settings;
 mod systemd;
 mod tls_scenarios;

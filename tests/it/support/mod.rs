@@ -1,6 +1,7 @@
 //! Shared helpers: certificates, the fake SMTP server, the fake DNS server, probe runners.
 
 pub mod certs;
+pub mod dns_relay;
 pub mod fake_dns;
 pub mod fake_smtp;
 pub mod http;

@@ -134,12 +134,12 @@ impl Zone {
     }
 
     /// A trust anchor holding this zone's key (None for an unsigned zone).
-    pub fn anchors(&self) -> TrustAnchors {
+    pub fn anchors(&self) -> std::sync::Arc<TrustAnchors> {
         let mut anchors = TrustAnchors::empty();
         if let Some(key) = &self.anchor {
             anchors.insert_with_name(key.as_ref(), LowerName::new(&self.origin));
         }
-        anchors
+        std::sync::Arc::new(anchors)
     }
 }
 

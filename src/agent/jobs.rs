@@ -1,0 +1,119 @@
+//! The configuration's probes made ready to run: settings, resolver and posture tools per
+//! probe, built once per load and shared by every round.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::posture::ProbePosture;
+use crate::config::{Config, ProbeConfig};
+use crate::posture::domain::{PostureTools, ToolsError};
+use crate::probe::ProbeSettings;
+use crate::resolve::{DnsError, Resolver};
+use crate::schedule;
+use crate::target::Host;
+use crate::trust::LazyTrust;
+
+/// One configured probe, ready to run.
+pub struct ProbeJob {
+    /// The probe's configuration.
+    pub config: ProbeConfig,
+    pub(super) settings: Arc<ProbeSettings>,
+    pub(super) resolver: Option<Resolver>,
+    /// For `mx:` probes: what the posture checks use.
+    pub(super) posture: Option<PostureTools>,
+    /// Agent-wide settings that change what the probe does (for reload diffing).
+    agent_settings: (String, Vec<SocketAddr>),
+}
+
+impl schedule::Job for ProbeJob {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+    fn interval(&self) -> Duration {
+        self.config.interval
+    }
+    fn same_as(&self, other: &Self) -> bool {
+        self.config == other.config && self.agent_settings == other.agent_settings
+    }
+}
+
+/// The jobs of a configuration, and the resolver they share (or why there is none: a probe of
+/// an IP literal needs no resolver, so DNS set-up problems are reported only when needed).
+pub(super) struct JobSet {
+    pub jobs: Vec<Arc<ProbeJob>>,
+    pub resolver: Result<Resolver, DnsError>,
+}
+
+/// A probe that cannot be made ready.
+#[derive(Debug, thiserror::Error)]
+#[error("probe {probe:?}: {problem}")]
+pub struct JobError {
+    probe: String,
+    problem: JobProblem,
+}
+
+/// What a probe lacks.
+#[derive(Debug, thiserror::Error)]
+pub enum JobProblem {
+    /// Its target is a name and the resolver could not be set up.
+    #[error(transparent)]
+    Dns(DnsError),
+    /// Its posture checks' resolver or policy fetcher.
+    #[error(transparent)]
+    Posture(ToolsError),
+}
+
+/// The jobs of `config`; probes without a CA file trust `system`.
+pub(super) fn build_jobs(config: &Config, system: &Arc<LazyTrust>) -> Result<JobSet, JobError> {
+    let resolver = Resolver::new(&config.dns_servers);
+    let mut jobs = Vec::new();
+    for p in &config.probes {
+        let setup = |problem| JobError {
+            probe: p.name.clone(),
+            problem,
+        };
+        let settings = p.probe_settings(system, &config.ehlo_name);
+        let resolver = match (&resolver, &p.target.host) {
+            (_, Host::Ip(_)) => None,
+            (Ok(r), Host::Name(_)) => Some(r.clone()),
+            (Err(e), Host::Name(_)) => return Err(setup(JobProblem::Dns(e.clone()))),
+        };
+        let posture = match (&p.posture, &resolver) {
+            (Some(pp), Some(resolver)) => {
+                let tools = posture_tools(p, pp, resolver, &settings, config)
+                    .map_err(|e| setup(JobProblem::Posture(e)))?;
+                Some(tools)
+            }
+            _ => None,
+        };
+        jobs.push(Arc::new(ProbeJob {
+            config: p.clone(),
+            settings: Arc::new(settings),
+            resolver,
+            posture,
+            agent_settings: (config.ehlo_name.to_string(), config.dns_servers.clone()),
+        }));
+    }
+    Ok(JobSet { jobs, resolver })
+}
+
+/// The posture tools of `mx:` probe `p`: the policy fetcher trusts what the probe trusts, the
+/// validating resolver uses the anchor the configuration read.
+fn posture_tools(
+    p: &ProbeConfig,
+    posture: &ProbePosture,
+    resolver: &Resolver,
+    settings: &ProbeSettings,
+    config: &Config,
+) -> Result<PostureTools, ToolsError> {
+    let anchors = posture.trust_anchor.as_ref().map(|a| a.value().clone());
+    PostureTools::new(
+        &config.dns_servers,
+        anchors,
+        &settings.trust,
+        resolver,
+        p.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT),
+        posture.settings,
+    )
+}

@@ -1,0 +1,69 @@
+//! One round of one probe: probe (and assess, for `mx:`), then hand the reports to metrics,
+//! the log, alerting and the latest rounds.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::jobs::ProbeJob;
+use super::Agent;
+use crate::latest::Round;
+use crate::posture::domain::{check_domain, DomainCheck};
+use crate::probe::fanout::probe_target;
+use crate::resolve::Family;
+
+impl Agent {
+    pub(super) async fn run_round(self: Arc<Self>, job: Arc<ProbeJob>) {
+        self.metrics.in_flight.inc();
+        let name = job.config.name.as_str();
+        let (reports, posture) = match (&job.posture, &job.resolver) {
+            (Some(tools), Some(resolver)) => {
+                let check = DomainCheck {
+                    target: &job.config.target,
+                    probe_name: Some(name),
+                    settings: (*job.settings).clone(),
+                    resolver,
+                    tools,
+                    family: Family::Any,
+                };
+                check_domain(check).await
+            }
+            _ => {
+                let reports = probe_target(
+                    &job.config.target,
+                    Some(name),
+                    job.settings.clone(),
+                    job.resolver.as_ref(),
+                    Family::Any,
+                )
+                .await;
+                (reports, None)
+            }
+        };
+        self.metrics.in_flight.dec();
+        self.metrics.posture.observe(name, posture.as_ref());
+        self.metrics
+            .observe_round(name, &job.config.labels, &reports);
+        for r in reports.iter().filter(|r| !r.success) {
+            if let Some(f) = &r.failure {
+                tracing::warn!(
+                    probe = name,
+                    target = %r.target,
+                    address = r.address.as_deref().unwrap_or("-"),
+                    phase = f.phase.as_str(),
+                    reason = f.reason.as_str(),
+                    code = f.code,
+                    message = %f.message,
+                    "probe failed"
+                );
+            }
+        }
+        self.alerting
+            .observe(&job.config, &reports, SystemTime::now());
+        let round = Round {
+            reports,
+            posture,
+            finished_at: SystemTime::now(),
+        };
+        self.latest.record(name, round);
+    }
+}

@@ -1,0 +1,149 @@
+//! The agent's HTTP surface: metrics with values and labels, `/probe` in blackbox_exporter
+//! names and JSON, and the status page with everything escaped.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_carry_values_and_labels() {
+    let good = FakeService::start(healthy_script).await;
+    let agent = start(&config(good.addr, closed_port(), "")).await;
+    let m = agent.metrics_when(both_probed).await;
+    let good_addr = format!("address=\"{}\"", good.addr);
+    assert_eq!(
+        sample(
+            &m,
+            "smtpwatch_probe_success",
+            &["probe=\"good\"", "team=\"mail\"", &good_addr]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&m, "smtpwatch_probe_success", &["probe=\"closed\""]),
+        Some(0.0)
+    );
+    let refused = [
+        "probe=\"closed\"",
+        "phase=\"connect\"",
+        "reason=\"connect_refused\"",
+    ];
+    assert!(sample(&m, "smtpwatch_probe_failures_total", &refused).is_some_and(|v| v >= 1.0));
+    assert_eq!(
+        sample(&m, "smtpwatch_starttls_advertised", &["probe=\"good\""]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "smtpwatch_smtp_reply_code",
+            &["probe=\"good\"", "phase=\"banner\""]
+        ),
+        Some(220.0)
+    );
+    assert!(sample(
+        &m,
+        "smtpwatch_phase_duration_seconds_count",
+        &["probe=\"good\"", "phase=\"noop\""]
+    )
+    .is_some());
+    assert!(sample(&m, "smtpwatch_schedule_lag_seconds_count", &[]).is_some_and(|v| v >= 2.0));
+    assert_eq!(sample(&m, "smtpwatch_build_info", &[]), Some(1.0));
+    assert_eq!(
+        sample(&m, "smtpwatch_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    assert!(
+        m.contains("smtpwatch_probe_duration_seconds_bucket{probe=\"good\""),
+        "histograms exposed"
+    );
+    assert!(
+        m.contains("le=\"0.001\"") && m.contains("le=\"30\""),
+        "1 ms … 30 s buckets"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_endpoint_answers_in_blackbox_names_and_json() {
+    let good = FakeService::start(healthy_script).await;
+    let closed = closed_port();
+    let agent = start(&config(good.addr, closed, "")).await;
+
+    let (status, body) = get(agent.addr, &format!("/probe?target={}", good.addr)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\nprobe_success 1\n"), "{body}");
+    assert!(body.contains("probe_duration_seconds "), "{body}");
+    assert!(
+        body.contains("probe_smtp_phase_duration_seconds{"),
+        "{body}"
+    );
+
+    let (status, body) = get(agent.addr, &format!("/probe?target=127.0.0.1:{closed}")).await;
+    assert_eq!(status, 200, "a failing target is still a successful scrape");
+    assert!(body.contains("\nprobe_success 0\n"), "{body}");
+    assert!(body.contains("reason=\"connect_refused\""), "{body}");
+
+    let (status, body) = get(
+        agent.addr,
+        &format!("/probe?target={}&format=json", good.addr),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let report: serde_json::Value = serde_json::from_str(body.trim()).expect("one ProbeReport");
+    assert_eq!(report["status"], "ok");
+
+    for bad in [
+        "/probe",
+        "/probe?target=http://x",
+        "/probe?target=x.test&tls=maybe",
+        "/probe?target=x.test&format=xml",
+    ] {
+        let (status, body) = get(agent.addr, bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(!body.trim().is_empty(), "{bad}: a message says why");
+    }
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_shows_every_probe_escaped() {
+    let good = FakeService::start(healthy_script).await;
+    let agent = start(&config(good.addr, closed_port(), "")).await;
+    agent.metrics_when(both_probed).await;
+    let page = agent
+        .wait_for("/", |s, b| {
+            s == 200 && b.matches("data-status=").count() >= 4
+        })
+        .await;
+    for needle in [
+        "id=\"probe-good\"",
+        "id=\"probe-closed\"",
+        "data-status=\"ok\"",
+        "data-status=\"critical\"",
+        "connect_refused",
+        "/probes/good/last",
+        "http-equiv=\"refresh\"",
+        "name=\"viewport\"",
+    ] {
+        assert!(
+            page.contains(needle),
+            "{needle} missing from the status page"
+        );
+    }
+    assert!(
+        !page.contains("src=") && !page.contains("<link"),
+        "no external assets"
+    );
+    let (status, last) = get(agent.addr, "/probes/good/last").await;
+    assert_eq!(status, 200);
+    assert!(
+        last.contains("-&gt; EHLO probe.test"),
+        "transcript shown:\n{last}"
+    );
+    assert!(
+        last.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "server text escaped"
+    );
+    assert!(!last.contains("<script>alert"), "no raw server HTML");
+    assert_eq!(get(agent.addr, "/probes/nope/last").await.0, 404);
+    agent.stop().await;
+}

@@ -1,0 +1,148 @@
+//! Alerts across restarts, Alertmanager re-sends, `alert test`, and probes removed while the
+//! agent was down.
+
+use super::*;
+
+#[tokio::test]
+async fn after_a_restart_a_firing_alert_is_not_sent_again_and_still_resolves() {
+    let (down, up) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let state = temp_path("state.json");
+    let cfg = config(
+        &format!(
+            "failure_threshold = 2\nsuccess_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+            hook.url("/h")
+        ),
+        &format!("state_file = \"{}\"", state.display()),
+    );
+    let probe = &cfg.probes[0];
+    let first = Alerting::start(&cfg, delivery_metrics()).expect("a");
+    first.observe(probe, std::slice::from_ref(&down), SystemTime::now());
+    first.observe(probe, std::slice::from_ref(&down), SystemTime::now());
+    assert_eq!(hook.next().await.json()["event"], "firing");
+    assert!(first.close(Duration::from_secs(5)).await);
+    drop(first);
+    let saved = std::fs::read_to_string(&state).expect("state file written");
+    assert!(saved.contains("\"firing\": true"), "{saved}");
+
+    let second = Alerting::start(&cfg, delivery_metrics()).expect("a");
+    second.observe(probe, std::slice::from_ref(&down), SystemTime::now());
+    second.observe(probe, std::slice::from_ref(&down), SystemTime::now());
+    second.observe(probe, std::slice::from_ref(&up), SystemTime::now());
+    assert_eq!(hook.next().await.json()["event"], "resolved");
+    assert!(second.close(Duration::from_secs(5)).await);
+    let saved = std::fs::read_to_string(&state).expect("state file");
+    assert!(!saved.contains("\"firing\": true"), "{saved}");
+}
+
+#[tokio::test]
+async fn alertmanager_urls_all_get_every_alert_and_firing_ones_are_re_sent() {
+    let (down, up) = reports().await;
+    let mut am1 = Receiver::start(Answer::new(200, "")).await;
+    let mut am2 = Receiver::start(Answer::new(200, "")).await;
+    let cfg = config(
+        &format!(
+            "failure_threshold = 1\nsuccess_threshold = 1\nresend_interval = \"1s\"\n[[alerting.alertmanager]]\nname = \"am\"\nurls = [\"{}\", \"{}\"]\n",
+            am1.url(""),
+            am2.url("/")
+        ),
+        "",
+    );
+    let alerting = Arc::new(Alerting::start(&cfg, delivery_metrics()).expect("a"));
+    let stop = CancellationToken::new();
+    tokio::spawn(alerting.clone().resend_loop(stop.clone()));
+    alerting.observe(&cfg.probes[0], &[down], SystemTime::now());
+    for am in [&mut am1, &mut am2] {
+        let posted = am.next().await;
+        assert_eq!(posted.path, "/api/v2/alerts");
+        let alerts = posted.json();
+        assert_eq!(alerts[0]["labels"]["alertname"], "SMTPProbeFailing");
+        assert_eq!(alerts[0]["labels"]["reason"], "connect_refused");
+        assert_eq!(alerts[0]["labels"]["team"], "mail");
+        // The re-send: the same alert, again, without a new probe round.
+        let again = am.next().await.json();
+        assert_eq!(again[0]["labels"], alerts[0]["labels"]);
+    }
+    alerting.observe(&cfg.probes[0], &[up], SystemTime::now());
+    for am in [&mut am1, &mut am2] {
+        // Skip re-sends that raced the resolution.
+        let resolved = loop {
+            let alerts = am.next().await.json();
+            let summary = alerts[0]["annotations"]["summary"].as_str().unwrap_or("");
+            if summary.starts_with("[RESOLVED]") {
+                break alerts;
+            }
+        };
+        let ends = resolved[0]["endsAt"].as_str().unwrap_or("").to_string();
+        let ends = humantime::parse_rfc3339(&ends).expect("endsAt");
+        assert!(ends <= SystemTime::now());
+    }
+    stop.cancel();
+    assert!(alerting.close(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn alert_test_reports_each_notifier_and_exits_2_when_one_fails() {
+    let mut good = Receiver::start(Answer::new(200, "ok")).await;
+    let bad = Receiver::start(Answer::new(404, "no_service")).await;
+    let path = temp_path("alert-test.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[alerting.slack]]\nname = \"chat\"\nurl = \"{}\"\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+            good.url("/services/SECRET1"),
+            bad.url("/SECRET2")
+        ),
+    )
+    .expect("config");
+    let run = |extra: &[&str]| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_smtpwatch"));
+        cmd.args(["alert", "test", "--config"])
+            .arg(&path)
+            .args(extra);
+        cmd.output()
+    };
+    let out = run(&[]).await.expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("chat: ok (http://{}/<redacted>)", good.addr)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("hook: FAILED"), "{stdout}");
+    assert!(stdout.contains("HTTP 404: no_service"), "{stdout}");
+    assert!(!stdout.contains("SECRET"), "{stdout}");
+    let message = good.next().await.json();
+    assert!(message["text"].as_str().unwrap_or("").starts_with("[TEST]"));
+
+    let out = run(&["--notifier", "chat"]).await.expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["--notifier", "pager"]).await.expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no notifier named \"pager\""));
+}
+
+#[tokio::test]
+async fn a_probe_removed_while_the_agent_was_down_is_resolved_at_start() {
+    let (down, _) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let state = temp_path("removed.json");
+    let alerting = format!(
+        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+        hook.url("/h")
+    );
+    let agent = format!("state_file = \"{}\"", state.display());
+    let cfg = config(&alerting, &agent);
+    let first = Alerting::start(&cfg, delivery_metrics()).expect("a");
+    first.observe(&cfg.probes[0], &[down], SystemTime::now());
+    assert_eq!(hook.next().await.json()["event"], "firing");
+    assert!(first.close(Duration::from_secs(5)).await);
+
+    let mut without = cfg.clone();
+    without.probes.clear();
+    let second = Alerting::start(&without, delivery_metrics()).expect("a");
+    let resolved = hook.next().await.json();
+    assert_eq!(resolved["event"], "resolved");
+    assert_eq!(resolved["probe"], "mx");
+    assert!(second.close(Duration::from_secs(5)).await);
+}
