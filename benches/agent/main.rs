@@ -7,6 +7,12 @@
 //! RSS and schedule lag p50/p99. Override with SMTPWATCH_BENCH_PROBES / _INTERVAL / _SECONDS;
 //! SMTPWATCH_BENCH_MULTI_THREAD=1 uses tokio's multi-threaded runtime instead of the agent's.
 
+mod measure;
+mod server;
+
+use self::measure::{cpu_seconds, ms, peak_rss_kib, scrape_bytes};
+use self::server::serve_forever;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -300,162 +306,4 @@ async fn reference_exchange(server: SocketAddr) {
         "== reference: bare tokio exchange (no smtpwatch code), one every 3 ms: {:.1} µs CPU each",
         cpu / n as f64 * 1e6
     );
-}
-
-/// One /metrics scrape as the HTTP handler streams it (chunk by chunk, each chunk dropped once
-/// sent); returns the size of the whole answer.
-fn scrape_bytes(metrics: &Metrics) -> usize {
-    let mut total = metrics.render_agent().len();
-    for family in 0..smtpwatch::metrics::SERIES_FAMILIES {
-        let mut after: Option<String> = None;
-        loop {
-            let mut chunk = String::new();
-            after = metrics.render_series_chunk(family, after.as_deref(), &mut chunk);
-            total += chunk.len();
-            if after.is_none() {
-                break;
-            }
-        }
-    }
-    total
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// User + system CPU of this process, from /proc (clock ticks of 1/100 s).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_comm = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident set size (VmHWM) in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-// ---- the fake servers (child process) ----
-
-fn serve_forever() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let ca = rcgen::CertifiedIssuer::self_signed(
-            {
-                let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-                p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-                p.distinguished_name
-                    .push(rcgen::DnType::CommonName, "bench CA");
-                p
-            },
-            rcgen::KeyPair::generate().expect("key"),
-        )
-        .expect("ca");
-        let leaf_key = rcgen::KeyPair::generate().expect("key");
-        let mut leaf_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-        leaf_params.is_ca = rcgen::IsCa::ExplicitNoCa;
-        let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf");
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)
-            .expect("server config");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        println!("{}END CA", ca.pem());
-        for i in 0..=PLAIN_LISTENERS {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            println!("{}", listener.local_addr().expect("addr"));
-            let tls = (i == PLAIN_LISTENERS).then(|| acceptor.clone());
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(session(stream, tls.clone()));
-                }
-            });
-        }
-        println!("END ADDRS");
-        // Serve until the parent closes our stdin.
-        let mut stdin = tokio::io::stdin();
-        let mut sink = [0u8; 64];
-        while tokio::io::AsyncReadExt::read(&mut stdin, &mut sink)
-            .await
-            .map(|n| n > 0)
-            .unwrap_or(false)
-        {}
-    });
-}
-
-async fn session(stream: tokio::net::TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
-    let mut reader = TokioBufReader::new(stream);
-    if reader
-        .get_mut()
-        .write_all(b"220 bench.test ESMTP\r\n")
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let offer = if tls.is_some() {
-        "STARTTLS"
-    } else {
-        "PIPELINING"
-    };
-    if dialogue(&mut reader, offer).await == Some(true) {
-        let Some(acceptor) = tls else { return };
-        let Ok(tls_stream) = acceptor.accept(reader.into_inner()).await else {
-            return;
-        };
-        let mut reader = TokioBufReader::new(tls_stream);
-        let _ = dialogue(&mut reader, "PIPELINING").await;
-        let _ = reader.get_mut().shutdown().await;
-    }
-}
-
-/// Answers commands until QUIT (None) or STARTTLS (Some(true)).
-async fn dialogue<S: AsyncRead + AsyncWrite + Unpin>(
-    reader: &mut TokioBufReader<S>,
-    offer: &str,
-) -> Option<bool> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-        let answer = match verb.as_str() {
-            "EHLO" => format!("250-bench.test\r\n250 {offer}\r\n"),
-            "STAR" => "220 2.0.0 go ahead\r\n".to_string(),
-            "NOOP" => "250 2.0.0 ok\r\n".to_string(),
-            "QUIT" => "221 2.0.0 bye\r\n".to_string(),
-            _ => "500 5.5.1 what\r\n".to_string(),
-        };
-        reader.get_mut().write_all(answer.as_bytes()).await.ok()?;
-        match verb.as_str() {
-            "STAR" => return Some(true),
-            "QUIT" => return None,
-            _ => {}
-        }
-    }
 }

@@ -1,0 +1,52 @@
+//! What the benchmark measures about itself: scrape size, CPU seconds and peak RSS.
+
+use super::*;
+
+/// One /metrics scrape as the HTTP handler streams it (chunk by chunk, each chunk dropped once
+/// sent); returns the size of the whole answer.
+pub(super) fn scrape_bytes(metrics: &Metrics) -> usize {
+    let mut total = metrics.render_agent().len();
+    for family in 0..smtpwatch::metrics::SERIES_FAMILIES {
+        let mut after: Option<String> = None;
+        loop {
+            let mut chunk = String::new();
+            after = metrics.render_series_chunk(family, after.as_deref(), &mut chunk);
+            total += chunk.len();
+            if after.is_none() {
+                break;
+            }
+        }
+    }
+    total
+}
+
+pub(super) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// User + system CPU of this process, from /proc (clock ticks of 1/100 s).
+pub(super) fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size (VmHWM) in KiB.
+pub(super) fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+// ---- the fake servers (child process) ----
