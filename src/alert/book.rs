@@ -59,7 +59,7 @@ pub struct ProbeInfo<'a> {
 }
 
 /// One round being fed: what its alerts share, and what they have produced so far.
-struct Round<'a, 'p> {
+struct RoundFeed<'a, 'p> {
     probe: &'a ProbeInfo<'p>,
     now: SystemTime,
     thresholds: &'a Thresholds,
@@ -107,7 +107,7 @@ impl AlertBook {
         if quiet && !self.tracks(probe.name) {
             return Vec::new();
         }
-        let mut round = Round {
+        let mut round = RoundFeed {
             probe,
             now,
             thresholds,
@@ -124,7 +124,7 @@ impl AlertBook {
     }
 
     /// The probe-level reachability alert: bad when every address failed.
-    fn feed_probe_level(&mut self, round: &mut Round<'_, '_>, reports: &[ProbeReport]) {
+    fn feed_probe_level(&mut self, round: &mut RoundFeed<'_, '_>, reports: &[ProbeReport]) {
         let failed: Vec<&ProbeReport> = reports.iter().filter(|r| !r.success).collect();
         let all_failed = !reports.is_empty() && failed.len() == reports.len();
         let cause = all_failed.then(|| {
@@ -161,7 +161,7 @@ impl AlertBook {
     /// (when the round reached TLS) and capability drift.
     fn feed_address(
         &mut self,
-        round: &mut Round<'_, '_>,
+        round: &mut RoundFeed<'_, '_>,
         report: &ProbeReport,
         drift: Option<Option<Cause>>,
     ) {
@@ -217,7 +217,7 @@ impl AlertBook {
 
     /// Alerts of this probe that the round no longer has (an address left DNS, or the probe
     /// became single-address) end here.
-    fn end_unseen(&mut self, round: &mut Round<'_, '_>) {
+    fn end_unseen(&mut self, round: &mut RoundFeed<'_, '_>) {
         let gone: Vec<AlertKey> = self
             .entries
             .keys()

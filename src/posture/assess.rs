@@ -7,6 +7,7 @@
 //! verification, and [`assess`] judges the domain, each host and each address (the verdict on
 //! a report is [`super::verdict`]'s).
 
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use hickory_resolver::proto::rr::RecordType;
@@ -152,13 +153,7 @@ pub async fn assess(
     let mut hosts = Vec::new();
     for (index, host) in prepared.iter().enumerate() {
         let of_host = reports.iter_mut().filter(|r| r.host == index);
-        let posture = judge
-            .host(
-                host,
-                mta_sts.policy.as_ref(),
-                of_host.map(|r| &mut r.report),
-            )
-            .await;
+        let posture = judge.host(host, mta_sts.policy.as_ref(), of_host).await;
         if posture.mta_sts_covered == Some(false) {
             mta_sts.uncovered.push(host.host.clone());
         }
@@ -242,7 +237,7 @@ impl Judgement<'_> {
         &mut self,
         host: &PreparedHost,
         policy: Option<&mta_sts::Policy>,
-        reports: impl Iterator<Item = &mut ProbeReport>,
+        reports: impl Iterator<Item = &mut MxReport>,
     ) -> HostPosture {
         let address_dnssec = self
             .inputs
@@ -279,7 +274,8 @@ impl Judgement<'_> {
         }
         let mut addresses = Vec::new();
         for report in reports {
-            addresses.push(self.address(host, policy, report).await);
+            let ip = report.address.map(|a| a.ip());
+            addresses.push(self.address(host, policy, &mut report.report, ip).await);
         }
         HostPosture {
             host: host.host.clone(),
@@ -298,6 +294,7 @@ impl Judgement<'_> {
         host: &PreparedHost,
         policy: Option<&mta_sts::Policy>,
         report: &mut ProbeReport,
+        ip: Option<IpAddr>,
     ) -> AddressPosture {
         let address = report.address.clone().unwrap_or_default();
         let tls = report.tls.as_ref().filter(|t| t.established());
@@ -324,10 +321,9 @@ impl Judgement<'_> {
             self.findings
                 .push(failure("mta_sts_mx_mismatch", &address, message));
         }
-        let (ptr, fcrdns) = if self.inputs.settings.fcrdns {
-            fcrdns(self.inputs.dns, report, &host.host, &mut self.findings).await
-        } else {
-            (Vec::new(), None)
+        let (ptr, fcrdns) = match ip.filter(|_| self.inputs.settings.fcrdns) {
+            Some(ip) => fcrdns(self.inputs.dns, report, ip, &host.host, &mut self.findings).await,
+            None => (Vec::new(), None),
         };
         AddressPosture {
             address,

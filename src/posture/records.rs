@@ -2,7 +2,7 @@
 //! DNS checks of a posture assessment.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
@@ -97,21 +97,17 @@ pub(crate) async fn tls_rpt_status(
     }
 }
 
-/// PTR names of the report's address, whether one resolves back to it, and whether the
-/// banner names the host that DNS names. Mismatches are warnings.
+/// PTR names of `ip` (the address `report` probed), whether one resolves back to it, and
+/// whether the banner names the host that DNS names. Mismatches are warnings.
 pub(crate) async fn fcrdns(
     dns: &PostureDns,
     report: &ProbeReport,
+    ip: IpAddr,
     mx_host: &str,
     findings: &mut Vec<Finding>,
 ) -> (Vec<String>, Option<bool>) {
-    let Some(address) = report.address.as_deref() else {
-        return (Vec::new(), None);
-    };
-    // Reports name addresses as socket addresses (`192.0.2.1:25`, `[2001:db8::1]:25`).
-    let Ok(ip) = address.parse::<SocketAddr>().map(|a| a.ip()) else {
-        return (Vec::new(), None);
-    };
+    // Findings name the address as the report does.
+    let address = report.address.as_deref().unwrap_or_default();
     let ptr = dns.ptr(ip).await.unwrap_or_default();
     let mut confirmed = false;
     for name in &ptr {

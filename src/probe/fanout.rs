@@ -71,11 +71,14 @@ pub async fn probe_target(
     run_plans(plans, reports, &settings).await
 }
 
-/// A report of an `mx:` round and the MX host it concerns.
+/// A report of an `mx:` round, with the MX host and the address it concerns as values (the
+/// report itself names them as text, for its readers).
 #[derive(Debug, Clone)]
 pub struct MxReport {
     /// The host's index in the hosts given to [`probe_mx_hosts`].
     pub host: usize,
+    /// The address probed (None: the host did not resolve).
+    pub address: Option<SocketAddr>,
     /// The report of one of its addresses (or of its failed lookup).
     pub report: ProbeReport,
 }
@@ -94,10 +97,10 @@ pub async fn probe_mx_hosts(
     let fanout = Fanout::start(target, probe_name, &settings);
     let (plans, unresolved) = fanout.plan_hosts(hosts, resolver, family).await;
     // run_plans keeps this order: the probed addresses, then the failed lookups.
-    let order: Vec<usize> = plans
+    let order: Vec<(usize, Option<SocketAddr>)> = plans
         .iter()
-        .map(|(host, _)| *host)
-        .chain(unresolved.iter().map(|(host, _)| *host))
+        .map(|(host, plan)| (*host, Some(plan.address)))
+        .chain(unresolved.iter().map(|(host, _)| (*host, None)))
         .collect();
     let plans = plans.into_iter().map(|(_, plan)| plan).collect();
     let unresolved = unresolved.into_iter().map(|(_, report)| report).collect();
@@ -105,7 +108,11 @@ pub async fn probe_mx_hosts(
     order
         .into_iter()
         .zip(reports)
-        .map(|(host, report)| MxReport { host, report })
+        .map(|((host, address), report)| MxReport {
+            host,
+            address,
+            report,
+        })
         .collect()
 }
 
