@@ -20,8 +20,8 @@
 //!   `alert test`.
 //! - [`check`]: the `check` command, its flags and output formats (and the posture of `mx:`
 //!   targets).
-//! - [`agent`]: `smtpwatch run`: jobs built from the configuration, rounds fed to the sinks,
-//!   reloads, signals.
+//! - [`agent`]: `smtpwatch run`: the agent built in one step (jobs from the configuration,
+//!   alerting, the schedule), rounds fed to the sinks, reloads, signals.
 //! - [`http`]: the agent's endpoints and HTML pages, through the narrow [`http::AgentView`].
 //! - [`systemd`]: readiness, stopping and watchdog notifications (`Type=notify`).
 //! - [`schedule`]: per-probe timers on a spread, a concurrency limit, reloads.
@@ -30,7 +30,8 @@
 //! - [`metrics`]: Prometheus families and the blackbox-style `/probe` answer.
 //! - [`latest`]: the latest round of every probe.
 //! - [`config`]: the agent's TOML file, validated with located errors; value types
-//!   ([`config::values`]) and secrets ([`config::secret`]).
+//!   ([`config::values`]), secrets ([`config::secret`]), the files it names, read once per load
+//!   ([`config::files`]), and a `[[probe]]` table's probe settings ([`config::probe`]).
 //! - [`posture`]: mail-domain posture: DNSSEC, DANE, MTA-STS, TLS-RPT, FCrDNS.
 //! - [`probe`]: the per-address fan-out ([`probe::fanout`]), the phase dialogue
 //!   ([`probe::probe`]), the session with its single read buffer ([`probe::session`]), sans-IO
