@@ -2,7 +2,7 @@
 //! that notifiers and the MTA-STS policy fetcher share. Probes build their recording TLS
 //! configuration from a [`Trust`] in [`crate::probe::tls`].
 //!
-//! The system bundle is decoded at most once per process ([`system_roots`]): a `check` run
+//! The system bundle is decoded at most once per process (`system_roots`): a `check` run
 //! every minute by a Nagios scheduler pays for it once, and an agent with several CA files does
 //! not decode the system bundle once per file.
 

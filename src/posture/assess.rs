@@ -5,7 +5,7 @@
 //! Two steps around the probes: [`prepare`] looks up the TLSA sets of the MX hosts first (DANE
 //! decides how the certificate is judged), the probes then run recording, not enforcing, WebPKI
 //! verification, and [`assess`] judges the domain, each host and each address (the verdict on
-//! a report is [`super::verdict`]'s).
+//! a report is `posture::verdict`'s).
 
 use std::net::IpAddr;
 use std::str::FromStr;
