@@ -41,11 +41,14 @@ pub fn payload(n: &Notification) -> Value {
         json!({"type": "section", "fields": facts}),
     ];
     if !n.transcript.is_empty() {
-        let text = format!("```{}```", n.transcript.join("\n").replace("```", "'''"));
+        // Inside a code block Slack still turns `<!channel>` and `<url|text>` into mentions and
+        // links: a server's banner must not page a channel.
+        let lines = escape(&n.transcript.join("\n")).replace("```", "'''");
+        let text = format!("```{lines}```");
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text, SECTION_LIMIT)}}));
     }
     json!({
-        "text": n.title(),
+        "text": escape(&n.title()),
         "attachments": [{"color": colour, "blocks": blocks}],
     })
 }
@@ -73,4 +76,28 @@ fn clip(text: &str, limit: usize) -> String {
     let mut clipped: String = text.chars().take(limit.saturating_sub(1)).collect();
     clipped.push('…');
     clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_a_server_cannot_mention_link_or_close_the_code_block() {
+        let mut n = crate::alert::test_notification(std::time::SystemTime::UNIX_EPOCH);
+        n.message = "banner <!here> & <https://evil.test|click>".into();
+        n.transcript = vec![
+            "S: 220 <!channel> hi".into(),
+            "S: 250 <https://evil.test|login> ```".into(),
+        ];
+        n.target = "<!everyone>".into();
+        let text = payload(&n).to_string();
+        for raw in ["<!channel>", "<!here>", "<!everyone>", "<https://evil.test"] {
+            assert!(!text.contains(raw), "{raw} reached Slack: {text}");
+        }
+        assert!(text.contains("&lt;!channel&gt;"), "{text}");
+        assert!(text.contains("&amp;"), "{text}");
+        // One code block: the server's backticks do not end it early.
+        assert_eq!(text.matches("```").count(), 2, "{text}");
+    }
 }

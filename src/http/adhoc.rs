@@ -93,5 +93,45 @@ fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
         .to_str()
         .ok()?;
     let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64((secs - 0.5).max(0.5)))
+    if !(secs.is_finite() && secs > 0.0) {
+        return None;
+    }
+    // Answer half a second early; a huge value (1e300) is no limit, not a panic.
+    Duration::try_from_secs_f64((secs - 0.5).max(0.5)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(value: &str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        let value = value.parse().expect("header value");
+        headers.insert("x-prometheus-scrape-timeout-seconds", value);
+        scrape_timeout(&headers)
+    }
+
+    #[test]
+    fn any_scrape_timeout_header_gives_a_limit_or_none_never_a_panic() {
+        assert_eq!(limit("10"), Some(Duration::from_millis(9500)));
+        assert_eq!(limit("0.2"), Some(Duration::from_millis(500)));
+        for hostile in [
+            "1e300",
+            "inf",
+            "NaN",
+            "-5",
+            "0",
+            "",
+            "ten",
+            "1e19",
+            "18446744073709551616",
+        ] {
+            let got = limit(hostile);
+            assert!(
+                got.is_none_or(|d| d >= Duration::from_millis(500)),
+                "{hostile}: {got:?}"
+            );
+        }
+        assert_eq!(limit("1e300"), None);
+    }
 }

@@ -173,19 +173,15 @@ impl PostureDns {
         }
     }
 
-    /// TXT strings at `name` (each record's strings joined).
+    /// TXT strings at `name` (each record's strings joined), escaped: control bytes and
+    /// invalid UTF-8 from DNS never reach a terminal, a log or a page.
     pub async fn txt(&self, name: &str) -> Result<Answer<Vec<String>>, DnsError> {
         let answer = self.lookup(name, RecordType::TXT).await?;
         let data = answer
             .data
             .iter()
             .filter_map(|d| match d {
-                RData::TXT(t) => Some(
-                    t.txt_data
-                        .iter()
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<String>(),
-                ),
+                RData::TXT(t) => Some(crate::escape::escape_bytes(&t.txt_data.concat())),
                 _ => None,
             })
             .collect();

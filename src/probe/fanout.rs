@@ -178,6 +178,13 @@ impl<'a> Fanout<'a> {
         for (index, host) in hosts.iter().cloned().enumerate() {
             let resolver = resolver.clone();
             lookups.spawn(async move {
+                // RFC 5321 §5.1: an MX names a host; senders do not use an address there.
+                if host.parse::<IpAddr>().is_ok() {
+                    let why = format!(
+                        "the MX exchange {host} is an IP address, not a host name (RFC 5321 section 5.1); mail servers do not deliver to it"
+                    );
+                    return (index, host, Err(DnsError(why)), started.elapsed());
+                }
                 let found = timeout_at(deadline, resolver.addresses(&host, family)).await;
                 (index, host, flatten(found), started.elapsed())
             });

@@ -52,6 +52,7 @@ async fn mail_test_zone() -> FakeDns {
         ("mx2.example.test", ip("127.0.0.4")),
         ("nomx.example.test", ip("127.0.0.2")),
         ("null.example.test", mx(0, ".")),
+        ("literal.example.test", mx(10, "127.0.0.2")),
     ])
     .await
 }
@@ -157,6 +158,7 @@ async fn dns_failures_are_reports_with_reason_dns() {
     for (target, needle) in [
         ("mx:missing.example.test", "NXDOMAIN"),
         ("mx:null.example.test", "null MX"),
+        ("mx:literal.example.test", "127.0.0.2 is an IP address"),
         ("missing.example.test:25", "NXDOMAIN"),
     ] {
         let reports = check(target, &dns, Family::Any).await;

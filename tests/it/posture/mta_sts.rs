@@ -66,3 +66,22 @@ async fn without_an_mta_sts_record_nothing_is_fetched() {
     assert_eq!(p.mta_sts.state.as_str(), "none");
     assert!(finding(&p, "mta_sts_policy").is_none());
 }
+
+#[tokio::test]
+async fn control_bytes_in_txt_records_are_escaped_where_they_enter() {
+    let zone = Zone::start(
+        "esc.test.",
+        true,
+        vec![Rec::Txt(
+            "_smtp._tls.esc.test.",
+            "v=TLSRPTv1; rua=mailto:a\x1b[2J\x07@esc.test",
+        )],
+    )
+    .await;
+    let dns = PostureDns::new(&[zone.addr], Some(zone.anchors())).expect("dns");
+    let txt = dns.txt("_smtp._tls.esc.test").await.expect("TXT");
+    let record = smtpwatch::posture::tlsrpt::parse_record(&txt.data)
+        .expect("valid")
+        .expect("one record");
+    assert_eq!(record.rua, ["mailto:a\\x1b[2J\\x07@esc.test"]);
+}
