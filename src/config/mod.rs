@@ -22,7 +22,7 @@ mod source;
 pub mod values;
 
 pub use self::source::ConfigError;
-use self::source::{key_at, Source};
+use self::source::{key_at, without_values, Source};
 
 pub use self::alerting::{AlertingConfig, NotifierConfig, NotifierKind};
 use self::files::FileCache;
@@ -98,7 +98,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let key = key_at(text, span.start)
             .map(|k| format!("key `{k}`: "))
             .unwrap_or_default();
-        at(span, format!("{key}{}", e.message().trim()))
+        at(span, format!("{key}{}", without_values(e.message().trim())))
     })?;
 
     let agent = parse_agent(&raw.agent, &src)?;

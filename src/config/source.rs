@@ -86,6 +86,40 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// A parser message with the values it quotes taken out: serde quotes the offending value
+/// (`invalid type: string "https://user:pw@…", expected a sequence`), and a value in a
+/// notifier's table may be a secret. The file, line, column and key still say where to look.
+pub(super) fn without_values(message: &str) -> String {
+    let quotes_values = message.starts_with("invalid type") || message.starts_with("invalid value");
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        let closing = match c {
+            '"' => '"',
+            '`' if quotes_values => '`',
+            '\'' if quotes_values => '\'',
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        // Skip to the closing quote (backslash escapes included).
+        let mut escaped = false;
+        for inner in chars.by_ref() {
+            match inner {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                q if q == closing => break,
+                _ => {}
+            }
+        }
+        out.push(closing);
+        out.push('…');
+        out.push(closing);
+    }
+    out
+}
+
 /// The key on the line holding `offset` (`key = value`), to name it in parse errors.
 pub(super) fn key_at(text: &str, offset: usize) -> Option<String> {
     let start = text[..offset.min(text.len())]

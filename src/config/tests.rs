@@ -67,7 +67,7 @@ fn bad_files_name_file_line_column_key_and_expectation() {
         ),
         (
             "[[probe]]\nname = \"a\"\ntarget = \"x.example\"\ninsecure = \"yes\"\n",
-            "probes.toml:4:12: key `insecure`: invalid type: string \"yes\", expected a boolean",
+            "probes.toml:4:12: key `insecure`: invalid type: string \"…\", expected a boolean",
         ),
         (
             "[[probe]]\nname = \"a\"\ntarget = \"x.example\"\nlabels = { probe = \"x\" }\n",
@@ -240,4 +240,49 @@ fn notifiers_resolve_their_secrets_and_never_print_them() {
         assert!(!printed.contains(secret), "{secret} leaked into {printed}");
     }
     assert!(printed.contains("https://hooks.slack.example/<redacted>"));
+}
+
+#[test]
+fn parse_errors_name_the_key_but_never_quote_a_value() {
+    let cases = [
+        (
+            "[alerting]\n[[alerting.alertmanager]]\nname = \"am\"\nurls = \"https://user:S3CRET@am.test\"\n",
+            "urls",
+        ),
+        (
+            "[alerting]\n[[alerting.webhook]]\nname = \"w\"\nurl_env = \"X\"\nheaders = \"Authorization: Bearer S3CRET\"\n",
+            "headers",
+        ),
+        (
+            "[alerting]\n[[alerting.slack]]\nname = \"s\"\nurl = [\"https://hooks.test/S3CRET\"]\n",
+            "url",
+        ),
+        (
+            "[alerting]\n[[alerting.webhook]]\nname = \"w\"\nurl_env = \"X\"\nsecret_env = { S3CRET = 1 }\n",
+            "secret_env",
+        ),
+    ];
+    for (text, key) in cases {
+        let message = err(text);
+        assert!(!message.contains("S3CRET"), "{message}");
+        assert!(message.starts_with("probes.toml:"), "{message}");
+        assert!(message.contains(&format!("key `{key}`")), "{message}");
+    }
+}
+
+#[test]
+fn quoted_values_are_taken_out_of_parser_messages() {
+    assert_eq!(
+        source::without_values(r#"invalid type: string "a \"b\" c", expected a sequence"#),
+        "invalid type: string \"…\", expected a sequence"
+    );
+    assert_eq!(
+        source::without_values("invalid type: integer `5`, expected a string"),
+        "invalid type: integer `…`, expected a string"
+    );
+    // Field names in other messages stay: they are keys, not values.
+    assert_eq!(
+        source::without_values("unknown field `urll`, expected `url`"),
+        "unknown field `urll`, expected `url`"
+    );
 }
