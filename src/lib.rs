@@ -41,6 +41,7 @@
 //! - [`target`]: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://`, `mx:domain`, and
 //!   the TLS mode a scheme implies.
 //! - [`trust`]: trust stores and the one HTTPS client builder.
+//! - [`limit`]: a concurrency limit that can be resized under load (rounds and connections).
 //! - [`runtime`]: the one async runtime builder.
 //! - [`escape`]: making untrusted server text safe to print.
 
@@ -52,6 +53,7 @@ pub mod config;
 pub mod escape;
 pub mod http;
 pub mod latest;
+pub mod limit;
 pub mod metrics;
 pub mod posture;
 pub mod probe;

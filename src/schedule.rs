@@ -20,10 +20,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::limit::Limit;
 
 /// A boxed future, for the run function.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -94,8 +95,7 @@ impl<J> Running<J> {
 pub struct Scheduler<J: Job> {
     base: Instant,
     jitter: bool,
-    permits: Arc<Semaphore>,
-    concurrency: usize,
+    permits: Limit,
     run: RunFn<J>,
     on_lag: LagFn,
     stop: CancellationToken,
@@ -111,8 +111,7 @@ impl<J: Job> Scheduler<J> {
         Scheduler {
             base: Instant::now(),
             jitter: true,
-            permits: Arc::new(Semaphore::new(concurrency)),
-            concurrency,
+            permits: Limit::new(concurrency),
             run,
             on_lag,
             stop: CancellationToken::new(),
@@ -137,13 +136,7 @@ impl<J: Job> Scheduler<J> {
 
     /// Replaces the job set: unchanged jobs keep their timers, others (re)start or stop.
     pub fn apply(&mut self, jobs: Vec<Arc<J>>, concurrency: usize) {
-        let concurrency = concurrency.max(1);
-        if concurrency > self.concurrency {
-            self.permits.add_permits(concurrency - self.concurrency);
-        } else if concurrency < self.concurrency {
-            self.permits.forget_permits(self.concurrency - concurrency);
-        }
-        self.concurrency = concurrency;
+        self.permits.resize(concurrency);
         let mut next: HashMap<String, Running<J>> = HashMap::new();
         for job in jobs {
             let name = job.name().to_string();
@@ -187,7 +180,7 @@ impl<J: Job> Scheduler<J> {
                     _ = cancel.cancelled() => return,
                 }
                 let permit = tokio::select! {
-                    permit = permits.clone().acquire_owned() => permit,
+                    permit = permits.acquire() => permit,
                     _ = cancel.cancelled() => return,
                 };
                 on_lag(Instant::now().saturating_duration_since(planned));

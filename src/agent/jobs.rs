@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::posture::ProbePosture;
 use crate::config::{Config, ProbeConfig};
+use crate::limit::Limit;
 use crate::posture::domain::{PostureTools, ToolsError};
 use crate::probe::ProbeSettings;
 use crate::resolve::{DnsError, Resolver};
@@ -64,8 +65,15 @@ pub enum JobProblem {
     Posture(ToolsError),
 }
 
-/// The jobs of `config`; probes without a CA file trust `system`.
-pub(super) fn build_jobs(config: &Config, system: &Arc<LazyTrust>) -> Result<JobSet, JobError> {
+/// What every job of the agent shares: the system trust store (for probes without a CA file)
+/// and the limit on open connections.
+pub(super) struct Shared<'a> {
+    pub system_trust: &'a Arc<LazyTrust>,
+    pub connections: &'a Limit,
+}
+
+/// The jobs of `config`.
+pub(super) fn build_jobs(config: &Config, shared: &Shared<'_>) -> Result<JobSet, JobError> {
     let resolver = Resolver::new(&config.dns_servers);
     let mut jobs = Vec::new();
     for p in &config.probes {
@@ -73,7 +81,8 @@ pub(super) fn build_jobs(config: &Config, system: &Arc<LazyTrust>) -> Result<Job
             probe: p.name.clone(),
             problem,
         };
-        let settings = p.probe_settings(system, &config.ehlo_name);
+        let mut settings = p.probe_settings(shared.system_trust, &config.ehlo_name);
+        settings.connections = Some(shared.connections.clone());
         let resolver = match (&resolver, &p.target.host) {
             (_, Host::Ip(_)) => None,
             (Ok(r), Host::Name(_)) => Some(r.clone()),

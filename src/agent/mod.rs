@@ -19,12 +19,13 @@ use crate::alert::dispatch::DeliveryMetrics;
 use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
 use crate::latest::{LatestRounds, Round};
+use crate::limit::Limit;
 use crate::metrics::Metrics;
 use crate::resolve::{DnsError, Resolver};
 use crate::schedule::{self, Scheduler};
 use crate::trust::LazyTrust;
 
-use self::jobs::{build_jobs, JobSet, ProbeJob};
+use self::jobs::{build_jobs, JobSet, ProbeJob, Shared};
 pub use self::jobs::{JobError, JobProblem};
 
 mod jobs;
@@ -44,6 +45,8 @@ pub struct Agent {
     ready: AtomicBool,
     /// The system trust store: probes without a CA file and ad-hoc `/probe` requests share it.
     system_trust: Arc<LazyTrust>,
+    /// Open probe connections, at most `concurrency` (an `mx:` round's fan-out included).
+    connections: Limit,
     /// The resolver of the configuration in force (shared with its jobs and `/probe`), or why
     /// it could not be set up.
     resolver: RwLock<Result<Resolver, DnsError>>,
@@ -91,7 +94,12 @@ impl Agent {
         metrics.config_loaded(config.is_ok());
         let config = config?;
         let system_trust = Arc::new(LazyTrust::new(Vec::new()));
-        let JobSet { jobs, resolver } = build_jobs(&config, &system_trust)?;
+        let connections = Limit::new(config.concurrency);
+        let shared = Shared {
+            system_trust: &system_trust,
+            connections: &connections,
+        };
+        let JobSet { jobs, resolver } = build_jobs(&config, &shared)?;
         let delivery = DeliveryMetrics::register(metrics.registry()).map_err(|e| setup(&e))?;
         let alerting = Alerting::start(&config, delivery)
             .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?;
@@ -117,6 +125,7 @@ impl Agent {
                 scheduler: Mutex::new(Some(Scheduler::new(concurrency, run, on_lag))),
                 ready: AtomicBool::new(false),
                 system_trust,
+                connections,
                 resolver: RwLock::new(resolver),
                 alerting: Arc::new(alerting),
                 background: CancellationToken::new(),
@@ -165,7 +174,11 @@ impl Agent {
         let result = config::load(&self.path)
             .map_err(AgentError::from)
             .and_then(|new| {
-                let built = build_jobs(&new, &self.system_trust)?;
+                let shared = Shared {
+                    system_trust: &self.system_trust,
+                    connections: &self.connections,
+                };
+                let built = build_jobs(&new, &shared)?;
                 Ok((new, built))
             });
         let (new, JobSet { jobs, resolver }) = match result {
@@ -179,6 +192,7 @@ impl Agent {
         if new.listen != self.config().listen {
             tracing::warn!(listen = %new.listen, "a new listen address takes effect after a restart");
         }
+        self.connections.resize(new.concurrency);
         if let Ok(mut guard) = self.scheduler.lock() {
             if let Some(scheduler) = guard.as_mut() {
                 scheduler.apply(jobs, new.concurrency);

@@ -13,7 +13,8 @@ use crate::resolve::Family;
 
 impl Agent {
     pub(super) async fn run_round(self: Arc<Self>, job: Arc<ProbeJob>) {
-        self.metrics.in_flight.inc();
+        // Decremented on drop: a round a reload cancels mid-flight leaves the gauge exact.
+        let in_flight = InFlight::enter(&self.metrics.in_flight);
         let name = job.config.name.as_str();
         let (reports, posture) = match (&job.posture, &job.resolver) {
             (Some(tools), Some(resolver)) => {
@@ -39,7 +40,7 @@ impl Agent {
                 (reports, None)
             }
         };
-        self.metrics.in_flight.dec();
+        drop(in_flight);
         self.metrics.posture.observe(name, posture.as_ref());
         self.metrics
             .observe_round(name, &job.config.labels, &reports);
@@ -65,5 +66,21 @@ impl Agent {
             finished_at: SystemTime::now(),
         };
         self.latest.record(name, round);
+    }
+}
+
+/// One round counted in `smtpwatch_probes_in_flight` for as long as it lives.
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &prometheus::IntGauge) -> InFlight {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

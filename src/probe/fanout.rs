@@ -212,16 +212,19 @@ async fn run_plans(
     mut reports: Vec<ProbeReport>,
     settings: &Arc<ProbeSettings>,
 ) -> Vec<ProbeReport> {
-    if let [plan] = plans.as_slice() {
+    if plans.len() == 1 {
         // One address (the common case): no task to spawn and join.
-        let mut ordered = vec![probe(plan, settings).await];
+        let mut ordered = Vec::with_capacity(1 + reports.len());
+        for plan in plans {
+            ordered.push(probe_within_limit(plan, settings).await);
+        }
         ordered.append(&mut reports);
         return ordered;
     }
     let mut probes = JoinSet::new();
     for (index, plan) in plans.into_iter().enumerate() {
         let settings = settings.clone();
-        probes.spawn(async move { (index, probe(&plan, &settings).await) });
+        probes.spawn(async move { (index, probe_within_limit(plan, &settings).await) });
     }
     let mut done = probes.join_all().await;
     done.sort_by_key(|(index, _)| *index);
@@ -229,6 +232,18 @@ async fn run_plans(
     let mut ordered: Vec<ProbeReport> = done.into_iter().map(|(_, r)| r).collect();
     ordered.append(&mut reports);
     ordered
+}
+
+/// Probes `plan` holding one unit of the connection limit; the wait for it is not part of the
+/// probe's time budget (a busy agent delays a probe, it does not fail it).
+async fn probe_within_limit(mut plan: ProbePlan, settings: &ProbeSettings) -> ProbeReport {
+    let Some(limit) = &settings.connections else {
+        return probe(&plan, settings).await;
+    };
+    let asked = Instant::now();
+    let _permit = limit.acquire().await;
+    plan.started += asked.elapsed();
+    probe(&plan, settings).await
 }
 
 fn flatten<T>(

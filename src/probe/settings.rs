@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::reply::Limits;
+use crate::limit::Limit;
 use crate::target::TlsMode;
 use crate::trust::LazyTrust;
 
@@ -45,6 +46,9 @@ pub struct ProbeSettings {
     pub quit_timeout: Duration,
     /// Reply bounds.
     pub limits: Limits,
+    /// The agent-wide limit on open connections (`concurrency`); each address probed holds one
+    /// unit while it is connected. None: no limit (`check`).
+    pub connections: Option<Limit>,
 }
 
 impl ProbeSettings {
@@ -68,6 +72,7 @@ impl ProbeSettings {
             phase_timeout: DEFAULT_TIMEOUT,
             quit_timeout: Duration::from_secs(2),
             limits: Limits::default(),
+            connections: None,
         }
     }
 }

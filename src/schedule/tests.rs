@@ -256,3 +256,43 @@ async fn shutdown_lets_rounds_in_flight_finish_within_the_grace() {
         "the cancelled round never completed"
     );
 }
+
+/// The most rounds that overlapped at any moment in `log`.
+fn peak_overlap(log: &Log) -> usize {
+    let rounds = log.lock().unwrap().clone();
+    rounds
+        .iter()
+        .map(|(_, start, _)| {
+            rounds
+                .iter()
+                .filter(|(_, s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn reloads_that_change_the_limit_under_load_never_add_permits() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(2, recorder(base, log.clone()), no_lag()).without_jitter();
+    // Rounds of 8 s every 10 s: the permits are nearly always held.
+    let jobs = || {
+        (0..6)
+            .map(|i| job(&format!("j{i}"), 10, 8))
+            .collect::<Vec<_>>()
+    };
+    s.apply(jobs(), 2);
+    for concurrency in [1, 2, 1, 2] {
+        tokio::time::sleep(Duration::from_secs(15)).await;
+        s.apply(jobs(), concurrency);
+    }
+    log.lock().unwrap().clear();
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(
+        peak_overlap(&log),
+        2,
+        "the limit is 2 after 2 → 1 → 2 → 1 → 2"
+    );
+}

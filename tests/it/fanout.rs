@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use smtpwatch::probe::fanout::probe_target;
 use smtpwatch::report::render::summarize;
@@ -206,4 +207,115 @@ pub async fn servers_on_one_port_serving(
         return (port, all);
     }
     panic!("no common free port on {ips:?}");
+}
+
+/// Servers on `ips` (one port) that count how many connections are open at once. Each holds
+/// its banner until every address is connected or 300 ms have passed, so probes that are
+/// allowed to overlap do overlap.
+async fn counting_servers(
+    ips: &[&str],
+) -> (
+    u16,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (open, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let everyone = Arc::new(tokio::sync::Notify::new());
+    'attempt: for _ in 0..20 {
+        let mut listeners = Vec::new();
+        let mut port = 0;
+        for ip in ips {
+            let addr = SocketAddr::new(ip.parse().expect("ip"), port);
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    port = l.local_addr().expect("addr").port();
+                    listeners.push(l);
+                }
+                Err(_) => continue 'attempt,
+            }
+        }
+        let total = ips.len();
+        let tasks = listeners
+            .into_iter()
+            .map(|listener| {
+                let (open, peak, everyone) = (open.clone(), peak.clone(), everyone.clone());
+                tokio::spawn(async move {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    if now == total {
+                        everyone.notify_waiters();
+                    }
+                    let held =
+                        tokio::time::timeout(Duration::from_millis(300), everyone.notified());
+                    let _ = held.await;
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let _ = write.write_all(b"220 counting.test\r\n").await;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                        let answer: &[u8] = match verb.as_str() {
+                            "QUIT" => b"221 bye\r\n",
+                            _ => b"250 ok\r\n",
+                        };
+                        let _ = write.write_all(answer).await;
+                        if verb == "QUIT" {
+                            break;
+                        }
+                    }
+                    open.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        return (port, peak, tasks);
+    }
+    panic!("no common free port on {ips:?}");
+}
+
+async fn peak_connections(limit: Option<smtpwatch::limit::Limit>) -> usize {
+    let (port, peak, tasks) = counting_servers(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]).await;
+    let dns = FakeDns::start(vec![
+        ("three.example.test", ip("127.0.0.2")),
+        ("three.example.test", ip("127.0.0.3")),
+        ("three.example.test", ip("127.0.0.4")),
+    ])
+    .await;
+    let resolver = Resolver::with_servers(&[dns.addr]).expect("resolver");
+    let mut settings = settings(&TestCa::new("ca"));
+    settings.tls = Some(smtpwatch::target::TlsMode::None);
+    settings.connections = limit;
+    let target: Target = format!("three.example.test:{port}")
+        .parse()
+        .expect("target");
+    let reports = probe_target(
+        &target,
+        None,
+        Arc::new(settings),
+        Some(&resolver),
+        Family::Any,
+    )
+    .await;
+    assert_eq!(reports.len(), 3);
+    assert!(reports.iter().all(|r| r.success), "{reports:#?}");
+    for task in tasks {
+        task.await.expect("server");
+    }
+    peak.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn the_connection_limit_counts_every_address_of_a_round() {
+    assert_eq!(
+        peak_connections(None).await,
+        3,
+        "without a limit the addresses overlap"
+    );
+    let one = smtpwatch::limit::Limit::new(1);
+    assert_eq!(peak_connections(Some(one)).await, 1);
+    let two = smtpwatch::limit::Limit::new(2);
+    assert_eq!(peak_connections(Some(two)).await, 2);
 }

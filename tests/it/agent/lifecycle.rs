@@ -228,3 +228,31 @@ async fn mx_probes_export_their_posture_and_show_it_on_the_status_page() {
     agent.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_cancels_a_round_in_flight_leaves_the_gauge_exact() {
+    // A server that accepts and never greets: the round stays in flight for its whole timeout.
+    let silent = FakeService::start(|| vec![Step::Silent]).await;
+    // A name whose first slot comes within a second, so the wait below is short.
+    let interval = Duration::from_secs(20);
+    let name = (0..)
+        .map(|i| format!("stuck-{i}"))
+        .find(|n| smtpwatch::schedule::offset(n, interval) < Duration::from_secs(1))
+        .expect("a name");
+    let text = format!(
+        "[agent]\nehlo_name = \"probe.test\"\ninterval = \"20s\"\ntimeout = \"15s\"\n\
+         [[probe]]\nname = \"{name}\"\ntarget = \"{}\"\n",
+        silent.addr
+    );
+    let agent = start(&text).await;
+    agent
+        .metrics_when(|m| sample(m, "smtpwatch_probes_in_flight", &[]) == Some(1.0))
+        .await;
+    std::fs::write(&agent.config, "[agent]\nehlo_name = \"probe.test\"\n").expect("write");
+    let (status, _) = request(agent.addr, "POST", "/-/reload").await;
+    assert_eq!(status, 200);
+    agent
+        .metrics_when(|m| sample(m, "smtpwatch_probes_in_flight", &[]) == Some(0.0))
+        .await;
+    agent.stop().await;
+}
