@@ -9,7 +9,7 @@ use tokio_rustls::TlsConnector;
 
 use self::verdict::{capabilities, require, session_failure};
 use super::reply::Reply;
-use super::session::{BoxStream, QuickAck, Session, Transcript};
+use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
 use super::settings::{ProbePlan, ProbeSettings};
 use super::tls;
 use crate::report::{
@@ -120,7 +120,28 @@ impl Dialogue<'_> {
         } else {
             self.session.attach(stream);
         }
-        let banner = self.exchange(Phase::Banner, None).await?;
+        let started = Instant::now();
+        let greeting = self.session.read_reply(self.phase_deadline()).await;
+        self.record(
+            Phase::Banner,
+            started,
+            greeting.as_ref().ok().map(|r| r.code),
+        );
+        let banner = match greeting {
+            Ok(banner) => banner,
+            Err(e) => {
+                // A greeting cut off by the deadline (postscreen's `220-` then a pause) still
+                // shows the lines that came.
+                if let SessionError::Timeout {
+                    partial: Some(lines),
+                    ..
+                } = &e
+                {
+                    self.banner = Some(lines.text());
+                }
+                return Err(session_failure(Phase::Banner, e));
+            }
+        };
         self.banner = Some(banner.text());
         require(Phase::Banner, &banner, 220, "greeting")?;
 

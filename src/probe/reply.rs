@@ -99,6 +99,16 @@ impl ReplyParser {
         }
     }
 
+    /// The complete lines taken so far of a reply that has not ended (None: none yet), so a
+    /// reply cut off by the deadline still says what arrived.
+    pub fn partial(&self) -> Option<Reply> {
+        let code = self.code?;
+        (!self.lines.is_empty()).then(|| Reply {
+            code,
+            lines: self.lines.clone(),
+        })
+    }
+
     /// Consumes complete lines from the front of `buf`, calling `on_line` for each (the
     /// transcript), until the reply is complete or more data is needed.
     pub fn advance(

@@ -102,9 +102,14 @@ impl AsyncWrite for QuickAck {
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// The deadline passed; `partial` is what had arrived of the reply (escaped, bounded).
-    #[error("no complete reply before the deadline{}", partial_note(.0))]
-    Timeout(String),
+    /// The deadline passed before the reply was complete.
+    #[error("no complete reply before the deadline{}", partial_note(received))]
+    Timeout {
+        /// What had arrived of the reply, complete lines and the rest (escaped, bounded).
+        received: String,
+        /// The complete lines of the reply that had arrived.
+        partial: Option<Reply>,
+    },
     /// The server closed or reset the connection.
     #[error("{0}")]
     Closed(String),
@@ -226,12 +231,23 @@ impl Session {
             let stream = self.stream()?;
             let n = match timeout_at(deadline, stream.read(&mut chunk)).await {
                 Err(_) => {
-                    let partial = crate::escape::escape_bytes(&self.buf[..self.buf.len().min(200)]);
-                    if !partial.is_empty() {
-                        self.transcript
-                            .push("S", &format!("{partial} [incomplete]"));
+                    let rest = crate::escape::escape_bytes(&self.buf[..self.buf.len().min(200)]);
+                    if !rest.is_empty() {
+                        self.transcript.push("S", &format!("{rest} [incomplete]"));
                     }
-                    return Err(SessionError::Timeout(partial));
+                    let partial = parser.partial();
+                    // The complete lines first (the parser took them), then the rest.
+                    let mut received: String = partial
+                        .iter()
+                        .flat_map(|r| r.lines.iter().map(move |l| format!("{}-{l}\r\n", r.code)))
+                        .collect();
+                    received.push_str(&rest);
+                    if received.len() > 400 {
+                        let cut = (0..=400).rev().find(|&i| received.is_char_boundary(i));
+                        received.truncate(cut.unwrap_or(0));
+                        received.push('…');
+                    }
+                    return Err(SessionError::Timeout { received, partial });
                 }
                 Ok(Err(e)) => return Err(closed("connection lost", &e)),
                 Ok(Ok(n)) => n,
@@ -261,7 +277,10 @@ impl Session {
         })
         .await
         {
-            Err(_) => Err(SessionError::Timeout(String::new())),
+            Err(_) => Err(SessionError::Timeout {
+                received: String::new(),
+                partial: None,
+            }),
             Ok(Err(e)) => Err(closed("cannot send", &e)),
             Ok(Ok(())) => Ok(()),
         }

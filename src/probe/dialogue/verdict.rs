@@ -30,7 +30,7 @@ pub(super) fn require(phase: Phase, reply: &Reply, expected: u16, what: &str) ->
 
 pub(super) fn session_failure(phase: Phase, e: SessionError) -> Failure {
     let reason = match &e {
-        SessionError::Timeout(_) => FailureReason::Timeout,
+        SessionError::Timeout { .. } => FailureReason::Timeout,
         SessionError::Closed(_) => FailureReason::Closed,
         SessionError::Reply(ReplyError::Malformed(_)) => FailureReason::ProtocolError,
         SessionError::Reply(ReplyError::TooLong(_)) => FailureReason::ReplyTooLong,

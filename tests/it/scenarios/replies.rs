@@ -42,6 +42,20 @@ async fn silent_server_times_out_in_banner() {
 }
 
 #[tokio::test]
+async fn a_greeting_cut_off_after_complete_lines_keeps_them() {
+    // Postscreen's deep tests: `220-` at once, the final `220` only seconds later.
+    let steps = vec![raw("220-mx.test ESMTP postscreen\r\n"), Step::Silent];
+    let (report, _) = run(steps, TlsMode::Opportunistic, short_timeout).await;
+    assert_outcome(&report, Some(("banner", "timeout")));
+    let message = &report.failure.as_ref().expect("failure").message;
+    assert!(
+        message.contains("(received only \"220-mx.test ESMTP postscreen"),
+        "the complete line is shown: {message}"
+    );
+    assert_eq!(report.banner.as_deref(), Some("mx.test ESMTP postscreen"));
+}
+
+#[tokio::test]
 async fn banner_trickling_one_byte_at_a_time_still_times_out() {
     let steps = vec![Step::Trickle(
         b"220 slow.test ESMTP trickle\r\n".to_vec(),
