@@ -2,9 +2,9 @@
 //! MTA-STS coverage and enforcement, TLS-RPT, and FCrDNS with the banner name, from the probe
 //! reports of every MX address plus the domain's DNS.
 //!
-//! Two steps around the probes: [`prepare`] looks up the TLSA sets of the MX hosts first (DANE
-//! decides how the certificate is judged), the probes then run recording, not enforcing, WebPKI
-//! verification, and [`assess`] judges the domain, each host and each address (the verdict on
+//! While the probes run (recording, not enforcing, WebPKI verification), [`prepare`] looks up
+//! the TLSA sets of the MX hosts and [`survey`] the domain's records; then [`assess`] judges the
+//! domain, each host and each address (DANE where it applies, WebPKI elsewhere; the verdict on
 //! a report is `posture::verdict`'s).
 
 use std::net::IpAddr;
@@ -96,14 +96,13 @@ impl PreparedHost {
     }
 }
 
-/// Looks up the TLSA set of every MX host (nothing when DANE is off).
+/// Looks up the TLSA set of every MX host, concurrently (nothing when DANE is off).
 pub async fn prepare(
     dns: &PostureDns,
     hosts: &[String],
     settings: &PostureSettings,
 ) -> Vec<PreparedHost> {
-    let mut prepared = Vec::new();
-    for host in hosts {
+    let lookups = hosts.iter().map(|host| async move {
         let (tlsa, tlsa_dnssec) = if settings.dane == DaneMode::Off {
             (Vec::new(), Dnssec::Indeterminate)
         } else {
@@ -112,13 +111,13 @@ pub async fn prepare(
                 Err(_) => (Vec::new(), Dnssec::Indeterminate),
             }
         };
-        prepared.push(PreparedHost {
+        PreparedHost {
             host: host.clone(),
             tlsa,
             tlsa_dnssec,
-        });
-    }
-    prepared
+        }
+    });
+    futures_util::future::join_all(lookups).await
 }
 
 /// What [`assess`] needs besides the reports.
@@ -133,15 +132,21 @@ pub struct AssessContext<'a> {
     pub insecure: bool,
 }
 
-/// Judges `reports` (probed with verification recorded, not enforced) and the domain; marks
-/// each report that fails a posture check (DANE, WebPKI where DANE does not apply, STARTTLS
-/// required by DANE). `prepared` holds the hosts in the order the reports index them.
-pub async fn assess(
-    domain: &str,
-    prepared: &[PreparedHost],
-    reports: &mut [MxReport],
-    inputs: &AssessContext<'_>,
-) -> DomainPosture {
+/// What the domain's DNS says, independent of the probes: looked up while they run, so a
+/// probe that takes the whole deadline does not leave the posture without time.
+pub struct Survey {
+    validating: bool,
+    mx_dnssec: Dnssec,
+    mta_sts: StsStatus,
+    tls_rpt: RptStatus,
+    /// The DNSSEC status of each MX host's addresses, in the order of the hosts.
+    address_dnssec: Vec<Dnssec>,
+    findings: Vec<Finding>,
+}
+
+/// Surveys the domain: whether the resolver validates, the MX set's DNSSEC status, MTA-STS and
+/// TLS-RPT, and each host's address records.
+pub async fn survey(domain: &str, hosts: &[String], inputs: &AssessContext<'_>) -> Survey {
     let mut judge = Judgement {
         inputs,
         // Bogus answers are failures only when the resolver path can validate at all.
@@ -149,11 +154,52 @@ pub async fn assess(
         findings: Vec::new(),
     };
     let mx_dnssec = judge.mx_dnssec(domain).await;
-    let (mut mta_sts, tls_rpt) = judge.domain_records(domain).await;
+    let (mta_sts, tls_rpt) = judge.domain_records(domain).await;
+    let statuses = hosts.iter().map(|host| async move {
+        inputs
+            .dns
+            .address_status(host)
+            .await
+            .unwrap_or(Dnssec::Indeterminate)
+    });
+    let address_dnssec = futures_util::future::join_all(statuses).await;
+    Survey {
+        validating: judge.validating,
+        mx_dnssec,
+        mta_sts,
+        tls_rpt,
+        address_dnssec,
+        findings: judge.findings,
+    }
+}
+
+/// Judges `reports` (probed with verification recorded, not enforced) and the domain; marks
+/// each report that fails a posture check (DANE, WebPKI where DANE does not apply, STARTTLS
+/// required by DANE). `prepared` holds the hosts in the order the reports index them.
+pub async fn assess(
+    domain: &str,
+    survey: Survey,
+    prepared: &[PreparedHost],
+    reports: &mut [MxReport],
+    inputs: &AssessContext<'_>,
+) -> DomainPosture {
+    let mut judge = Judgement {
+        inputs,
+        validating: survey.validating,
+        findings: survey.findings,
+    };
+    let mut mta_sts = survey.mta_sts;
     let mut hosts = Vec::new();
     for (index, host) in prepared.iter().enumerate() {
         let of_host = reports.iter_mut().filter(|r| r.host == index);
-        let posture = judge.host(host, mta_sts.policy.as_ref(), of_host).await;
+        let address_dnssec = survey
+            .address_dnssec
+            .get(index)
+            .copied()
+            .unwrap_or(Dnssec::Indeterminate);
+        let posture = judge
+            .host(host, address_dnssec, mta_sts.policy.as_ref(), of_host)
+            .await;
         if posture.mta_sts_covered == Some(false) {
             mta_sts.uncovered.push(host.host.clone());
         }
@@ -170,9 +216,9 @@ pub async fn assess(
     findings.sort_by_key(|f| f.severity != FindingSeverity::Failure);
     DomainPosture {
         domain: domain.to_string(),
-        mx_dnssec,
+        mx_dnssec: survey.mx_dnssec,
         mta_sts,
-        tls_rpt,
+        tls_rpt: survey.tls_rpt,
         hosts,
         findings,
     }
@@ -231,20 +277,15 @@ impl Judgement<'_> {
         )
     }
 
-    /// One MX host: its DNSSEC statuses, DANE requirement, MTA-STS coverage, and each of its
-    /// addresses.
+    /// One MX host: its DNSSEC statuses (the addresses' from the survey), DANE requirement,
+    /// MTA-STS coverage, and each of its addresses.
     async fn host(
         &mut self,
         host: &PreparedHost,
+        address_dnssec: Dnssec,
         policy: Option<&mta_sts::Policy>,
         reports: impl Iterator<Item = &mut MxReport>,
     ) -> HostPosture {
-        let address_dnssec = self
-            .inputs
-            .dns
-            .address_status(&host.host)
-            .await
-            .unwrap_or(Dnssec::Indeterminate);
         if address_dnssec == Dnssec::Bogus {
             self.bogus(&host.host, "A/AAAA");
         }

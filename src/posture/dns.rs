@@ -70,6 +70,8 @@ pub struct Answer<T> {
 pub struct PostureDns {
     inner: TokioResolver,
     explicit_anchor: bool,
+    /// The round's deadline: a lookup still unanswered then is a DNS error (indeterminate).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl std::fmt::Debug for PostureDns {
@@ -127,7 +129,21 @@ impl PostureDns {
         Ok(PostureDns {
             inner,
             explicit_anchor,
+            deadline: None,
         })
+    }
+
+    /// The same resolver, every lookup bounded by `deadline` (one round's).
+    pub fn until(&self, deadline: tokio::time::Instant) -> PostureDns {
+        PostureDns {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// The round's deadline, if one was set.
+    pub fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.deadline
     }
 
     /// Whether statuses can be trusted: a trust anchor was given explicitly, or the root zone
@@ -149,7 +165,19 @@ impl PostureDns {
         rtype: RecordType,
     ) -> Result<Answer<Vec<RData>>, DnsError> {
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match self.inner.lookup(fqdn.as_str(), rtype).await {
+        let lookup = self.inner.lookup(fqdn.as_str(), rtype);
+        let result = match self.deadline {
+            None => lookup.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, lookup).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(DnsError(format!(
+                        "{rtype} {name}: no answer before the deadline"
+                    )))
+                }
+            },
+        };
+        match result {
             Ok(lookup) => {
                 let records: Vec<&Record> = lookup
                     .answers()

@@ -9,7 +9,7 @@ use super::assess::{self, AssessContext, PostureSettings};
 use super::dns::PostureDns;
 use super::fetch::PolicyFetcher;
 use super::summary::DomainPosture;
-use crate::probe::fanout::{probe_mx_hosts, unresolved};
+use crate::probe::fanout::{probe_mx_hosts, unresolved, MxRound};
 use hickory_resolver::proto::dnssec::TrustAnchors;
 
 use crate::probe::ProbeSettings;
@@ -94,32 +94,43 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
             return (vec![unresolved_mx(&check, started, message)], None);
         }
     };
+    if hosts.is_empty() {
+        return (Vec::new(), None);
+    }
     let tools = check.tools;
-    let prepared = assess::prepare(&tools.dns, &hosts, &tools.settings).await;
+    // One deadline for the whole round: every posture lookup and the policy fetch end by it,
+    // as the probes do; what is unanswered then is indeterminate.
+    let dns = tools.dns.until(started + check.settings.timeout);
     let insecure = check.settings.insecure;
     let mut settings = check.settings;
     // Record, do not enforce: DANE-EE certificates are often self-signed, and WebPKI is
     // judged afterwards where DANE does not apply.
     settings.insecure = true;
-    let mut reports = probe_mx_hosts(
-        check.target,
-        check.probe_name,
-        Arc::new(settings),
-        check.resolver,
-        check.family,
-        &hosts,
-    )
-    .await;
-    if hosts.is_empty() {
-        return (Vec::new(), None);
-    }
     let inputs = AssessContext {
-        dns: &tools.dns,
+        dns: &dns,
         fetcher: &tools.fetcher,
         settings: &tools.settings,
         insecure,
     };
-    let posture = assess::assess(&domain, &prepared, &mut reports, &inputs).await;
+    let probing = probe_mx_hosts(
+        MxRound {
+            target: check.target,
+            probe_name: check.probe_name,
+            started,
+        },
+        Arc::new(settings),
+        check.resolver,
+        check.family,
+        &hosts,
+    );
+    // The DNS side runs while the probes do: a probe that takes the whole deadline does not
+    // leave the posture without time, nor the posture the probes.
+    let (mut reports, prepared, survey) = tokio::join!(
+        probing,
+        assess::prepare(&dns, &hosts, &tools.settings),
+        assess::survey(&domain, &hosts, &inputs)
+    );
+    let posture = assess::assess(&domain, survey, &prepared, &mut reports, &inputs).await;
     let reports = reports.into_iter().map(|r| r.report).collect();
     (reports, Some(posture))
 }

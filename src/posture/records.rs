@@ -11,6 +11,9 @@ use super::summary::{failure, warning, Finding, RecordState, RptStatus, StsStatu
 use super::tlsrpt;
 use crate::report::ProbeReport;
 
+/// PTR names of one address that are looked up forward.
+const MAX_PTR_NAMES: usize = 8;
+
 pub(crate) async fn mta_sts_status(
     domain: &str,
     dns: &PostureDns,
@@ -19,7 +22,8 @@ pub(crate) async fn mta_sts_status(
 ) -> StsStatus {
     let record = match dns.txt(&format!("_mta-sts.{domain}")).await {
         Ok(answer) => mta_sts::parse_record(&answer.data).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        // A lookup that failed says nothing about the policy: unknown, not broken.
+        Err(e) => return indeterminate_sts(domain, None, format!("_mta-sts TXT: {e}"), findings),
     };
     let id = match record {
         Ok(None) => {
@@ -42,9 +46,17 @@ pub(crate) async fn mta_sts_status(
             };
         }
     };
-    let policy = match fetcher.fetch(domain).await {
-        Ok(text) => mta_sts::parse_policy(&text).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let fetched = match dns.deadline() {
+        None => Ok(fetcher.fetch(domain).await),
+        Some(deadline) => tokio::time::timeout_at(deadline, fetcher.fetch(domain)).await,
+    };
+    let policy = match fetched {
+        Ok(Ok(text)) => mta_sts::parse_policy(&text).map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => {
+            let why = "policy: not fetched before the deadline".to_string();
+            return indeterminate_sts(domain, Some(id), why, findings);
+        }
     };
     match policy {
         Ok(policy) => StsStatus {
@@ -67,6 +79,26 @@ pub(crate) async fn mta_sts_status(
     }
 }
 
+/// An MTA-STS status that could not be determined, with a warning saying why.
+fn indeterminate_sts(
+    domain: &str,
+    id: Option<String>,
+    why: String,
+    findings: &mut Vec<Finding>,
+) -> StsStatus {
+    findings.push(warning(
+        "mta_sts_indeterminate",
+        domain,
+        format!("{why}; MTA-STS could not be checked"),
+    ));
+    StsStatus {
+        state: RecordState::Indeterminate,
+        id,
+        error: Some(why),
+        ..StsStatus::default()
+    }
+}
+
 pub(crate) async fn tls_rpt_status(
     domain: &str,
     dns: &PostureDns,
@@ -74,7 +106,19 @@ pub(crate) async fn tls_rpt_status(
 ) -> RptStatus {
     let record = match dns.txt(&format!("_smtp._tls.{domain}")).await {
         Ok(answer) => tlsrpt::parse_record(&answer.data).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => {
+            let why = format!("_smtp._tls TXT: {e}");
+            findings.push(warning(
+                "tls_rpt",
+                domain,
+                format!("{why}; TLS-RPT could not be checked"),
+            ));
+            return RptStatus {
+                state: RecordState::Indeterminate,
+                rua: Vec::new(),
+                error: Some(why),
+            };
+        }
     };
     match record {
         Ok(None) => RptStatus {
@@ -110,7 +154,8 @@ pub(crate) async fn fcrdns(
     let address = report.address.as_deref().unwrap_or_default();
     let ptr = dns.ptr(ip).await.unwrap_or_default();
     let mut confirmed = false;
-    for name in &ptr {
+    // A hostile zone can publish hundreds of PTR names; a few are enough to confirm one.
+    for name in ptr.iter().take(MAX_PTR_NAMES) {
         if dns.resolves_to(name, ip).await {
             confirmed = true;
             break;

@@ -26,13 +26,17 @@ pub fn text(p: &DomainPosture) -> String {
             )
         }
         (None, RecordState::None) => "none".to_string(),
-        (None, _) => format!("invalid: {}", sts.error.as_deref().unwrap_or("")),
+        (None, state) => format!("{}: {}", state.as_str(), sts.error.as_deref().unwrap_or("")),
     };
     let _ = writeln!(out, "  MTA-STS:    {sts_line}");
     let rpt = match p.tls_rpt.state {
         RecordState::Valid => p.tls_rpt.rua.join(", "),
         RecordState::None => "none".to_string(),
-        _ => format!("invalid: {}", p.tls_rpt.error.as_deref().unwrap_or("")),
+        state => format!(
+            "{}: {}",
+            state.as_str(),
+            p.tls_rpt.error.as_deref().unwrap_or("")
+        ),
     };
     let _ = writeln!(out, "  TLS-RPT:    {rpt}");
     for host in &p.hosts {

@@ -45,15 +45,19 @@ pub enum RecordState {
     Valid,
     /// The record or policy is invalid.
     Invalid,
+    /// Unknown: the lookup failed (timeout, SERVFAIL) or the policy could not be fetched in
+    /// time; a sender would not apply a policy it cannot read either.
+    Indeterminate,
 }
 
 impl RecordState {
-    /// `none`, `valid` or `invalid`.
+    /// `none`, `valid`, `invalid` or `indeterminate`.
     pub fn as_str(self) -> &'static str {
         match self {
             RecordState::None => "none",
             RecordState::Valid => "valid",
             RecordState::Invalid => "invalid",
+            RecordState::Indeterminate => "indeterminate",
         }
     }
 }
@@ -91,7 +95,7 @@ pub struct StsStatus {
 /// TLS-RPT as found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RptStatus {
-    /// `none`, `valid` or `invalid`.
+    /// `none`, `valid`, `invalid` or `indeterminate`.
     pub state: RecordState,
     /// Report destinations.
     pub rua: Vec<String>,

@@ -71,6 +71,16 @@ pub async fn probe_target(
     run_plans(plans, reports, &settings).await
 }
 
+/// An `mx:` round whose MX set has been looked up.
+pub struct MxRound<'a> {
+    /// The `mx:` target.
+    pub target: &'a Target,
+    /// The configured probe name (None for `check`).
+    pub probe_name: Option<&'a str>,
+    /// When the round (the MX lookup included) started: its timeout counts from here.
+    pub started: Instant,
+}
+
 /// A report of an `mx:` round, with the MX host and the address it concerns as values (the
 /// report itself names them as text, for its readers).
 #[derive(Debug, Clone)]
@@ -87,14 +97,15 @@ pub struct MxReport {
 /// order): the posture check looks the MX set up once and hands it here. Reports come in the
 /// order [`probe_target`] gives them, each with its host.
 pub async fn probe_mx_hosts(
-    target: &Target,
-    probe_name: Option<&str>,
+    round: MxRound<'_>,
     settings: Arc<ProbeSettings>,
     resolver: &Resolver,
     family: Family,
     hosts: &[String],
 ) -> Vec<MxReport> {
-    let fanout = Fanout::start(target, probe_name, &settings);
+    let mut fanout = Fanout::start(round.target, round.probe_name, &settings);
+    // The round began with the MX lookup: its deadline is the probes' too.
+    fanout.started = round.started;
     let (plans, unresolved) = fanout.plan_hosts(hosts, resolver, family).await;
     // run_plans keeps this order: the probed addresses, then the failed lookups.
     let order: Vec<(usize, Option<SocketAddr>)> = plans

@@ -4,6 +4,7 @@
 //! This file holds the shared domain; each concern has its own file.
 
 mod dane;
+mod deadline;
 mod dnssec;
 mod fcrdns;
 mod lookups;
@@ -19,7 +20,7 @@ use smtpwatch::posture::dane::tlsa_311;
 use smtpwatch::posture::dns::{Dnssec, PostureDns};
 use smtpwatch::posture::domain::{check_domain, DomainCheck, PostureTools};
 use smtpwatch::posture::fetch::PolicyFetcher;
-use smtpwatch::posture::summary::{DomainPosture, Finding};
+use smtpwatch::posture::summary::{DomainPosture, Finding, FindingSeverity, RecordState};
 use smtpwatch::report::Status;
 use smtpwatch::resolve::{Family, Resolver};
 use smtpwatch::target::Target;

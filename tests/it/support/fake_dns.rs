@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use hickory_resolver::proto::op::{Message, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RData, Record};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
@@ -33,6 +33,13 @@ impl FakeDns {
     /// Serves `records` (owner name, data); unknown names get NXDOMAIN, known names without the
     /// asked type get an empty NOERROR answer.
     pub async fn start(records: Vec<(&str, RData)>) -> FakeDns {
+        FakeDns::start_ignoring(records, &[]).await
+    }
+
+    /// Like [`FakeDns::start`], but questions of the types in `ignored` get no answer at all
+    /// (a server or middlebox that drops them).
+    pub async fn start_ignoring(records: Vec<(&str, RData)>, ignored: &[RecordType]) -> FakeDns {
+        let ignored = ignored.to_vec();
         let zone: Zone = Arc::new(RwLock::new(build_zone(records)));
         let served = zone.clone();
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind fake dns");
@@ -43,6 +50,13 @@ impl FakeDns {
                 let Ok(query) = Message::from_vec(&buf[..n]) else {
                     continue;
                 };
+                if query
+                    .queries
+                    .iter()
+                    .any(|q| ignored.contains(&q.query_type()))
+                {
+                    continue;
+                }
                 let mut response = Message::response(query.metadata.id, query.metadata.op_code);
                 response.metadata.recursion_desired = query.metadata.recursion_desired;
                 response.metadata.recursion_available = true;
