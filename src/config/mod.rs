@@ -159,7 +159,7 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
             .parse()
             .map_err(|e| at(n.span(), format!("agent.ehlo_name {e}")))?,
     };
-    let interval = src.duration(&agent.interval, "agent.interval", Duration::from_secs(60))?;
+    let interval = src.interval(&agent.interval, "agent.interval", Duration::from_secs(60))?;
     let timeout = src.duration(
         &agent.timeout,
         "agent.timeout",

@@ -198,7 +198,7 @@ fn round_timing(
     ctx: &str,
     src: &Source<'_>,
 ) -> Result<(Duration, Duration), ConfigError> {
-    let interval = src.duration(&p.interval, &format!("{ctx}: interval"), inherited.interval)?;
+    let interval = src.interval(&p.interval, &format!("{ctx}: interval"), inherited.interval)?;
     let timeout = src.duration(&p.timeout, &format!("{ctx}: timeout"), inherited.timeout)?;
     if timeout >= interval {
         let span = p

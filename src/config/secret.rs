@@ -97,17 +97,23 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, SecretError> {
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    let value = text.trim_end();
+    let value = without_line_ending(&text);
     if value.is_empty() {
         return Err(SecretError::EmptyFile(path));
     }
     Ok(Secret::new(value))
 }
 
+/// The one rule for every secret, from a file or a variable: trailing line endings (`\n`,
+/// `\r\n`, the editor's) are not part of it; everything else, spaces included, is.
+fn without_line_ending(text: &str) -> &str {
+    text.trim_end_matches(['\n', '\r'])
+}
+
 /// Reads a secret from an environment variable.
 pub fn read_secret_env(name: &str) -> Result<Secret, SecretError> {
     match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+        Ok(v) if !without_line_ending(&v).is_empty() => Ok(Secret::new(without_line_ending(&v))),
         Ok(_) => Err(SecretError::EmptyVariable(name.to_string())),
         Err(_) => Err(SecretError::UnsetVariable(name.to_string())),
     }
@@ -159,6 +165,32 @@ mod tests {
             Secret::new("http://127.0.0.1/a").expose(),
             "http://127.0.0.1/a"
         );
+    }
+
+    #[test]
+    fn a_secret_file_loses_its_line_ending_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("smtpwatch-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let cases = [
+            ("key\n", "key"),
+            ("key\r\n", "key"),
+            ("key  \n", "key  "),
+            (" key", " key"),
+            ("k e y\n\n", "k e y"),
+        ];
+        for (i, (content, want)) in cases.into_iter().enumerate() {
+            let path = dir.join(format!("s{i}"));
+            std::fs::write(&path, content).expect("write");
+            let got = read_secret_file(&path).expect("a secret");
+            assert_eq!(got.expose(), want, "{content:?}");
+        }
+        let empty = dir.join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        assert!(
+            read_secret_file(&empty).is_err(),
+            "a lone newline is no secret"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+/// The shortest probe interval accepted.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A configuration error, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -59,6 +62,27 @@ impl Source<'_> {
             None => Ok(default),
             Some(v) => super::values::parse_duration(v.get_ref())
                 .map_err(|e| self.at(v.span(), format!("{what} {:?}: {e}", v.get_ref()))),
+        }
+    }
+
+    /// A probe interval (humantime, at least [`MIN_INTERVAL`]), or `default` when absent.
+    pub(crate) fn interval(
+        &self,
+        value: &Option<Spanned<String>>,
+        what: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let interval = self.duration(value, what, default)?;
+        match value {
+            Some(v) if interval < MIN_INTERVAL => Err(self.at(
+                v.span(),
+                format!(
+                    "{what} {:?} is shorter than {}: probing a mail server more often is abuse, not monitoring",
+                    v.get_ref(),
+                    humantime::format_duration(MIN_INTERVAL)
+                ),
+            )),
+            _ => Ok(interval),
         }
     }
 

@@ -286,3 +286,18 @@ fn quoted_values_are_taken_out_of_parser_messages() {
         "unknown field `urll`, expected `url`"
     );
 }
+
+#[test]
+fn intervals_under_a_second_are_refused() {
+    assert_eq!(
+        err("[agent]\ninterval = \"1ms\"\n"),
+        "probes.toml:2:12: agent.interval \"1ms\" is shorter than 1s: probing a mail server more often is abuse, not monitoring"
+    );
+    let probe = "[[probe]]\nname = \"a\"\ntarget = \"x.example\"\ninterval = \"999ms\"\ntimeout = \"100ms\"\n";
+    assert!(err(probe).contains("probe \"a\": interval \"999ms\" is shorter than 1s"));
+    assert!(parse(
+        "[agent]\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+        Path::new("p.toml")
+    )
+    .is_ok());
+}
