@@ -13,17 +13,42 @@ use crate::trust::{LazyTrust, Trust, TrustError};
 
 /// A file read when the configuration was loaded, with what it holds.
 ///
-/// Two are equal when they name the same path: whether a probe changed on reload is a question
-/// about the configuration, and a reload reads every file afresh anyway.
+/// Two are equal when they name the same path and the file had not changed between the two
+/// reads (same size, modification time and inode): a reload restarts the probes whose CA file or
+/// trust anchor was rotated in place, and keeps the others running.
 pub struct Loaded<T> {
     path: PathBuf,
+    stamp: Option<FileStamp>,
     value: Arc<T>,
+}
+
+/// What identifies one version of a file without reading it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    device: u64,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
 }
 
 impl<T> Clone for Loaded<T> {
     fn clone(&self) -> Self {
         Loaded {
             path: self.path.clone(),
+            stamp: self.stamp,
             value: self.value.clone(),
         }
     }
@@ -43,7 +68,7 @@ impl<T> Loaded<T> {
 
 impl<T> PartialEq for Loaded<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.path == other.path
+        self.path == other.path && self.stamp.is_some() && self.stamp == other.stamp
     }
 }
 
@@ -56,41 +81,46 @@ impl<T> fmt::Debug for Loaded<T> {
 /// The files read so far in one load.
 #[derive(Default)]
 pub(super) struct FileCache {
-    trust: HashMap<PathBuf, Arc<LazyTrust>>,
-    anchors: HashMap<PathBuf, Arc<TrustAnchors>>,
+    trust: HashMap<PathBuf, (Option<FileStamp>, Arc<LazyTrust>)>,
+    anchors: HashMap<PathBuf, (Option<FileStamp>, Arc<TrustAnchors>)>,
 }
 
 impl FileCache {
     /// The system roots plus the CA file at `path`, read now (a bad file is a configuration
     /// error, not a failure at the first TLS probe).
     pub(super) fn ca_file(&mut self, path: &Path) -> Result<Loaded<LazyTrust>, TrustError> {
-        let value = match self.trust.get(path) {
-            Some(trust) => trust.clone(),
+        let (stamp, value) = match self.trust.get(path) {
+            Some(loaded) => loaded.clone(),
             None => {
+                // The stamp first: a file replaced while it is read then looks changed.
+                let stamp = FileStamp::of(path);
                 let trust = Trust::load(&[path.to_path_buf()])?;
-                let trust = Arc::new(LazyTrust::ready(trust));
-                self.trust.insert(path.to_path_buf(), trust.clone());
-                trust
+                let loaded = (stamp, Arc::new(LazyTrust::ready(trust)));
+                self.trust.insert(path.to_path_buf(), loaded.clone());
+                loaded
             }
         };
         Ok(Loaded {
             path: path.to_path_buf(),
+            stamp,
             value,
         })
     }
 
     /// The DNSKEY trust anchor at `path`, read now.
     pub(super) fn anchor(&mut self, path: &Path) -> Result<Loaded<TrustAnchors>, AnchorError> {
-        let value = match self.anchors.get(path) {
-            Some(anchors) => anchors.clone(),
+        let (stamp, value) = match self.anchors.get(path) {
+            Some(loaded) => loaded.clone(),
             None => {
-                let anchors = Arc::new(trust_anchor_file(path)?);
-                self.anchors.insert(path.to_path_buf(), anchors.clone());
-                anchors
+                let stamp = FileStamp::of(path);
+                let loaded = (stamp, Arc::new(trust_anchor_file(path)?));
+                self.anchors.insert(path.to_path_buf(), loaded.clone());
+                loaded
             }
         };
         Ok(Loaded {
             path: path.to_path_buf(),
+            stamp,
             value,
         })
     }

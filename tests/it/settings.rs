@@ -78,6 +78,23 @@ async fn each_named_file_is_read_once_and_shared_by_the_probes_naming_it() {
     let settings_d = d.probe_settings(&system, &config.ehlo_name);
     assert!(Arc::ptr_eq(&settings_d.trust, &system));
 
+    // A reload of an unchanged file set changes no probe; a CA file rotated in place changes
+    // exactly the probes naming it, so they restart with the new trust.
+    let same = config::parse(&text, &dir.join("probes.toml")).expect("valid");
+    assert_eq!(same.probes, config.probes);
+    std::fs::write(&ca, TestCa::new("rotated").pem()).expect("rotate");
+    let rotated = config::parse(&text, &dir.join("probes.toml")).expect("valid");
+    assert_ne!(
+        rotated.probes[0], config.probes[0],
+        "a names the rotated file"
+    );
+    assert_ne!(rotated.probes[1], config.probes[1], "b names it too");
+    assert_eq!(
+        rotated.probes[2], config.probes[2],
+        "c's file did not change"
+    );
+    assert_eq!(rotated.probes[3], config.probes[3]);
+
     // A file that changed is read again by the next load (a reload), not served stale.
     std::fs::write(&ca, "not a certificate").expect("rewrite");
     let again = config::parse(&text, &dir.join("probes.toml"));
