@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -30,6 +30,10 @@ pub struct DeliveryMetrics {
     pub notifications: IntCounterVec,
     /// `smtpwatch_notification_queue_length{notifier}`.
     pub queue_length: IntGaugeVec,
+    /// `smtpwatch_state_write_errors_total`: saves of the state file that failed.
+    pub state_write_errors: IntCounter,
+    /// `smtpwatch_state_file_set_aside_total`: unreadable state files moved aside at start.
+    pub state_set_aside: IntCounter,
 }
 
 impl DeliveryMetrics {
@@ -50,9 +54,19 @@ impl DeliveryMetrics {
                 ),
                 &["notifier"],
             )?,
+            state_write_errors: IntCounter::new(
+                "smtpwatch_state_write_errors_total",
+                "Saves of the alert state file that failed.",
+            )?,
+            state_set_aside: IntCounter::new(
+                "smtpwatch_state_file_set_aside_total",
+                "Alert state files that could not be read at start and were set aside.",
+            )?,
         };
         registry.register(Box::new(metrics.notifications.clone()))?;
         registry.register(Box::new(metrics.queue_length.clone()))?;
+        registry.register(Box::new(metrics.state_write_errors.clone()))?;
+        registry.register(Box::new(metrics.state_set_aside.clone()))?;
         Ok(metrics)
     }
 }

@@ -111,7 +111,12 @@ impl Alerting {
                     }
                     book.restore(entries);
                 }
-                Err(e) => tracing::error!(error = %e, "cannot restore alert state; starting fresh"),
+                Err(e) => {
+                    if e.set_aside.is_some() {
+                        metrics.state_set_aside.inc();
+                    }
+                    tracing::error!(error = %e, "cannot restore alert state; starting fresh");
+                }
             }
         }
         let dispatcher = Dispatcher::start(
@@ -193,6 +198,7 @@ impl Alerting {
     ) {
         if let (Some(path), Some(snapshot)) = (&setup.state_file, snapshot) {
             if let Err(e) = store::save(path, snapshot) {
+                self.metrics.state_write_errors.inc();
                 tracing::error!(error = %e, "cannot save alert state");
             }
         }

@@ -2,8 +2,9 @@
 //! agent neither re-pages (`firing` again) nor forgets to send `resolved`.
 //!
 //! JSON, `{"version": 1, "alerts": [...]}`, written to a temporary file in the same directory,
-//! synced, then renamed over the old one: a crash leaves the old or the new file, never half
-//! of one.
+//! synced, renamed over the old one, then the directory synced: a crash leaves the old or the
+//! new file, never half of one. A file that cannot be read back is set aside, never
+//! overwritten.
 
 use std::io::Write;
 use std::path::Path;
@@ -30,23 +31,69 @@ struct SavedAlert {
     entry: Entry,
 }
 
-/// Reads the saved alerts; a missing file is an empty state.
+/// Reads the saved alerts; a missing file is an empty state. A file that cannot be understood
+/// (not JSON, another version) is renamed to `<file>.corrupt-<unix time>` before the error is
+/// returned, so the next save does not overwrite what it held: an operator can still read which
+/// alerts were firing.
 pub fn load(path: &Path) -> Result<Vec<Saved>, StoreError> {
     let failed = |reason: String| StoreError {
         path: path.to_path_buf(),
         reason,
+        set_aside: None,
     };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(set_aside(path, "not UTF-8".into()))
+        }
         Err(e) => return Err(failed(e.to_string())),
     };
-    let file: StateFile = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
+    let file: StateFile = match serde_json::from_str(&text) {
+        Ok(file) => file,
+        Err(e) => return Err(set_aside(path, e.to_string())),
+    };
     if file.version != VERSION {
         let reason = format!("state file version {} is not {VERSION}", file.version);
-        return Err(failed(reason));
+        return Err(set_aside(path, reason));
     }
     Ok(file.alerts.into_iter().map(|a| (a.key, a.entry)).collect())
+}
+
+/// Moves an unreadable state file out of the way; the error says where it went.
+fn set_aside(path: &Path, reason: String) -> StoreError {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".corrupt-{at}"));
+    let aside = std::path::PathBuf::from(aside);
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {
+            // Best effort: the file is out of the way either way.
+            let _ = sync_parent(path);
+            StoreError {
+                path: path.to_path_buf(),
+                reason: format!("{reason}; set aside as {}", aside.display()),
+                set_aside: Some(aside),
+            }
+        }
+        Err(e) => StoreError {
+            path: path.to_path_buf(),
+            reason: format!("{reason}; cannot set it aside: {e}"),
+            set_aside: None,
+        },
+    }
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Replaces the file atomically with `alerts`.
@@ -54,6 +101,7 @@ pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), StoreError> {
     let failed = |reason: String| StoreError {
         path: path.to_path_buf(),
         reason,
+        set_aside: None,
     };
     let file = StateFile {
         version: VERSION,
@@ -70,7 +118,9 @@ pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), StoreError> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&json)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable only once the directory is synced.
+        sync_parent(path)
     };
     write().map_err(|e| failed(e.to_string()))
 }
@@ -83,4 +133,6 @@ pub struct StoreError {
     pub path: std::path::PathBuf,
     /// What went wrong.
     pub reason: String,
+    /// Where an unreadable file was moved to.
+    pub set_aside: Option<std::path::PathBuf>,
 }

@@ -146,10 +146,14 @@ fn the_example_file_is_valid_and_documents_every_key() {
     let config = parse(&text, &path).expect("the example must load");
     assert!(!config.probes.is_empty());
     // The README installs the example 0644: no live secret may sit in it uncommented.
-    let inline_slack = text
-        .lines()
-        .any(|l| l.trim_start().starts_with("url = \"https://hooks.slack.com"));
-    assert!(!inline_slack, "a Slack URL inline in a world-readable example");
+    let inline_slack = text.lines().any(|l| {
+        l.trim_start()
+            .starts_with("url = \"https://hooks.slack.com")
+    });
+    assert!(
+        !inline_slack,
+        "a Slack URL inline in a world-readable example"
+    );
     // Every key of the schema appears in the example (commented or not).
     for key in [
         "listen",

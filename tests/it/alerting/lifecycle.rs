@@ -146,3 +146,54 @@ async fn a_probe_removed_while_the_agent_was_down_is_resolved_at_start() {
     assert_eq!(resolved["probe"], "mx");
     assert!(second.close(Duration::from_secs(5)).await);
 }
+
+#[tokio::test]
+async fn an_unreadable_state_file_is_set_aside_and_never_overwritten() {
+    let (down, _) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let dir = temp_path("state-dir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let state = dir.join("state.json");
+    for (i, broken) in [
+        "{\"version\": 1, \"alerts\": [ trunc".to_string(),
+        "{\"version\": 99, \"alerts\": []}".to_string(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(&state, &broken).expect("write a broken state file");
+        let cfg = config(
+            &format!(
+                "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+                hook.url("/h")
+            ),
+            &format!("state_file = \"{}\"", state.display()),
+        );
+        let metrics = delivery_metrics();
+        let alerting = Alerting::start(&cfg, metrics.clone()).expect("starts fresh");
+        assert_eq!(metrics.state_set_aside.get(), 1, "case {i}");
+        // The next save writes a new file; the old content is still there, aside.
+        alerting.observe(
+            &cfg.probes[0],
+            std::slice::from_ref(&down),
+            SystemTime::now(),
+        );
+        assert_eq!(hook.next().await.json()["event"], "firing");
+        assert!(alerting.close(Duration::from_secs(5)).await);
+        let aside: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("state.json.corrupt-"))
+            .collect();
+        assert_eq!(aside.len(), 1, "case {i}: {aside:?}");
+        let kept = std::fs::read_to_string(dir.join(&aside[0])).expect("read aside");
+        assert_eq!(kept, broken, "case {i}");
+        assert!(std::fs::read_to_string(&state)
+            .expect("new state")
+            .contains("\"firing\": true"));
+        std::fs::remove_file(dir.join(&aside[0])).expect("clean up");
+        std::fs::remove_file(&state).expect("clean up");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
