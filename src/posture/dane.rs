@@ -2,8 +2,9 @@
 //!
 //! Only DANE-TA(2) and DANE-EE(3) records are usable; PKIX-TA(0) and PKIX-EE(1) are ignored, as
 //! RFC 7672 §3.1.3 says. DANE-EE(3) matches the leaf and ignores its names and dates. DANE-TA(2)
-//! matches a certificate of the presented chain as trust anchor, and the leaf must name the MX
-//! host (checked by the caller with the chain facts). Selector 0 is the whole certificate, 1 the
+//! matches a certificate of the presented chain as trust anchor; the leaf must then verify up to
+//! it through the certificates between (signatures, dates, server use: RFC 7671 §5.2, checked
+//! here with webpki) and name the MX host (checked by the caller with the chain facts). Selector 0 is the whole certificate, 1 the
 //! SubjectPublicKeyInfo; matching 0 is the bytes themselves, 1 SHA-256, 2 SHA-512.
 
 use ring::digest;
@@ -142,6 +143,10 @@ pub struct DaneCheck {
     pub ignored: usize,
     /// The presented chain as `3 1 1` records would name it, leaf first: what to publish.
     pub presented: Vec<String>,
+    /// Why a DANE-TA record that matched a certificate of the chain did not count: the leaf
+    /// does not chain to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<String>,
 }
 
 /// Compares `records` with `chain` (DER, leaf first).
@@ -162,10 +167,12 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
             matched_usage: None,
             ignored,
             presented,
+            unverified: None,
         };
     }
     let mut matched = None;
     let mut matched_usage = None;
+    let mut unverified = None;
     'records: for record in &usable {
         // DANE-EE: the leaf only. DANE-TA: any certificate of the chain above... or the leaf
         // itself when the server sends its trust anchor as a one-certificate chain.
@@ -174,11 +181,23 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
             _ => (0..chain.len()).rev().collect(),
         };
         for i in candidates {
-            if chain.get(i).is_some_and(|der| record.matches(der)) {
-                matched = Some((record.display(), i));
-                matched_usage = record.dane_usage();
-                break 'records;
+            if !chain.get(i).is_some_and(|der| record.matches(der)) {
+                continue;
             }
+            let is_ta = record.dane_usage() == Some(DaneUsage::TrustAnchor);
+            if is_ta && i > 0 {
+                if let Err(why) = chains_to(chain, i) {
+                    unverified = Some(format!(
+                        "{} matches certificate {i}, but the leaf is not signed by it: {why}",
+                        record.display()
+                    ));
+                    continue;
+                }
+            }
+            matched = Some((record.display(), i));
+            matched_usage = record.dane_usage();
+            unverified = None;
+            break 'records;
         }
     }
     DaneCheck {
@@ -192,7 +211,34 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
         matched_usage,
         ignored,
         presented,
+        unverified,
     }
+}
+
+/// Whether the leaf (`chain[0]`) verifies up to `chain[anchor]` as trust anchor, through the
+/// certificates between them, for TLS server use at the current time (RFC 7671 §5.2: the
+/// anchor's own dates and constraints do not count; the leaf's name is checked by the caller).
+fn chains_to(chain: &[Vec<u8>], anchor: usize) -> Result<(), String> {
+    use rustls::pki_types::{CertificateDer, UnixTime};
+    let ta_der = CertificateDer::from(chain[anchor].as_slice());
+    let ta = webpki::anchor_from_trusted_cert(&ta_der).map_err(|e| format!("{e:?}"))?;
+    let leaf_der = CertificateDer::from(chain[0].as_slice());
+    let leaf = webpki::EndEntityCert::try_from(&leaf_der).map_err(|e| format!("{e:?}"))?;
+    let between: Vec<CertificateDer<'_>> = chain[1..anchor]
+        .iter()
+        .map(|der| CertificateDer::from(der.as_slice()))
+        .collect();
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[ta],
+        &between,
+        UnixTime::now(),
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("{e:?}"))
 }
 
 #[cfg(test)]
@@ -250,10 +296,46 @@ mod tests {
         );
     }
 
+    /// A CA and a leaf for `name` it signed, both DER.
+    fn issued(name: &str) -> (Vec<u8>, Vec<u8>) {
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Test CA");
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_key = rcgen::KeyPair::generate().expect("ca key");
+        let issuer = rcgen::CertifiedIssuer::self_signed(ca, ca_key).expect("ca");
+        let mut leaf = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        leaf.is_ca = rcgen::IsCa::ExplicitNoCa;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let leaf = leaf.signed_by(&key, &issuer).expect("leaf");
+        (issuer.der().to_vec(), leaf.der().to_vec())
+    }
+
+    #[test]
+    fn dane_ta_needs_the_leaf_to_chain_to_the_matched_certificate() {
+        let (issuer, leaf) = issued("mx1.mail.test");
+        let ta = Tlsa {
+            usage: 2,
+            ..tlsa_311(&issuer).expect("spki")
+        };
+        let got = check(std::slice::from_ref(&ta), &[leaf, issuer.clone()]);
+        assert_eq!(
+            (got.result, got.matched.map(|m| m.1)),
+            (DaneResult::Match, Some(1))
+        );
+        // A self-signed leaf sent with the real issuer: the record matches the issuer, but the
+        // leaf does not chain to it.
+        let (forged, _) = cert("mx1.mail.test");
+        let got = check(std::slice::from_ref(&ta), &[forged, issuer]);
+        assert_eq!(got.result, DaneResult::Mismatch);
+        assert!(got
+            .unverified
+            .is_some_and(|why| why.contains("not signed by it")));
+    }
+
     #[test]
     fn dane_ta_matches_a_chain_certificate_and_pkix_usages_are_ignored() {
-        let (leaf, _) = cert("mx1.mail.test");
-        let (issuer, _) = cert("Test CA");
+        let (issuer, leaf) = issued("mx1.mail.test");
         let ta = Tlsa {
             usage: 2,
             ..tlsa_311(&issuer).expect("spki")

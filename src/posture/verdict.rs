@@ -39,12 +39,15 @@ impl Verdict<'_> {
             (Some(check), true) if check.result != DaneResult::Match => Some((
                 Phase::TlsHandshake,
                 FailureReason::DaneMismatch,
-                format!(
-                    "no TLSA record of {} ({}) matches the presented chain (leaf: {})",
-                    self.host,
-                    check.records.join(", "),
-                    check.presented.first().map_or("none", String::as_str)
-                ),
+                match &check.unverified {
+                    Some(why) => format!("DANE-TA for {}: {why}", self.host),
+                    None => format!(
+                        "no TLSA record of {} ({}) matches the presented chain (leaf: {})",
+                        self.host,
+                        check.records.join(", "),
+                        check.presented.first().map_or("none", String::as_str)
+                    ),
+                },
             )),
             // DANE-TA vouches for an issuer; the leaf must still name the MX host (RFC 7672 §3.2).
             (Some(check), true) => {

@@ -72,10 +72,17 @@ async fn dane_match_mismatch_after_renewal_mta_sts_enforce_and_tls_rpt() {
 }
 
 /// One round against mx1, whose certificate for `name` comes from a CA that a DANE-TA
-/// record names; the server sends the CA along.
-async fn dane_ta_round(name: &str) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
+/// record names (or, `forged`, is self-signed); the server sends the CA along.
+async fn dane_ta_round(
+    name: &str,
+    forged: bool,
+) -> (Vec<smtpwatch::report::ProbeReport>, DomainPosture) {
     let ca = TestCa::new("DANE-TA CA");
-    let issued = ca.leaf(&[name], 90);
+    let issued = if forged {
+        self_signed(&[name])
+    } else {
+        ca.leaf(&[name], 90)
+    };
     // The server sends its issuer along, as DANE-TA needs.
     let with_issuer = Leaf {
         chain: vec![issued.chain[0].clone(), ca.der()],
@@ -130,7 +137,7 @@ async fn dane_ta_round(name: &str) -> (Vec<smtpwatch::report::ProbeReport>, Doma
 
 #[tokio::test]
 async fn dane_ta_matches_the_issuer_and_the_leaf_must_name_the_mx_host() {
-    let (reports, p) = dane_ta_round("mx1.mail.test").await;
+    let (reports, p) = dane_ta_round("mx1.mail.test", false).await;
     assert!(reports[0].success, "{:?}", reports[0].failure);
     let dane = p.hosts[0].addresses[0].dane.as_ref().expect("dane");
     assert_eq!(
@@ -139,7 +146,7 @@ async fn dane_ta_matches_the_issuer_and_the_leaf_must_name_the_mx_host() {
     );
     assert!(p.findings.is_empty(), "{:?}", p.findings);
 
-    let (reports, p) = dane_ta_round("elsewhere.test").await;
+    let (reports, p) = dane_ta_round("elsewhere.test", false).await;
     let failure = reports[0].failure.as_ref().expect("a name mismatch fails");
     assert_eq!(failure.reason.as_str(), "dane_mismatch");
     assert!(
@@ -147,5 +154,27 @@ async fn dane_ta_matches_the_issuer_and_the_leaf_must_name_the_mx_host() {
         "{}",
         failure.message
     );
+    assert_eq!(p.status(), Status::Critical);
+}
+
+#[tokio::test]
+async fn dane_ta_needs_the_leaf_signed_by_the_anchor_not_just_the_anchor_sent_along() {
+    // A self-signed leaf for the MX name, followed by the real CA certificate: the TA record
+    // matches a certificate of the chain, but nothing chains the leaf to it (RFC 7671 5.2).
+    let (reports, p) = dane_ta_round("mx1.mail.test", true).await;
+    let failure = reports[0].failure.as_ref().expect("not a match");
+    assert_eq!(
+        failure.reason.as_str(),
+        "dane_mismatch",
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("not signed by"),
+        "{}",
+        failure.message
+    );
+    let dane = p.hosts[0].addresses[0].dane.as_ref().expect("dane");
+    assert_eq!(dane.result.as_str(), "mismatch");
     assert_eq!(p.status(), Status::Critical);
 }
