@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::dispatch::DeliveryMetrics;
 use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
+use crate::http;
 use crate::latest::{LatestRounds, Round};
 use crate::limit::Limit;
 use crate::metrics::Metrics;
@@ -255,14 +256,13 @@ pub async fn serve(
     let alive = agent.clone();
     crate::systemd::spawn_watchdog(move || alive.is_ready(), shutdown.child_token());
     let app = crate::http::router(agent.clone());
-    let stop = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        stop.cancelled().await;
+    let limits = http::server::ServerLimits::for_agent(agent.config().concurrency);
+    let stopping = shutdown.clone();
+    tokio::spawn(async move {
+        stopping.cancelled().await;
         crate::systemd::stopping();
     });
-    let result = server
-        .await
-        .map_err(|e| AgentError::Setup(format!("HTTP server: {e}")));
+    http::server::serve(listener, app, limits, shutdown, grace).await;
     agent.stop(grace).await;
-    result
+    Ok(())
 }

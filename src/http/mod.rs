@@ -7,6 +7,7 @@
 
 mod adhoc;
 mod pages;
+pub mod server;
 
 use std::sync::Arc;
 

@@ -9,6 +9,7 @@ mod architecture;
 mod cli;
 mod docs;
 mod fanout;
+mod http_server;
 mod posture;
 mod scenarios;
 mod settings;

@@ -1,0 +1,157 @@
+//! The HTTP server under the agent's endpoints, hardened so that no HTTP client can make a
+//! probe fail or hold the agent up: request headers must arrive within
+//! [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection included), at most
+//! [`connection_cap`] connections are open at once (the rest wait in the kernel's backlog), file
+//! descriptors stay in reserve for probes, and shutdown closes every connection within its grace.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a client has to send a request's headers (and an idle connection to start one).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most HTTP connections open at once when descriptors are plentiful.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Descriptors kept for the agent itself besides one per probe connection: DNS sockets, the
+/// state file, the notifiers' connections, logs.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// How many HTTP connections may be open at once: [`MAX_CONNECTIONS`], fewer when the
+/// descriptor limit (`nofile`) would not leave `concurrency` probe connections and the agent's
+/// own needs free; at least 2, so the endpoints stay reachable.
+pub fn connection_cap(nofile: Option<u64>, concurrency: usize) -> usize {
+    let Some(nofile) = nofile else {
+        return MAX_CONNECTIONS;
+    };
+    let reserved = RESERVED_DESCRIPTORS + concurrency as u64;
+    let free = nofile.saturating_sub(reserved);
+    (free.min(MAX_CONNECTIONS as u64) as usize).max(2)
+}
+
+/// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits` (None: unknown or
+/// unlimited).
+pub fn descriptor_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// How the server bounds its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// Time to send a request's headers ([`HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: Duration,
+    /// Connections open at once ([`connection_cap`]).
+    pub connections: usize,
+}
+
+impl ServerLimits {
+    /// The agent's limits, leaving descriptors for `concurrency` probe connections.
+    pub fn for_agent(concurrency: usize) -> ServerLimits {
+        ServerLimits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            connections: connection_cap(descriptor_limit(), concurrency),
+        }
+    }
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown`; connections still open then
+/// get `grace` to finish their request, and are dropped after it.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let permits = Arc::new(Semaphore::new(limits.connections.max(1)));
+    let connections = TaskTracker::new();
+    let closing = CancellationToken::new();
+    let kill = CancellationToken::new();
+    loop {
+        // A free slot first: beyond the cap, clients wait in the backlog, holding no descriptor.
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors (EMFILE) or a connection reset before accept: wait a
+                    // little rather than spin.
+                    tracing::warn!(error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let (closing, kill) = (closing.clone(), kill.clone());
+        connections.spawn(async move {
+            let _permit = permit;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = closing.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = kill.cancelled() => {}
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    connections.close();
+    closing.cancel();
+    if tokio::time::timeout(grace, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("HTTP connections still open after the grace period were dropped");
+        kill.cancel();
+        connections.wait().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_leaves_descriptors_for_probes() {
+        assert_eq!(connection_cap(None, 256), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(65_536), 256), MAX_CONNECTIONS);
+        // 1024 descriptors, 256 probe connections, 64 reserved: plenty left, still 64.
+        assert_eq!(connection_cap(Some(1024), 256), MAX_CONNECTIONS);
+        // 350 descriptors: 350 - 256 - 64 = 30 HTTP connections.
+        assert_eq!(connection_cap(Some(350), 256), 30);
+        // Starved: the endpoints stay reachable with 2.
+        assert_eq!(connection_cap(Some(100), 256), 2);
+    }
+
+    #[test]
+    fn the_descriptor_limit_is_read_from_proc() {
+        let limit = descriptor_limit();
+        assert!(limit.is_none_or(|n| n > 0), "{limit:?}");
+    }
+}
