@@ -64,6 +64,23 @@ impl Limit {
         }
     }
 
+    /// A unit of the limit if one is free now (a request beyond the limit is refused, not
+    /// queued).
+    pub fn try_acquire(&self) -> Option<Permit> {
+        loop {
+            let permit = self.inner.permits.clone().try_acquire_owned().ok()?;
+            let paid = self
+                .inner
+                .debt
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
+            if paid.is_ok() {
+                permit.forget();
+                continue;
+            }
+            return Some(Permit { _permit: permit });
+        }
+    }
+
     /// Changes the size (at least 1); permits held now stay valid.
     pub fn resize(&self, size: usize) {
         let size = size.max(1);

@@ -48,6 +48,8 @@ pub struct Agent {
     system_trust: Arc<LazyTrust>,
     /// Open probe connections, at most `concurrency` (an `mx:` round's fan-out included).
     connections: Limit,
+    /// Ad-hoc `/probe` requests in flight (`[agent.probe_endpoint] max_concurrent`).
+    adhoc: Limit,
     /// The resolver of the configuration in force (shared with its jobs and `/probe`), or why
     /// it could not be set up.
     resolver: RwLock<Result<Resolver, DnsError>>,
@@ -105,6 +107,7 @@ impl Agent {
         let alerting = Alerting::start(&config, delivery)
             .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?;
         let concurrency = config.concurrency;
+        let adhoc_concurrency = config.web.probe_endpoint.max_concurrent;
         let lag = metrics.schedule_lag.clone();
         let agent = Arc::new_cyclic(|me: &Weak<Agent>| {
             let me = me.clone();
@@ -127,6 +130,7 @@ impl Agent {
                 ready: AtomicBool::new(false),
                 system_trust,
                 connections,
+                adhoc: Limit::new(adhoc_concurrency),
                 resolver: RwLock::new(resolver),
                 alerting: Arc::new(alerting),
                 background: CancellationToken::new(),

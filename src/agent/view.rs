@@ -35,4 +35,12 @@ impl crate::http::AgentView for Agent {
     fn resolver(&self) -> Result<Resolver, DnsError> {
         Agent::resolver(self)
     }
+
+    fn web(&self) -> crate::config::web::WebConfig {
+        self.config().web.clone()
+    }
+
+    fn adhoc_limit(&self) -> &crate::limit::Limit {
+        &self.adhoc
+    }
 }

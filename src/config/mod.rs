@@ -20,6 +20,7 @@ pub mod probe;
 pub mod secret;
 mod source;
 pub mod values;
+pub mod web;
 
 pub use self::source::ConfigError;
 use self::source::{key_at, without_values, Source};
@@ -54,6 +55,8 @@ pub struct Config {
     pub probes: Vec<ProbeConfig>,
     /// Alert thresholds, delivery and notifiers.
     pub alerting: AlertingConfig,
+    /// What the HTTP surface lets clients do.
+    pub web: web::WebConfig,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +80,9 @@ struct RawAgent {
     concurrency: Option<Spanned<i64>>,
     dns_servers: Option<Vec<Spanned<String>>>,
     state_file: Option<Spanned<PathBuf>>,
+    enable_lifecycle: Option<bool>,
+    allowed_hosts: Option<Vec<Spanned<String>>>,
+    probe_endpoint: Option<web::RawProbeEndpoint>,
 }
 
 /// Reads and validates `path`.
@@ -125,6 +131,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         state_file: agent.state_file,
         probes,
         alerting,
+        web: agent.web,
     })
 }
 
@@ -137,6 +144,7 @@ struct AgentPart {
     concurrency: usize,
     dns_servers: Vec<SocketAddr>,
     state_file: Option<PathBuf>,
+    web: web::WebConfig,
 }
 
 fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigError> {
@@ -179,7 +187,14 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
                 .map_err(|e| at(f.span(), format!("agent.state_file: {e}")))?,
         ),
     };
+    let raw_web = web::RawWeb {
+        enable_lifecycle: agent.enable_lifecycle,
+        allowed_hosts: &agent.allowed_hosts,
+        probe_endpoint: &agent.probe_endpoint,
+    };
+    let web = web::parse(raw_web, listen, src)?;
     Ok(AgentPart {
+        web,
         listen,
         ehlo_name,
         interval,

@@ -192,6 +192,11 @@ fn the_example_file_is_valid_and_documents_every_key() {
         "mta_sts",
         "fcrdns",
         "dnssec_trust_anchor",
+        "enable_lifecycle",
+        "allowed_hosts",
+        "enabled",
+        "allow",
+        "max_concurrent",
     ] {
         assert!(
             text.contains(&format!("{key} =")),

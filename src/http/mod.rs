@@ -18,8 +18,10 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use self::adhoc::{AdhocProbe, ProbeQuery};
+use crate::config::web::WebConfig;
 use crate::config::ProbeConfig;
 use crate::latest::Round;
+use crate::limit::Limit;
 use crate::metrics::{blackbox, Metrics, SERIES_FAMILIES};
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
@@ -44,6 +46,10 @@ pub trait AgentView: Send + Sync + 'static {
     fn adhoc_settings(&self) -> ProbeSettings;
     /// The resolver of the configuration in force.
     fn resolver(&self) -> Result<Resolver, DnsError>;
+    /// What the HTTP surface lets clients do, as configured now.
+    fn web(&self) -> WebConfig;
+    /// The ad-hoc probes that may run at once (`[agent.probe_endpoint] max_concurrent`).
+    fn adhoc_limit(&self) -> &Limit;
 }
 
 /// The shared state of every handler.
@@ -59,7 +65,57 @@ pub fn router(agent: View) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(agent.clone(), guard))
         .with_state(agent)
+}
+
+/// Refuses what no legitimate client sends: a `Host` outside `allowed_hosts` (DNS rebinding:
+/// a page elsewhere that resolves its own name to the agent), and a state-changing request
+/// from another site (a page that posts to `/-/reload` with `text/plain`).
+async fn guard(
+    State(agent): State<View>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let web = agent.web();
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !web.host_allowed(host) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this Host is not in [agent] allowed_hosts\n",
+        )
+            .into_response();
+    }
+    let changes_state = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if changes_state && cross_site(headers, host) {
+        return (StatusCode::FORBIDDEN, "cross-site requests are refused\n").into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a browser says the request comes from another site: `Sec-Fetch-Site`, or an
+/// `Origin` whose host is not the one asked.
+fn cross_site(headers: &HeaderMap, host: Option<&str>) -> bool {
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    if matches!(fetch_site.as_deref(), Some("cross-site" | "same-site")) {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or("null");
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    match (origin_host, host) {
+        (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(host),
+        _ => true,
+    }
 }
 
 /// Where the /metrics stream is: the agent's own families, then each per-address family in
@@ -107,6 +163,10 @@ async fn ready(State(agent): State<View>) -> Response {
 }
 
 async fn reload(State(agent): State<View>) -> Response {
+    if !agent.web().enable_lifecycle {
+        let why = "POST /-/reload is off: set [agent] enable_lifecycle = true, or send SIGHUP\n";
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
     // Reloading reads files and builds resolvers: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || agent.reload()).await;
     match result {
@@ -129,6 +189,10 @@ async fn probe(
     headers: HeaderMap,
     Query(query): Query<ProbeQuery>,
 ) -> Response {
+    let endpoint = agent.web().probe_endpoint;
+    if !endpoint.enabled {
+        return (StatusCode::NOT_FOUND, "the probe endpoint is off\n").into_response();
+    }
     let AdhocProbe {
         target,
         settings,
@@ -136,6 +200,16 @@ async fn probe(
     } = match query.into_probe(agent.adhoc_settings(), &headers) {
         Ok(probe) => probe,
         Err(e) => return bad_request(e.to_string()),
+    };
+    if !endpoint.allows(&target) {
+        let why = "this target is not in [agent.probe_endpoint] allow\n";
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    let limit = agent.adhoc_limit();
+    limit.resize(endpoint.max_concurrent);
+    let Some(_permit) = limit.try_acquire() else {
+        let why = "too many probes in flight ([agent.probe_endpoint] max_concurrent)\n";
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     };
     let resolver = match &target.host {
         Host::Ip(_) => None,

@@ -240,7 +240,7 @@ async fn a_reload_that_cancels_a_round_in_flight_leaves_the_gauge_exact() {
         .find(|n| smtpwatch::schedule::offset(n, interval) < Duration::from_secs(1))
         .expect("a name");
     let text = format!(
-        "[agent]\nehlo_name = \"probe.test\"\ninterval = \"20s\"\ntimeout = \"15s\"\n\
+        "[agent]\nehlo_name = \"probe.test\"\ninterval = \"20s\"\ntimeout = \"15s\"\nenable_lifecycle = true\n\
          [[probe]]\nname = \"{name}\"\ntarget = \"{}\"\n",
         silent.addr
     );

@@ -3,6 +3,7 @@
 
 mod endpoints;
 mod lifecycle;
+mod protection;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -105,7 +106,7 @@ fn closed_port() -> u16 {
 
 fn config(good: SocketAddr, closed: u16, extra: &str) -> String {
     format!(
-        "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n\
+        "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nenable_lifecycle = true\n\
          [[probe]]\nname = \"good\"\ntarget = \"{good}\"\nlabels = {{ team = \"mail\" }}\n\
          [[probe]]\nname = \"closed\"\ntarget = \"127.0.0.1:{closed}\"\n{extra}"
     )

@@ -7,8 +7,22 @@ use tokio::net::TcpStream;
 
 /// Sends `method path` and returns the status code and body.
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    request_with(addr, method, path, &[("Host", &addr.to_string())]).await
+}
+
+/// Sends `method path` with exactly these headers (plus `Connection: close`).
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect to agent");
-    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
     stream
         .write_all(req.as_bytes())
         .await
