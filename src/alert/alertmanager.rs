@@ -81,6 +81,7 @@ fn alert(n: &Notification, now: SystemTime, resend_interval: Duration) -> Value 
     if let Some(address) = &n.address {
         annotations.insert("address".into(), json!(address));
     }
+    annotations.insert("notification_id".into(), json!(n.id));
     if !n.transcript.is_empty() {
         annotations.insert("transcript".into(), json!(n.transcript.join("\n")));
     }
@@ -99,6 +100,7 @@ mod tests {
 
     fn notification(event: NotificationEvent, scope: Scope) -> Notification {
         Notification {
+            id: "0123".into(),
             version: SCHEMA_VERSION,
             event,
             alert: AlertKind::ProbeFailing,

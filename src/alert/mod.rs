@@ -276,6 +276,7 @@ pub fn test_notification(now: SystemTime) -> Notification {
     let agent = agent_name();
     Notification {
         version: SCHEMA_VERSION,
+        id: String::new(),
         event: NotificationEvent::Test,
         alert: AlertKind::Test,
         severity: Severity::Info,
@@ -297,6 +298,7 @@ pub fn test_notification(now: SystemTime) -> Notification {
         agent,
         labels: BTreeMap::new(),
     }
+    .with_id()
 }
 
 /// How one endpoint took the test notification.

@@ -102,6 +102,10 @@ impl Severity {
 pub struct Notification {
     /// Schema version.
     pub version: u32,
+    /// Stable identifier: the same notification delivered twice (a retry, a re-delivery after
+    /// a restart) carries the same id, so receivers can drop the repeat.
+    #[serde(default)]
+    pub id: String,
     /// `firing`, `reminder`, `resolved` or `test`.
     pub event: NotificationEvent,
     /// `probe_failing`, `certificate_expiring` or `test`.
@@ -141,6 +145,27 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// Sets [`Notification::id`] from what identifies this notification: the agent, the
+    /// alert (probe, address, kind), the event and when it was made.
+    pub fn with_id(mut self) -> Notification {
+        let identity = format!(
+            "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.agent,
+            self.probe,
+            self.address.as_deref().unwrap_or(""),
+            self.alert.alertname(),
+            self.event.as_str(),
+            self.since,
+            self.at
+        );
+        let digest = ring::digest::digest(&ring::digest::SHA256, identity.as_bytes());
+        self.id = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self
+    }
+
     /// A one-line title: `[FIRING] mx1 (192.0.2.1:25): connect/connect_refused`.
     pub fn title(&self) -> String {
         let scope = match &self.address {

@@ -47,6 +47,10 @@ pub fn payload(n: &Notification) -> Value {
         let text = format!("```{lines}```");
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text, SECTION_LIMIT)}}));
     }
+    // The id lets a relay or a person tell a re-delivery from a new alert.
+    blocks.push(json!({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": format!("id {}", escape(&n.id))}
+    ]}));
     json!({
         "text": escape(&n.title()),
         "attachments": [{"color": colour, "blocks": blocks}],

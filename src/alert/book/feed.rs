@@ -51,6 +51,7 @@ pub(super) fn notification(
     };
     Notification {
         version: SCHEMA_VERSION,
+        id: String::new(),
         event: match t.event {
             Event::Firing => NotificationEvent::Firing,
             Event::Reminder => NotificationEvent::Reminder,
@@ -78,6 +79,7 @@ pub(super) fn notification(
         agent: agent.to_string(),
         labels: probe.labels.clone(),
     }
+    .with_id()
 }
 
 pub(super) fn key(probe: &str, address: Option<&str>, kind: AlertKind) -> AlertKey {
