@@ -143,13 +143,11 @@ fn bench_alerting(metrics: &Metrics) -> Arc<Alerting> {
     let text = "[[alerting.webhook]]\nname = \"unused\"\nurl = \"http://127.0.0.1:9/\"\n";
     let config =
         smtpwatch::config::parse(text, std::path::Path::new("bench.toml")).expect("config");
-    Arc::new(
-        Alerting::start(
-            &config,
-            smtpwatch::alert::dispatch::DeliveryMetrics::register(metrics.registry()).expect("m"),
-        )
-        .expect("alerting"),
+    Alerting::start(
+        &config,
+        smtpwatch::alert::dispatch::DeliveryMetrics::register(metrics.registry()).expect("m"),
     )
+    .expect("alerting")
 }
 
 async fn run_phase(

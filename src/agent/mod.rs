@@ -132,7 +132,7 @@ impl Agent {
                 connections,
                 adhoc: Limit::new(adhoc_concurrency),
                 resolver: RwLock::new(resolver),
-                alerting: Arc::new(alerting),
+                alerting,
                 background: CancellationToken::new(),
             }
         });

@@ -88,6 +88,21 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// What names this endpoint in the outbox across restarts: the notifier and a hash of
+    /// its URL (the URL itself is a secret and never written to the state file).
+    pub fn key(&self) -> String {
+        let url = match &self.destination {
+            Destination::Webhook { url, .. } | Destination::Slack { url } => url.expose(),
+            Destination::Alertmanager { url } => url.expose(),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, url.as_bytes());
+        let short: String = digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{}:{short}", self.notifier)
+    }
+
     /// The endpoints of a notifier.
     pub fn of(n: &NotifierConfig) -> Vec<Endpoint> {
         let one = |destination| Endpoint {

@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 use super::deliver::{deliver, Attempt, Endpoint, Item, Policy};
 use super::notification::Notification;
+use super::outbox::{Outbox, Ticket};
 use crate::config::NotifierConfig;
 
 /// Counters the dispatcher keeps, registered on the agent's registry.
@@ -71,10 +72,17 @@ impl DeliveryMetrics {
     }
 }
 
+/// A queued item and its place in the outbox (re-sends have none: they are made again).
+struct Queued {
+    item: Item,
+    ticket: Option<Ticket>,
+}
+
 /// The queue and worker of one endpoint.
 struct Sink {
     endpoint: Endpoint,
-    queue: Mutex<VecDeque<Item>>,
+    key: String,
+    queue: Mutex<VecDeque<Queued>>,
     wake: Notify,
     closed: AtomicBool,
 }
@@ -84,6 +92,7 @@ pub struct Dispatcher {
     sinks: Vec<Arc<Sink>>,
     metrics: DeliveryMetrics,
     policy: Policy,
+    outbox: Arc<Outbox>,
     stop: CancellationToken,
     workers: TaskTracker,
 }
@@ -95,6 +104,7 @@ impl Dispatcher {
         policy: Policy,
         client: reqwest::Client,
         metrics: DeliveryMetrics,
+        outbox: Arc<Outbox>,
     ) -> Dispatcher {
         let stop = CancellationToken::new();
         let workers = TaskTracker::new();
@@ -109,6 +119,7 @@ impl Dispatcher {
                     .with_label_values(&[endpoint.notifier.as_str(), outcome]);
             }
             let sink = Arc::new(Sink {
+                key: endpoint.key(),
                 endpoint,
                 queue: Mutex::new(VecDeque::new()),
                 wake: Notify::new(),
@@ -119,6 +130,7 @@ impl Dispatcher {
                 client.clone(),
                 policy,
                 metrics.clone(),
+                outbox.clone(),
                 stop.clone(),
             ));
             sinks.push(sink);
@@ -128,17 +140,67 @@ impl Dispatcher {
             sinks,
             metrics,
             policy,
+            outbox,
             stop,
             workers,
         }
     }
 
-    /// Queues `n` for every endpoint whose notifier `route` accepts.
+    /// Queues `n` for every endpoint whose notifier `route` accepts, in the outbox first.
     pub fn send(&self, n: Notification, route: &dyn Fn(&str) -> bool) {
         let n = Arc::new(n);
         for sink in self.sinks.iter().filter(|s| route(&s.endpoint.notifier)) {
-            self.push(sink, Item::One(n.clone()));
+            let ticket = self.outbox.add(&sink.key, &n);
+            self.push(
+                sink,
+                Queued {
+                    item: Item::One(n.clone()),
+                    ticket: Some(ticket),
+                },
+            );
         }
+    }
+
+    /// Queues a notification the outbox held (a restart, a reload) for its endpoint; false when
+    /// this dispatcher has no such endpoint.
+    pub fn requeue(&self, endpoint: &str, n: Notification) -> bool {
+        let Some(sink) = self.sinks.iter().find(|s| s.key == endpoint) else {
+            return false;
+        };
+        let ticket = self.outbox.add(&sink.key, &n);
+        let item = Item::One(Arc::new(n));
+        self.push(
+            sink,
+            Queued {
+                item,
+                ticket: Some(ticket),
+            },
+        );
+        true
+    }
+
+    /// Takes every queued notification out (for a dispatcher that replaces this one), each
+    /// with its endpoint; what is being delivered right now stays with its worker.
+    pub fn take_queued(&self) -> Vec<(String, Notification)> {
+        let mut taken = Vec::new();
+        for sink in &self.sinks {
+            let Ok(mut queue) = sink.queue.lock() else {
+                continue;
+            };
+            for queued in queue.drain(..) {
+                self.metrics
+                    .queue_length
+                    .with_label_values(&[&sink.endpoint.notifier])
+                    .dec();
+                if let Some(ticket) = queued.ticket {
+                    self.outbox.done(ticket);
+                }
+                if let Item::One(n) = queued.item {
+                    taken.push((sink.key.clone(), n.as_ref().clone()));
+                }
+            }
+        }
+        taken
     }
 
     /// Queues a re-send of `firing` for every Alertmanager endpoint; `route(notifier, n)`
@@ -151,18 +213,19 @@ impl Dispatcher {
                 .cloned()
                 .collect();
             if !mine.is_empty() {
-                self.push(sink, Item::Resend(Arc::new(mine)));
+                let item = Item::Resend(Arc::new(mine));
+                self.push(sink, Queued { item, ticket: None });
             }
         }
     }
 
-    fn push(&self, sink: &Sink, item: Item) {
+    fn push(&self, sink: &Sink, queued: Queued) {
         let notifier = sink.endpoint.notifier.as_str();
         let Ok(mut queue) = sink.queue.lock() else {
             return;
         };
-        if matches!(item, Item::Resend(_)) {
-            if let Some(i) = queue.iter().position(|q| matches!(q, Item::Resend(_))) {
+        if matches!(queued.item, Item::Resend(_)) {
+            if let Some(i) = queue.iter().position(|q| matches!(q.item, Item::Resend(_))) {
                 queue.remove(i);
                 self.metrics
                     .queue_length
@@ -173,41 +236,52 @@ impl Dispatcher {
         if queue.len() >= self.policy.queue_size {
             let victim = queue
                 .iter()
-                .position(Item::is_reminder)
-                .or_else(|| queue.iter().position(|q| !q.is_resolved()));
-            let dropped = match victim {
+                .position(|q| q.item.is_reminder())
+                .or_else(|| queue.iter().position(|q| !q.item.is_resolved()));
+            match victim {
                 Some(i) => {
                     self.metrics
                         .queue_length
                         .with_label_values(&[notifier])
                         .dec();
-                    queue.remove(i)
+                    if let Some(dropped) = queue.remove(i) {
+                        self.drop_queued(notifier, dropped);
+                    }
                 }
                 // Only resolved items are queued: a new non-resolved one is the one to go.
-                None if !item.is_resolved() => Some(item.clone()),
-                None => None,
-            };
-            if let Some(dropped) = dropped {
-                self.metrics
-                    .notifications
-                    .with_label_values(&[notifier, "dropped"])
-                    .inc();
-                let what = match &dropped {
-                    Item::One(n) => n.title(),
-                    Item::Resend(_) => "re-send".to_string(),
-                };
-                tracing::warn!(notifier, dropped = %what, "notification queue full; dropped one");
-                if victim.is_none() {
+                None if !queued.item.is_resolved() => {
+                    self.drop_queued(notifier, queued);
                     return;
                 }
+                // Only resolved items, and another resolved: none is ever dropped.
+                None => {}
             }
         }
-        queue.push_back(item);
+        self.enqueue(sink, &mut queue, queued);
+    }
+
+    /// Drops `queued` for a full queue: counted, logged, out of the outbox.
+    fn drop_queued(&self, notifier: &str, queued: Queued) {
+        self.metrics
+            .notifications
+            .with_label_values(&[notifier, "dropped"])
+            .inc();
+        let what = match &queued.item {
+            Item::One(n) => n.title(),
+            Item::Resend(_) => "re-send".to_string(),
+        };
+        tracing::warn!(notifier, dropped = %what, "notification queue full; dropped one");
+        if let Some(ticket) = queued.ticket {
+            self.outbox.done(ticket);
+        }
+    }
+
+    fn enqueue(&self, sink: &Sink, queue: &mut VecDeque<Queued>, queued: Queued) {
+        queue.push_back(queued);
         self.metrics
             .queue_length
-            .with_label_values(&[notifier])
+            .with_label_values(&[sink.endpoint.notifier.as_str()])
             .inc();
-        drop(queue);
         sink.wake.notify_one();
     }
 
@@ -240,6 +314,7 @@ async fn work(
     client: reqwest::Client,
     policy: Policy,
     metrics: DeliveryMetrics,
+    outbox: Arc<Outbox>,
     stop: CancellationToken,
 ) {
     let notifier = sink.endpoint.notifier.clone();
@@ -252,7 +327,7 @@ async fn work(
     loop {
         let wake = sink.wake.notified();
         let next = sink.queue.lock().ok().and_then(|mut q| q.pop_front());
-        let Some(item) = next else {
+        let Some(Queued { item, ticket }) = next else {
             if sink.closed.load(Ordering::SeqCst) {
                 return;
             }
@@ -262,10 +337,40 @@ async fn work(
             }
         };
         metrics.queue_length.with_label_values(&[&notifier]).dec();
+        if let Some(ticket) = ticket {
+            // Never send what a crash could forget: the outbox write comes first.
+            tokio::select! {
+                _ = outbox.durable(ticket) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+        deliver_with_retries(&sink, &client, &item, &policy, &count, &stop).await;
+        // Cancelled mid-way (shutdown) leaves the item in the outbox, for the next start.
+        if stop.is_cancelled() {
+            return;
+        }
+        if let Some(ticket) = ticket {
+            outbox.done(ticket);
+        }
+    }
+}
+
+/// Delivers `item` to `sink`'s endpoint: retries with backoff until delivered, refused or out
+/// of attempts (each outcome counted), or `stop`.
+async fn deliver_with_retries(
+    sink: &Sink,
+    client: &reqwest::Client,
+    item: &Item,
+    policy: &Policy,
+    count: &(dyn Fn(&str) + Sync),
+    stop: &CancellationToken,
+) {
+    let notifier = sink.endpoint.notifier.as_str();
+    {
         let mut delay = policy.backoff;
         for attempt in 1..=policy.attempts {
             let result = tokio::select! {
-                r = deliver(&client, &sink.endpoint, &item, &policy) => r,
+                r = deliver(client, &sink.endpoint, item, policy) => r,
                 _ = stop.cancelled() => return,
             };
             let (wait, why) = match result {

@@ -8,7 +8,9 @@
 //! - [`drift`]: capability drift (STARTTLS removed, AUTH before TLS).
 //! - [`deliver`]: one attempt to one receiver and the delivery policy; [`dispatch`]: bounded
 //!   queues, retries and backoff per endpoint, and their counters.
-//! - [`store`]: the state file that keeps firing alerts across restarts.
+//! - [`outbox`]: every notification until its endpoint accepted it, persisted by a batching
+//!   writer before it is sent (at least once across crashes); [`store`]: the state file that
+//!   keeps firing alerts and the outbox across restarts.
 //!
 //! Secrets live in [`crate::config::secret`]. [`Alerting`] wires the parts up for the agent; it
 //! knows nothing of sockets; its delivery counters ([`dispatch::DeliveryMetrics::register`]) go
@@ -20,6 +22,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod drift;
 pub mod notification;
+pub mod outbox;
 pub mod slack;
 pub mod state;
 pub mod store;
@@ -39,6 +42,7 @@ use self::dispatch::{DeliveryMetrics, Dispatcher};
 use self::notification::{
     AlertKind, Notification, NotificationEvent, Scope, Severity, SCHEMA_VERSION,
 };
+use self::outbox::{Outbox, Snapshot, StateSource};
 use self::state::Thresholds;
 use crate::config::{AlertingConfig, Config, ProbeConfig};
 use crate::report::ProbeReport;
@@ -87,30 +91,44 @@ impl Routing {
     }
 }
 
-/// The agent's alerting: the book, the dispatcher and the state file.
+/// The agent's alerting: the book, the dispatcher, the outbox and the state file.
 pub struct Alerting {
     book: Mutex<AlertBook>,
     setup: RwLock<Arc<Routing>>,
     dispatcher: RwLock<Arc<Dispatcher>>,
+    outbox: Arc<Outbox>,
     client: reqwest::Client,
     metrics: DeliveryMetrics,
 }
 
+impl StateSource for Alerting {
+    fn snapshot(&self) -> Snapshot {
+        let alerts = self.book.lock().map(|b| b.snapshot()).unwrap_or_default();
+        Snapshot {
+            path: self.setup().state_file.clone(),
+            alerts,
+            outbox: self.outbox.pending(),
+        }
+    }
+
+    fn write_failed(&self, error: &store::StoreError) {
+        self.metrics.state_write_errors.inc();
+        tracing::error!(error = %error, "cannot save alert state");
+    }
+}
+
 impl Alerting {
-    /// Sets up alerting for `config` and restores firing alerts from its state file. Needs a
-    /// tokio runtime (the dispatcher's workers).
-    pub fn start(config: &Config, metrics: DeliveryMetrics) -> Result<Alerting, ClientError> {
+    /// Sets up alerting for `config`, restores firing alerts from its state file and queues
+    /// again what the outbox held. Needs a tokio runtime (the dispatcher's workers, the state
+    /// writer).
+    pub fn start(config: &Config, metrics: DeliveryMetrics) -> Result<Arc<Alerting>, ClientError> {
         let client = http_client()?;
         let setup = Routing::of(config);
         let mut book = AlertBook::new(agent_name());
+        let mut restored = store::Restored::default();
         if let Some(path) = &setup.state_file {
             match store::load(path) {
-                Ok(entries) => {
-                    if !entries.is_empty() {
-                        tracing::info!(firing = entries.len(), file = %path.display(), "restored firing alerts");
-                    }
-                    book.restore(entries);
-                }
+                Ok(state) => restored = state,
                 Err(e) => {
                     if e.set_aside.is_some() {
                         metrics.state_set_aside.inc();
@@ -118,20 +136,37 @@ impl Alerting {
                     tracing::error!(error = %e, "cannot restore alert state; starting fresh");
                 }
             }
+            if !restored.alerts.is_empty() || !restored.outbox.is_empty() {
+                tracing::info!(firing = restored.alerts.len(), undelivered = restored.outbox.len(), file = %path.display(), "restored alert state");
+            }
         }
-        let dispatcher = Dispatcher::start(
-            &setup.alerting.notifiers,
-            Policy::from_config(&setup.alerting),
-            client.clone(),
-            metrics.clone(),
-        );
-        let alerting = Alerting {
-            book: Mutex::new(book),
-            setup: RwLock::new(Arc::new(setup)),
-            dispatcher: RwLock::new(Arc::new(dispatcher)),
-            client,
-            metrics,
-        };
+        book.restore(restored.alerts);
+        let alerting = Arc::new_cyclic(|me: &std::sync::Weak<Alerting>| {
+            let source: std::sync::Weak<dyn StateSource> = me.clone();
+            let outbox = Outbox::start(source);
+            let dispatcher = Dispatcher::start(
+                &setup.alerting.notifiers,
+                Policy::from_config(&setup.alerting),
+                client.clone(),
+                metrics.clone(),
+                outbox.clone(),
+            );
+            Alerting {
+                book: Mutex::new(book),
+                setup: RwLock::new(Arc::new(setup)),
+                dispatcher: RwLock::new(Arc::new(dispatcher)),
+                outbox,
+                client,
+                metrics,
+            }
+        });
+        let dispatcher = alerting.dispatcher();
+        for pending in restored.outbox {
+            let title = pending.notification.title();
+            if !dispatcher.requeue(&pending.endpoint, pending.notification) {
+                tracing::warn!(notification = %title, "an undelivered notification's notifier is no longer configured; dropped");
+            }
+        }
         // Probes removed from the configuration while the agent was down: resolve them now,
         // or Alertmanager would keep getting their re-sends.
         alerting.resolve_removed(&alerting.setup(), config);
@@ -142,15 +177,11 @@ impl Alerting {
     /// saves the state when that changed it.
     fn resolve_removed(&self, setup: &Routing, config: &Config) {
         let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
-        let (gone, snapshot) = match self.book.lock() {
-            Ok(mut book) => {
-                let gone = book.retain_probes(&names, SystemTime::now());
-                let snapshot = (!gone.is_empty()).then(|| book.snapshot());
-                (gone, snapshot)
-            }
-            Err(_) => (Vec::new(), None),
+        let gone = match self.book.lock() {
+            Ok(mut book) => book.retain_probes(&names, SystemTime::now()),
+            Err(_) => Vec::new(),
         };
-        self.dispatch(setup, gone, snapshot);
+        self.dispatch(setup, gone);
     }
 
     fn setup(&self) -> Arc<Routing> {
@@ -179,29 +210,22 @@ impl Alerting {
             labels: &probe.labels,
             warn_cert: probe.warn_cert,
         };
-        let (sent, snapshot) = {
+        let sent = {
             let Ok(mut book) = self.book.lock() else {
                 return;
             };
-            let sent = book.observe(&info, reports, now, &Thresholds::of(&setup.alerting));
-            let snapshot = (!sent.is_empty()).then(|| book.snapshot());
-            (sent, snapshot)
+            book.observe(&info, reports, now, &Thresholds::of(&setup.alerting))
         };
-        self.dispatch(&setup, sent, snapshot);
+        self.dispatch(&setup, sent);
     }
 
-    fn dispatch(
-        &self,
-        setup: &Routing,
-        sent: Vec<Notification>,
-        snapshot: Option<Vec<store::Saved>>,
-    ) {
-        if let (Some(path), Some(snapshot)) = (&setup.state_file, snapshot) {
-            if let Err(e) = store::save(path, snapshot) {
-                self.metrics.state_write_errors.inc();
-                tracing::error!(error = %e, "cannot save alert state");
-            }
+    /// Queues what the book produced; the state (alerts and outbox) is written by the writer,
+    /// off this thread, before anything is sent.
+    fn dispatch(&self, setup: &Routing, sent: Vec<Notification>) {
+        if sent.is_empty() {
+            return;
         }
+        self.outbox.save();
         let dispatcher = self.dispatcher();
         for n in sent {
             tracing::info!(event = n.event.as_str(), probe = %n.probe, address = n.address.as_deref().unwrap_or("-"), alert = n.alert.alertname(), "alert");
@@ -220,17 +244,25 @@ impl Alerting {
         let notifiers_changed = old.alerting.notifiers != new.alerting.notifiers
             || Policy::from_config(&old.alerting) != Policy::from_config(&new.alerting);
         if notifiers_changed {
-            let dispatcher = Dispatcher::start(
+            let dispatcher = Arc::new(Dispatcher::start(
                 &new.alerting.notifiers,
                 Policy::from_config(&new.alerting),
                 self.client.clone(),
                 self.metrics.clone(),
-            );
+                self.outbox.clone(),
+            ));
             let previous = match self.dispatcher.write() {
-                Ok(mut slot) => std::mem::replace(&mut *slot, Arc::new(dispatcher)),
+                Ok(mut slot) => std::mem::replace(&mut *slot, dispatcher.clone()),
                 Err(_) => return,
             };
-            // The old workers finish what they have queued, then stop.
+            // What the old dispatcher still had queued moves to the endpoints that remain;
+            // the old workers finish what they are delivering, then stop.
+            for (endpoint, n) in previous.take_queued() {
+                let title = n.title();
+                if !dispatcher.requeue(&endpoint, n) {
+                    tracing::warn!(notification = %title, "a queued notification's notifier was removed; dropped");
+                }
+            }
             tokio::spawn(async move {
                 previous.close(Duration::from_secs(60)).await;
             });
@@ -265,9 +297,13 @@ impl Alerting {
         }
     }
 
-    /// Lets queued notifications go out for up to `grace`.
+    /// Lets queued notifications go out for up to `grace`, then writes the state (what is
+    /// still undelivered stays in the outbox for the next start).
     pub async fn close(&self, grace: Duration) -> bool {
-        self.dispatcher().close(grace).await
+        let drained = self.dispatcher().close(grace).await;
+        self.outbox.save();
+        self.outbox.flush().await;
+        drained
     }
 }
 

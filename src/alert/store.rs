@@ -1,5 +1,6 @@
-//! The state file: firing alerts, saved whenever a notification is made, so a restarted
-//! agent neither re-pages (`firing` again) nor forgets to send `resolved`.
+//! The state file: firing alerts and the outbox, saved whenever a notification is made or
+//! delivered, so a restarted agent neither re-pages (`firing` again) nor forgets to send
+//! `resolved`, and delivers what it had not delivered.
 //!
 //! JSON, `{"version": 1, "alerts": [...]}`, written to a temporary file in the same directory,
 //! synced, renamed over the old one, then the directory synced: a crash leaves the old or the
@@ -12,6 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::book::{AlertKey, Entry};
+use super::notification::Notification;
 
 /// One saved alert.
 pub type Saved = (AlertKey, Entry);
@@ -23,6 +25,27 @@ const VERSION: u32 = 1;
 struct StateFile {
     version: u32,
     alerts: Vec<SavedAlert>,
+    /// Notifications not yet accepted by their endpoint (added within version 1).
+    #[serde(default)]
+    outbox: Vec<Pending>,
+}
+
+/// One notification waiting for one endpoint (the outbox's entries, as saved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The endpoint (`Endpoint::key`: the notifier and a hash of its URL, never the URL).
+    pub endpoint: String,
+    /// The notification.
+    pub notification: Notification,
+}
+
+/// What a state file holds.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The firing alerts.
+    pub alerts: Vec<Saved>,
+    /// Notifications to deliver again.
+    pub outbox: Vec<Pending>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -35,7 +58,7 @@ struct SavedAlert {
 /// (not JSON, another version) is renamed to `<file>.corrupt-<unix time>` before the error is
 /// returned, so the next save does not overwrite what it held: an operator can still read which
 /// alerts were firing.
-pub fn load(path: &Path) -> Result<Vec<Saved>, StoreError> {
+pub fn load(path: &Path) -> Result<Restored, StoreError> {
     let failed = |reason: String| StoreError {
         path: path.to_path_buf(),
         reason,
@@ -43,7 +66,7 @@ pub fn load(path: &Path) -> Result<Vec<Saved>, StoreError> {
     };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Restored::default()),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
             return Err(set_aside(path, "not UTF-8".into()))
         }
@@ -57,7 +80,10 @@ pub fn load(path: &Path) -> Result<Vec<Saved>, StoreError> {
         let reason = format!("state file version {} is not {VERSION}", file.version);
         return Err(set_aside(path, reason));
     }
-    Ok(file.alerts.into_iter().map(|a| (a.key, a.entry)).collect())
+    Ok(Restored {
+        alerts: file.alerts.into_iter().map(|a| (a.key, a.entry)).collect(),
+        outbox: file.outbox,
+    })
 }
 
 /// Moves an unreadable state file out of the way; the error says where it went.
@@ -96,8 +122,8 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Replaces the file atomically with `alerts`.
-pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), StoreError> {
+/// Replaces the file atomically with `alerts` and `outbox`.
+pub fn save(path: &Path, alerts: Vec<Saved>, outbox: Vec<Pending>) -> Result<(), StoreError> {
     let failed = |reason: String| StoreError {
         path: path.to_path_buf(),
         reason,
@@ -109,6 +135,7 @@ pub fn save(path: &Path, alerts: Vec<Saved>) -> Result<(), StoreError> {
             .into_iter()
             .map(|(key, entry)| SavedAlert { key, entry })
             .collect(),
+        outbox,
     };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| failed(e.to_string()))?;
     let mut tmp = path.as_os_str().to_owned();

@@ -48,7 +48,7 @@ async fn alertmanager_urls_all_get_every_alert_and_firing_ones_are_re_sent() {
         ),
         "",
     );
-    let alerting = Arc::new(Alerting::start(&cfg, delivery_metrics()).expect("a"));
+    let alerting = Alerting::start(&cfg, delivery_metrics()).expect("a");
     let stop = CancellationToken::new();
     tokio::spawn(alerting.clone().resend_loop(stop.clone()));
     alerting.observe(&cfg.probes[0], &[down], SystemTime::now());

@@ -4,6 +4,7 @@
 
 mod lifecycle;
 mod notifiers;
+mod outbox;
 mod retries;
 
 use std::io::Write;

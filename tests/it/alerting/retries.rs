@@ -5,7 +5,7 @@ use super::*;
 
 /// Alerting whose delivery counters are registered on a whole agent's families.
 struct OneShot {
-    alerting: Alerting,
+    alerting: std::sync::Arc<Alerting>,
     delivery: DeliveryMetrics,
     metrics: Metrics,
     cfg: Config,
@@ -143,6 +143,7 @@ async fn a_full_queue_drops_reminders_first_and_never_a_resolved() {
         Policy::from_config(&cfg.alerting),
         client,
         metrics.clone(),
+        smtpwatch::alert::outbox::Outbox::in_memory(),
     );
     let all = |_: &str| true;
     use NotificationEvent::{Firing, Reminder, Resolved};
