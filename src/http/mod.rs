@@ -5,7 +5,7 @@
 //! settings of an ad-hoc probe and a reload trigger. The web layer never reaches into the
 //! agent's scheduler, alerting or configuration state.
 
-mod adhoc;
+pub mod adhoc;
 mod pages;
 pub mod server;
 

@@ -96,13 +96,16 @@ impl PreparedHost {
     }
 }
 
-/// Looks up the TLSA set of every MX host, concurrently (nothing when DANE is off).
+/// Looks up the TLSA set of every MX host (nothing when DANE is off), one after another:
+/// concurrent validating lookups make identical zone-cut questions, which some resolvers
+/// (unbound among them) leave unanswered.
 pub async fn prepare(
     dns: &PostureDns,
     hosts: &[String],
     settings: &PostureSettings,
 ) -> Vec<PreparedHost> {
-    let lookups = hosts.iter().map(|host| async move {
+    let mut prepared = Vec::with_capacity(hosts.len());
+    for host in hosts {
         let (tlsa, tlsa_dnssec) = if settings.dane == DaneMode::Off {
             (Vec::new(), Dnssec::Indeterminate)
         } else {
@@ -111,13 +114,13 @@ pub async fn prepare(
                 Err(_) => (Vec::new(), Dnssec::Indeterminate),
             }
         };
-        PreparedHost {
+        prepared.push(PreparedHost {
             host: host.clone(),
             tlsa,
             tlsa_dnssec,
-        }
-    });
-    futures_util::future::join_all(lookups).await
+        });
+    }
+    prepared
 }
 
 /// What [`assess`] needs besides the reports.
@@ -155,14 +158,11 @@ pub async fn survey(domain: &str, hosts: &[String], inputs: &AssessContext<'_>) 
     };
     let mx_dnssec = judge.mx_dnssec(domain).await;
     let (mta_sts, tls_rpt) = judge.domain_records(domain).await;
-    let statuses = hosts.iter().map(|host| async move {
-        inputs
-            .dns
-            .address_status(host)
-            .await
-            .unwrap_or(Dnssec::Indeterminate)
-    });
-    let address_dnssec = futures_util::future::join_all(statuses).await;
+    let mut address_dnssec = Vec::with_capacity(hosts.len());
+    for host in hosts {
+        let status = inputs.dns.address_status(host).await;
+        address_dnssec.push(status.unwrap_or(Dnssec::Indeterminate));
+    }
     Survey {
         validating: judge.validating,
         mx_dnssec,

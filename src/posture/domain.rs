@@ -124,12 +124,14 @@ pub async fn check_domain(check: DomainCheck<'_>) -> (Vec<ProbeReport>, Option<D
         &hosts,
     );
     // The DNS side runs while the probes do: a probe that takes the whole deadline does not
-    // leave the posture without time, nor the posture the probes.
-    let (mut reports, prepared, survey) = tokio::join!(
-        probing,
-        assess::prepare(&dns, &hosts, &tools.settings),
-        assess::survey(&domain, &hosts, &inputs)
-    );
+    // leave the posture without time, nor the posture the probes. Its own lookups go one at a
+    // time (see `assess::prepare`).
+    let posture_dns = async {
+        let prepared = assess::prepare(&dns, &hosts, &tools.settings).await;
+        let survey = assess::survey(&domain, &hosts, &inputs).await;
+        (prepared, survey)
+    };
+    let (mut reports, (prepared, survey)) = tokio::join!(probing, posture_dns);
     let posture = assess::assess(&domain, survey, &prepared, &mut reports, &inputs).await;
     let reports = reports.into_iter().map(|r| r.report).collect();
     (reports, Some(posture))
