@@ -102,3 +102,46 @@ async fn a_resolved_in_flight_at_shutdown_is_delivered_after_the_restart() {
     assert!(saved_outbox(&state).is_empty());
     let _ = std::fs::remove_file(&state);
 }
+
+#[tokio::test]
+async fn a_reload_that_restarts_delivery_hands_queued_notifications_on() {
+    let (down, _) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let url = hook.url("/h");
+    let text = |attempts: u32| {
+        format!(
+            "[alerting]\nfailure_threshold = 1\nretry_attempts = {attempts}\n\
+             [[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n\
+             [[probe]]\nname = \"mx\"\ntarget = \"127.0.0.1:25\"\n\
+             [[probe]]\nname = \"mx2\"\ntarget = \"127.0.0.2:25\"\n",
+            url
+        )
+    };
+    let first = config::parse(&text(4), Path::new("a.toml")).expect("valid");
+    let alerting = Alerting::start(&first, delivery_metrics()).expect("alerting");
+    // The receiver sits on the first notification; the second waits in the queue behind it.
+    hook.script([Answer::new(200, "").held()]);
+    alerting.observe(
+        &first.probes[0],
+        std::slice::from_ref(&down),
+        SystemTime::now(),
+    );
+    assert_eq!(hook.next().await.json()["probe"], "mx");
+    alerting.observe(
+        &first.probes[1],
+        std::slice::from_ref(&down),
+        SystemTime::now(),
+    );
+
+    // A new delivery policy starts a new dispatcher: the queued notification moves to it and
+    // goes out while the old worker still waits on the receiver.
+    let second = config::parse(&text(5), Path::new("a.toml")).expect("valid");
+    alerting.reconfigure(&second);
+    let moved = hook.next().await.json();
+    assert_eq!(
+        (moved["probe"].as_str(), moved["event"].as_str()),
+        (Some("mx2"), Some("firing"))
+    );
+    hook.release();
+    assert!(alerting.close(Duration::from_secs(5)).await);
+}
