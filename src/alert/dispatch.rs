@@ -13,64 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::deliver::{deliver, Attempt, Endpoint, Item, Policy};
+pub use super::delivery_metrics::DeliveryMetrics;
 use super::notification::Notification;
 use super::outbox::{Outbox, Ticket};
 use crate::config::NotifierConfig;
-
-/// Counters the dispatcher keeps, registered on the agent's registry.
-#[derive(Clone)]
-pub struct DeliveryMetrics {
-    /// `smtpwatch_notifications_total{notifier,outcome}`; outcome is `sent`, `failed`
-    /// (given up or refused), `retried` (one per retry) or `dropped` (queue overflow).
-    pub notifications: IntCounterVec,
-    /// `smtpwatch_notification_queue_length{notifier}`.
-    pub queue_length: IntGaugeVec,
-    /// `smtpwatch_state_write_errors_total`: saves of the state file that failed.
-    pub state_write_errors: IntCounter,
-    /// `smtpwatch_state_file_set_aside_total`: unreadable state files moved aside at start.
-    pub state_set_aside: IntCounter,
-}
-
-impl DeliveryMetrics {
-    /// Creates the delivery families and registers them on `registry`.
-    pub fn register(registry: &Registry) -> Result<DeliveryMetrics, prometheus::Error> {
-        let metrics = DeliveryMetrics {
-            notifications: IntCounterVec::new(
-                Opts::new(
-                    "smtpwatch_notifications_total",
-                    "Notifications by notifier and outcome (sent, failed, retried, dropped).",
-                ),
-                &["notifier", "outcome"],
-            )?,
-            queue_length: IntGaugeVec::new(
-                Opts::new(
-                    "smtpwatch_notification_queue_length",
-                    "Notifications waiting to be delivered, per notifier.",
-                ),
-                &["notifier"],
-            )?,
-            state_write_errors: IntCounter::new(
-                "smtpwatch_state_write_errors_total",
-                "Saves of the alert state file that failed.",
-            )?,
-            state_set_aside: IntCounter::new(
-                "smtpwatch_state_file_set_aside_total",
-                "Alert state files that could not be read at start and were set aside.",
-            )?,
-        };
-        registry.register(Box::new(metrics.notifications.clone()))?;
-        registry.register(Box::new(metrics.queue_length.clone()))?;
-        registry.register(Box::new(metrics.state_write_errors.clone()))?;
-        registry.register(Box::new(metrics.state_set_aside.clone()))?;
-        Ok(metrics)
-    }
-}
 
 /// A queued item and its place in the outbox (re-sends have none: they are made again).
 struct Queued {

@@ -19,6 +19,7 @@
 pub mod alertmanager;
 pub mod book;
 pub mod deliver;
+pub mod delivery_metrics;
 pub mod dispatch;
 pub mod drift;
 pub mod notification;

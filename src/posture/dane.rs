@@ -188,7 +188,7 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
             if is_ta && i > 0 {
                 if let Err(why) = chains_to(chain, i) {
                     unverified = Some(format!(
-                        "{} matches certificate {i}, but the leaf is not signed by it: {why}",
+                        "{} matches certificate {i}, but the leaf is not signed by it: {why:?}",
                         record.display()
                     ));
                     continue;
@@ -218,12 +218,12 @@ pub fn check(records: &[Tlsa], chain: &[Vec<u8>]) -> DaneCheck {
 /// Whether the leaf (`chain[0]`) verifies up to `chain[anchor]` as trust anchor, through the
 /// certificates between them, for TLS server use at the current time (RFC 7671 §5.2: the
 /// anchor's own dates and constraints do not count; the leaf's name is checked by the caller).
-fn chains_to(chain: &[Vec<u8>], anchor: usize) -> Result<(), String> {
+fn chains_to(chain: &[Vec<u8>], anchor: usize) -> Result<(), webpki::Error> {
     use rustls::pki_types::{CertificateDer, UnixTime};
     let ta_der = CertificateDer::from(chain[anchor].as_slice());
-    let ta = webpki::anchor_from_trusted_cert(&ta_der).map_err(|e| format!("{e:?}"))?;
+    let ta = webpki::anchor_from_trusted_cert(&ta_der)?;
     let leaf_der = CertificateDer::from(chain[0].as_slice());
-    let leaf = webpki::EndEntityCert::try_from(&leaf_der).map_err(|e| format!("{e:?}"))?;
+    let leaf = webpki::EndEntityCert::try_from(&leaf_der)?;
     let between: Vec<CertificateDer<'_>> = chain[1..anchor]
         .iter()
         .map(|der| CertificateDer::from(der.as_slice()))
@@ -238,7 +238,6 @@ fn chains_to(chain: &[Vec<u8>], anchor: usize) -> Result<(), String> {
         None,
     )
     .map(|_| ())
-    .map_err(|e| format!("{e:?}"))
 }
 
 #[cfg(test)]
