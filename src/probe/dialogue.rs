@@ -324,7 +324,7 @@ impl Dialogue<'_> {
                         phase,
                         FailureReason::TlsHandshake,
                         None,
-                        format!("{e}"),
+                        format!("{e}{}", tls::refusal_hint(&e)),
                     )),
                 }
             }

@@ -151,6 +151,33 @@ pub fn facts(
 }
 
 /// `TLSv1.3` / `TLSv1.2`.
+/// What a failed handshake means when the server refused what smtpwatch offers, appended to
+/// the TLS library's message (empty otherwise). rustls offers TLS 1.3 and TLS 1.2 with ECDHE
+/// key exchange and AEAD ciphers only; servers that still offer nothing but CBC-mode or
+/// static-RSA suites, or TLS 1.1 and older, refuse it, though OpenSSL-based senders still
+/// connect to them.
+pub fn refusal_hint(error: &std::io::Error) -> &'static str {
+    use rustls::AlertDescription as Alert;
+    let Some(rustls::Error::AlertReceived(alert)) = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return "";
+    };
+    match alert {
+        Alert::HandshakeFailure | Alert::InsufficientSecurity => {
+            ": the server accepts none of the cipher suites smtpwatch offers (TLS 1.3; TLS 1.2 \
+             with ECDHE and AES-GCM or ChaCha20-Poly1305); it probably offers only CBC-mode or \
+             static-RSA suites, which smtpwatch does not implement (see README, Legacy TLS)"
+        }
+        Alert::ProtocolVersion => {
+            ": the server speaks only TLS 1.1 or older, which smtpwatch does not offer (see \
+             README, Legacy TLS)"
+        }
+        _ => "",
+    }
+}
+
 pub fn version_name(version: rustls::ProtocolVersion) -> String {
     match version {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),

@@ -117,6 +117,25 @@ async fn tls_1_0_only_server_is_a_handshake_failure() {
     assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
     let message = &report.failure.as_ref().expect("failure").message;
     assert!(message.contains("ProtocolVersion"), "{message}");
+    assert!(message.contains("TLS 1.1 or older"), "{message}");
+}
+
+#[tokio::test]
+async fn a_server_refusing_every_offered_suite_is_explained() {
+    // What Exim offering only AES-CBC, or an old Exchange offering only static RSA, answers
+    // to rustls' ClientHello: alert(fatal, handshake_failure).
+    let alert = vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+    let mut steps = greet_and_ehlo(&["STARTTLS"]);
+    steps.extend([
+        Step::Expect("STARTTLS"),
+        Step::Line("220 go ahead"),
+        Step::AnswerHelloWith(alert),
+    ]);
+    let (report, _) = run(steps, TlsMode::Opportunistic, |_| {}).await;
+    assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
+    let message = &report.failure.as_ref().expect("failure").message;
+    assert!(message.contains("HandshakeFailure"), "{message}");
+    assert!(message.contains("CBC-mode or static-RSA"), "{message}");
 }
 
 /// The certificate cases: (description, leaf, expected reason without --insecure).
