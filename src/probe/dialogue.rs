@@ -16,7 +16,6 @@ use crate::report::{
     seconds, Failure, FailureReason, Phase, PhaseTiming, ProbeReport, Status, TlsFacts,
 };
 use crate::target::TlsMode;
-use crate::trust::server_name;
 
 mod verdict;
 
@@ -69,6 +68,10 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         Err(f) => {
             (f.reason == FailureReason::Rejected && f.code != Some(421))
                 || f.reason == FailureReason::StarttlsUnavailable
+                // After STARTTLS the server waits for a command; with implicit TLS it has not
+                // greeted yet, and a QUIT before its banner would be talking out of turn.
+                || (f.reason == FailureReason::TlsCertificate
+                    && plan.tls != TlsMode::Implicit)
         }
     };
     if polite && dialogue.session.is_attached() {
@@ -269,17 +272,7 @@ impl Dialogue<'_> {
         let phase = Phase::TlsHandshake;
         let started = Instant::now();
         let settings = self.settings;
-        let setup = settings
-            .trust
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|trust| {
-                tls::client_config(trust, settings.insecure).map_err(|e| e.to_string())
-            })
-            .and_then(|config| {
-                let name = server_name(&self.plan.server_name).map_err(|e| e.to_string())?;
-                Ok((config, name))
-            });
+        let setup = tls::recording_setup(&settings.trust, &self.plan.server_name);
         let ((config, recorder), name) = match setup {
             Ok(ok) => ok,
             Err(message) => {
@@ -293,7 +286,6 @@ impl Dialogue<'_> {
         let result = timeout_at(self.phase_deadline(), connecting).await;
         self.record(phase, started, None);
         let seen = recorder.seen();
-        let rejected_cert = seen.as_ref().is_some_and(|s| s.verdict.is_err());
         match result {
             Ok(Ok(stream)) => {
                 let (_, conn) = stream.get_ref();
@@ -305,13 +297,10 @@ impl Dialogue<'_> {
                 self.quick_ack
                     .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.session.attach(Box::new(stream));
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                self.tls = tls::facts(seen, None, None, SystemTime::now());
-                let verify_error = self.tls.as_ref().and_then(|t| t.verify_error.clone());
-                match verify_error {
-                    Some(why) if rejected_cert && !settings.insecure => Err(fail(
+                // The handshake finished with the verdict recorded, not enforced, so the
+                // server's log shows a clean session ended by QUIT, not a failed SSL_accept.
+                match self.tls.as_ref().and_then(|t| t.verify_error.clone()) {
+                    Some(why) if !settings.insecure => Err(fail(
                         phase,
                         FailureReason::TlsCertificate,
                         None,
@@ -320,13 +309,14 @@ impl Dialogue<'_> {
                             self.plan.server_name
                         ),
                     )),
-                    _ => Err(fail(
-                        phase,
-                        FailureReason::TlsHandshake,
-                        None,
-                        format!("{e}{}", tls::refusal_hint(&e)),
-                    )),
+                    _ => Ok(()),
                 }
+            }
+            Ok(Err(e)) => {
+                // The verifier only records: a failure here is the server's or the protocol's.
+                self.tls = tls::facts(seen, None, None, SystemTime::now());
+                let message = format!("{e}{}", tls::refusal_hint(&e));
+                Err(fail(phase, FailureReason::TlsHandshake, None, message))
             }
             Err(_) => Err(fail(
                 phase,

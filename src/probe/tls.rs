@@ -39,6 +39,21 @@ pub(crate) fn client_config(
     Ok((Arc::new(config), recorder))
 }
 
+/// A client configuration and the verifier that records into it.
+pub(crate) type Recording = (Arc<ClientConfig>, Arc<RecordingVerifier>);
+
+/// A recording (never enforcing) client configuration for one probe and the name to send:
+/// the handshake always completes, and the caller enforces the recorded verdict afterwards.
+pub(crate) fn recording_setup(
+    trust: &crate::trust::LazyTrust,
+    name: &str,
+) -> Result<(Recording, ServerName<'static>), String> {
+    let trust = trust.get().map_err(|e| e.to_string())?;
+    let config = client_config(trust, true).map_err(|e| e.to_string())?;
+    let name = crate::trust::server_name(name).map_err(|e| e.to_string())?;
+    Ok((config, name))
+}
+
 /// The chain a server presented and whether it verified.
 #[derive(Debug, Clone)]
 pub struct Seen {

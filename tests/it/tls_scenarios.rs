@@ -269,3 +269,24 @@ async fn the_probe_sends_close_notify_before_closing_tls() {
     assert_outcome(&report, None);
     sent.expect("server saw a clean TLS close");
 }
+
+#[tokio::test]
+async fn an_untrusted_certificate_ends_with_a_clean_session_not_a_broken_handshake() {
+    // The server's log should show a finished handshake, a QUIT and a close_notify: what a
+    // monitored MTA logs as a normal session, not an SSL_accept error per probe.
+    let ca = TestCa::new("Test CA");
+    let mut steps = greet_and_ehlo(&["STARTTLS"]);
+    steps.extend([
+        Step::Expect("STARTTLS"),
+        Step::Line("220 go"),
+        Step::StartTls(self_signed(&["localhost"]).server_config()),
+        Step::Expect("QUIT"),
+        Step::Line("221 bye"),
+        Step::ExpectCloseNotify,
+    ]);
+    let (report, server) = run_trusting(&ca, steps, TlsMode::Starttls, |_| {}).await;
+    assert_outcome(&report, Some(("tls_handshake", "tls_certificate")));
+    assert!(server.is_ok(), "the server saw a clean session: {server:?}");
+    let message = &report.failure.as_ref().expect("failure").message;
+    assert!(message.contains("not trusted"), "{message}");
+}
