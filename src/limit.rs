@@ -52,16 +52,23 @@ impl Limit {
                 // The semaphore is never closed; should it be, do not block probing forever.
                 Err(_) => continue,
             };
-            let paid = self
-                .inner
-                .debt
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
-            if paid.is_ok() {
-                permit.forget();
-                continue;
+            if let Some(permit) = self.unless_owed(permit) {
+                return permit;
             }
-            return Permit { _permit: permit };
         }
+    }
+
+    /// `permit`, or None when it pays off a shrink's debt instead (it is then forgotten).
+    fn unless_owed(&self, permit: OwnedSemaphorePermit) -> Option<Permit> {
+        let debt = &self.inner.debt;
+        if debt
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1))
+            .is_ok()
+        {
+            permit.forget();
+            return None;
+        }
+        Some(Permit { _permit: permit })
     }
 
     /// A unit of the limit if one is free now (a request beyond the limit is refused, not
@@ -69,15 +76,9 @@ impl Limit {
     pub fn try_acquire(&self) -> Option<Permit> {
         loop {
             let permit = self.inner.permits.clone().try_acquire_owned().ok()?;
-            let paid = self
-                .inner
-                .debt
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |d| d.checked_sub(1));
-            if paid.is_ok() {
-                permit.forget();
-                continue;
+            if let Some(permit) = self.unless_owed(permit) {
+                return Some(permit);
             }
-            return Some(Permit { _permit: permit });
         }
     }
 

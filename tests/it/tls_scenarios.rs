@@ -102,20 +102,26 @@ async fn garbage_instead_of_server_hello_is_a_handshake_failure() {
     assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
 }
 
+/// A STARTTLS whose ClientHello the server answers with `answer`: must fail in the handshake;
+/// returns the failure message.
+async fn handshake_answered_with(answer: Vec<u8>) -> String {
+    let mut steps = greet_and_ehlo(&["STARTTLS"]);
+    steps.extend([
+        Step::Expect("STARTTLS"),
+        Step::Line("220 go ahead"),
+        Step::AnswerHelloWith(answer),
+    ]);
+    let (report, _) = run(steps, TlsMode::Opportunistic, |_| {}).await;
+    assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
+    report.failure.expect("failure").message
+}
+
 #[tokio::test]
 async fn tls_1_0_only_server_is_a_handshake_failure() {
     // What a TLS 1.0-only server answers to a 1.2+ ClientHello: alert(fatal, protocol_version)
     // in a TLS 1.0 record.
     let alert = vec![0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
-    let mut steps = greet_and_ehlo(&["STARTTLS"]);
-    steps.extend([
-        Step::Expect("STARTTLS"),
-        Step::Line("220 go ahead"),
-        Step::AnswerHelloWith(alert),
-    ]);
-    let (report, _) = run(steps, TlsMode::Opportunistic, |_| {}).await;
-    assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
-    let message = &report.failure.as_ref().expect("failure").message;
+    let message = handshake_answered_with(alert).await;
     assert!(message.contains("ProtocolVersion"), "{message}");
     assert!(message.contains("TLS 1.1 or older"), "{message}");
 }
@@ -125,15 +131,7 @@ async fn a_server_refusing_every_offered_suite_is_explained() {
     // What Exim offering only AES-CBC, or an old Exchange offering only static RSA, answers
     // to rustls' ClientHello: alert(fatal, handshake_failure).
     let alert = vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
-    let mut steps = greet_and_ehlo(&["STARTTLS"]);
-    steps.extend([
-        Step::Expect("STARTTLS"),
-        Step::Line("220 go ahead"),
-        Step::AnswerHelloWith(alert),
-    ]);
-    let (report, _) = run(steps, TlsMode::Opportunistic, |_| {}).await;
-    assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
-    let message = &report.failure.as_ref().expect("failure").message;
+    let message = handshake_answered_with(alert).await;
     assert!(message.contains("HandshakeFailure"), "{message}");
     assert!(message.contains("CBC-mode or static-RSA"), "{message}");
 }
