@@ -5,6 +5,7 @@
 
 mod agent;
 mod alerting;
+mod chaos;
 mod dashboards;
 mod deploy;
 mod posture;
