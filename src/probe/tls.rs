@@ -3,8 +3,9 @@
 //!
 //! Monitoring needs the facts of a chain most when it does *not* verify (which name was on it,
 //! who issued it, when it expired), so `RecordingVerifier` wraps rustls' WebPKI verifier,
-//! keeps the presented chain and the verdict, and only then enforces it (or not, with
-//! `--insecure`). TLS 1.2 and 1.3 only, ring provider only.
+//! keeps the presented chain and the verdict, and lets the handshake finish; the probe enforces
+//! the verdict afterwards (or not, with `--insecure`), after a polite QUIT. TLS 1.2 and 1.3
+//! only, ring provider only.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -18,40 +19,30 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::escape::escape_str;
 use crate::report::{CertFacts, TlsFacts};
-use crate::trust::Trust;
-
-/// A fresh client configuration for one probe, whose verifier records into the returned
-/// slot and enforces the verdict unless `insecure`.
-pub(crate) fn client_config(
-    trust: &Trust,
-    insecure: bool,
-) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), rustls::Error> {
-    let recorder = Arc::new(RecordingVerifier {
-        inner: trust.verifier(),
-        insecure,
-        seen: Mutex::new(None),
-    });
-    let config = ClientConfig::builder_with_provider(trust.provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
-    Ok((Arc::new(config), recorder))
-}
 
 /// A client configuration and the verifier that records into it.
 pub(crate) type Recording = (Arc<ClientConfig>, Arc<RecordingVerifier>);
 
-/// A recording (never enforcing) client configuration for one probe and the name to send:
-/// the handshake always completes, and the caller enforces the recorded verdict afterwards.
+/// A fresh client configuration for one probe, whose verifier records the chain and its
+/// verdict and never fails the handshake (the caller enforces the verdict afterwards), and the
+/// name to send.
 pub(crate) fn recording_setup(
     trust: &crate::trust::LazyTrust,
     name: &str,
 ) -> Result<(Recording, ServerName<'static>), String> {
     let trust = trust.get().map_err(|e| e.to_string())?;
-    let config = client_config(trust, true).map_err(|e| e.to_string())?;
+    let recorder = Arc::new(RecordingVerifier {
+        inner: trust.verifier(),
+        seen: Mutex::new(None),
+    });
+    let config = ClientConfig::builder_with_provider(trust.provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(recorder.clone())
+        .with_no_client_auth();
     let name = crate::trust::server_name(name).map_err(|e| e.to_string())?;
-    Ok((config, name))
+    Ok(((Arc::new(config), recorder), name))
 }
 
 /// The chain a server presented and whether it verified.
@@ -63,11 +54,10 @@ pub struct Seen {
     pub verdict: Result<(), rustls::Error>,
 }
 
-/// Wraps the WebPKI verifier: records the chain and verdict, enforces it unless insecure.
+/// Wraps the WebPKI verifier: records the chain and verdict, and accepts the chain either way.
 #[derive(Debug)]
 pub(crate) struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
-    insecure: bool,
     seen: Mutex<Option<Seen>>,
 }
 
@@ -102,11 +92,7 @@ impl ServerCertVerifier for RecordingVerifier {
         if let Ok(mut slot) = self.seen.lock() {
             *slot = Some(Seen { chain, verdict });
         }
-        if self.insecure {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            result
-        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
