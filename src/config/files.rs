@@ -81,47 +81,41 @@ impl<T> fmt::Debug for Loaded<T> {
 /// The files read so far in one load.
 #[derive(Default)]
 pub(super) struct FileCache {
-    trust: HashMap<PathBuf, (Option<FileStamp>, Arc<LazyTrust>)>,
-    anchors: HashMap<PathBuf, (Option<FileStamp>, Arc<TrustAnchors>)>,
+    trust: HashMap<PathBuf, Loaded<LazyTrust>>,
+    anchors: HashMap<PathBuf, Loaded<TrustAnchors>>,
 }
 
 impl FileCache {
     /// The system roots plus the CA file at `path`, read now (a bad file is a configuration
     /// error, not a failure at the first TLS probe).
     pub(super) fn ca_file(&mut self, path: &Path) -> Result<Loaded<LazyTrust>, TrustError> {
-        let (stamp, value) = match self.trust.get(path) {
-            Some(loaded) => loaded.clone(),
-            None => {
-                // The stamp first: a file replaced while it is read then looks changed.
-                let stamp = FileStamp::of(path);
-                let trust = Trust::load(&[path.to_path_buf()])?;
-                let loaded = (stamp, Arc::new(LazyTrust::ready(trust)));
-                self.trust.insert(path.to_path_buf(), loaded.clone());
-                loaded
-            }
-        };
-        Ok(Loaded {
-            path: path.to_path_buf(),
-            stamp,
-            value,
+        once(&mut self.trust, path, |path| {
+            Ok(LazyTrust::ready(Trust::load(&[path.to_path_buf()])?))
         })
     }
 
     /// The DNSKEY trust anchor at `path`, read now.
     pub(super) fn anchor(&mut self, path: &Path) -> Result<Loaded<TrustAnchors>, AnchorError> {
-        let (stamp, value) = match self.anchors.get(path) {
-            Some(loaded) => loaded.clone(),
-            None => {
-                let stamp = FileStamp::of(path);
-                let loaded = (stamp, Arc::new(trust_anchor_file(path)?));
-                self.anchors.insert(path.to_path_buf(), loaded.clone());
-                loaded
-            }
-        };
-        Ok(Loaded {
-            path: path.to_path_buf(),
-            stamp,
-            value,
-        })
+        once(&mut self.anchors, path, trust_anchor_file)
     }
+}
+
+/// The file at `path` as `read` makes it, read the first time it is asked for in this load.
+fn once<T, E>(
+    cache: &mut HashMap<PathBuf, Loaded<T>>,
+    path: &Path,
+    read: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<Loaded<T>, E> {
+    if let Some(loaded) = cache.get(path) {
+        return Ok(loaded.clone());
+    }
+    // The stamp first: a file replaced while it is read then looks changed.
+    let stamp = FileStamp::of(path);
+    let loaded = Loaded {
+        path: path.to_path_buf(),
+        stamp,
+        value: Arc::new(read(path)?),
+    };
+    cache.insert(path.to_path_buf(), loaded.clone());
+    Ok(loaded)
 }
