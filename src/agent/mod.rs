@@ -198,6 +198,7 @@ impl Agent {
             tracing::warn!(listen = %new.listen, "a new listen address takes effect after a restart");
         }
         self.connections.resize(new.concurrency);
+        self.adhoc.resize(new.web.probe_endpoint.max_concurrent);
         if let Ok(mut guard) = self.scheduler.lock() {
             if let Some(scheduler) = guard.as_mut() {
                 scheduler.apply(jobs, new.concurrency);

@@ -205,9 +205,7 @@ async fn probe(
         let why = "this target is not in [agent.probe_endpoint] allow\n";
         return (StatusCode::FORBIDDEN, why).into_response();
     }
-    let limit = agent.adhoc_limit();
-    limit.resize(endpoint.max_concurrent);
-    let Some(_permit) = limit.try_acquire() else {
+    let Some(_permit) = agent.adhoc_limit().try_acquire() else {
         let why = "too many probes in flight ([agent.probe_endpoint] max_concurrent)\n";
         return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     };
