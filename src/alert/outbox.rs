@@ -43,10 +43,16 @@ pub trait StateSource: Send + Sync + 'static {
     fn write_failed(&self, error: &store::StoreError);
 }
 
+/// What waits, by sequence number; numbers are never reused, so a ticket names one entry.
+#[derive(Default)]
+struct Entries {
+    last: u64,
+    waiting: BTreeMap<u64, Pending>,
+}
+
 /// The outbox and the writer that persists it.
 pub struct Outbox {
-    entries: Mutex<BTreeMap<u64, Pending>>,
-    next: Mutex<u64>,
+    entries: Mutex<Entries>,
     requested: watch::Sender<u64>,
     written: watch::Receiver<u64>,
 }
@@ -78,8 +84,7 @@ impl Outbox {
             }
         });
         Arc::new(Outbox {
-            entries: Mutex::new(BTreeMap::new()),
-            next: Mutex::new(0),
+            entries: Mutex::new(Entries::default()),
             requested,
             written,
         })
@@ -115,22 +120,19 @@ impl Outbox {
 
     /// Puts `n` in the outbox for `endpoint` and asks for a write.
     pub fn add(&self, endpoint: &str, n: &Notification) -> Ticket {
-        let seq = match self.next.lock() {
-            Ok(mut next) => {
-                *next += 1;
-                *next
+        let pending = Pending {
+            endpoint: endpoint.to_string(),
+            notification: n.clone(),
+        };
+        let seq = match self.entries.lock() {
+            Ok(mut entries) => {
+                entries.last += 1;
+                let seq = entries.last;
+                entries.waiting.insert(seq, pending);
+                seq
             }
             Err(_) => 0,
         };
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(
-                seq,
-                Pending {
-                    endpoint: endpoint.to_string(),
-                    notification: n.clone(),
-                },
-            );
-        }
         Ticket {
             seq,
             generation: self.save(),
@@ -142,7 +144,7 @@ impl Outbox {
         let removed = self
             .entries
             .lock()
-            .map(|mut e| e.remove(&ticket.seq).is_some())
+            .map(|mut e| e.waiting.remove(&ticket.seq).is_some())
             .unwrap_or(false);
         if removed {
             self.save();
@@ -160,7 +162,7 @@ impl Outbox {
     pub fn pending(&self) -> Vec<Pending> {
         self.entries
             .lock()
-            .map(|e| e.values().cloned().collect())
+            .map(|e| e.waiting.values().cloned().collect())
             .unwrap_or_default()
     }
 
