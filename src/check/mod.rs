@@ -58,9 +58,10 @@ pub enum CheckError {
 struct Plan {
     target: Target,
     settings: ProbeSettings,
-    /// For `mx:` targets with the posture checks on: the anchor to validate with (None: the
-    /// root's).
-    posture: Option<Option<Arc<TrustAnchors>>>,
+    /// An `mx:` target with the posture checks on.
+    with_posture: bool,
+    /// The DNSSEC anchor to validate with (None: the root's).
+    anchors: Option<Arc<TrustAnchors>>,
 }
 
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
@@ -107,7 +108,8 @@ fn plan(args: &CheckArgs) -> Result<Plan, CheckError> {
     Ok(Plan {
         settings: args.probe_settings(trust, &ehlo_name),
         target,
-        posture: with_posture.then_some(anchors),
+        with_posture,
+        anchors,
     })
 }
 
@@ -120,11 +122,11 @@ async fn probe(
         Host::Ip(_) => None,
         Host::Name(_) => Some(Resolver::new(&args.dns_servers)?),
     };
-    match (&resolver, &plan.posture) {
-        (Some(resolver), Some(anchors)) => {
+    match (&resolver, plan.with_posture) {
+        (Some(resolver), true) => {
             let tools = PostureTools::new(
                 &args.dns_servers,
-                anchors.clone(),
+                plan.anchors.clone(),
                 &plan.settings.trust,
                 resolver,
                 args.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT),
