@@ -64,7 +64,7 @@ impl Item {
 }
 
 /// Where one endpoint sends.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Destination {
     Webhook {
         url: Secret,
@@ -80,7 +80,7 @@ enum Destination {
 }
 
 /// One receiver of one notifier (an Alertmanager notifier has one per URL).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// The notifier's name.
     pub notifier: String,

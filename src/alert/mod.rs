@@ -96,9 +96,8 @@ impl Routing {
 pub struct Alerting {
     book: Mutex<AlertBook>,
     setup: RwLock<Arc<Routing>>,
-    dispatcher: RwLock<Arc<Dispatcher>>,
+    dispatcher: Dispatcher,
     outbox: Arc<Outbox>,
-    client: reqwest::Client,
     metrics: DeliveryMetrics,
 }
 
@@ -148,23 +147,24 @@ impl Alerting {
             let dispatcher = Dispatcher::start(
                 &setup.alerting.notifiers,
                 Policy::from_config(&setup.alerting),
-                client.clone(),
+                client,
                 metrics.clone(),
                 outbox.clone(),
             );
             Alerting {
                 book: Mutex::new(book),
                 setup: RwLock::new(Arc::new(setup)),
-                dispatcher: RwLock::new(Arc::new(dispatcher)),
+                dispatcher,
                 outbox,
-                client,
                 metrics,
             }
         });
-        let dispatcher = alerting.dispatcher();
         for pending in restored.outbox {
             let title = pending.notification.title();
-            if !dispatcher.requeue(&pending.endpoint, pending.notification) {
+            if !alerting
+                .dispatcher
+                .requeue(&pending.endpoint, pending.notification)
+            {
                 tracing::warn!(notification = %title, "an undelivered notification's notifier is no longer configured; dropped");
             }
         }
@@ -189,13 +189,6 @@ impl Alerting {
         self.setup
             .read()
             .map(|s| s.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    fn dispatcher(&self) -> Arc<Dispatcher> {
-        self.dispatcher
-            .read()
-            .map(|d| d.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
@@ -227,49 +220,40 @@ impl Alerting {
             return;
         }
         self.outbox.save();
-        let dispatcher = self.dispatcher();
         for n in sent {
             tracing::info!(event = n.event.as_str(), probe = %n.probe, address = n.address.as_deref().unwrap_or("-"), alert = n.alert.alertname(), "alert");
             let probe = n.probe.clone();
-            dispatcher.send(n, &|notifier| setup.routes_to(&probe, notifier));
+            self.dispatcher
+                .send(n, &|notifier| setup.routes_to(&probe, notifier));
         }
     }
 
     /// Applies a reloaded configuration: new notifiers and routes; alerts of removed probes
-    /// resolve. Unchanged notifiers keep their queues.
+    /// resolve. Unchanged endpoints keep their queues; a new notifier hears of the alerts
+    /// already firing that route to it.
     pub fn reconfigure(&self, config: &Config) {
         let old = self.setup();
         let new = Arc::new(Routing::of(config));
         // The old routes decide where the removed probes' `resolved` goes.
         self.resolve_removed(&old, config);
-        let notifiers_changed = old.alerting.notifiers != new.alerting.notifiers
-            || Policy::from_config(&old.alerting) != Policy::from_config(&new.alerting);
-        if notifiers_changed {
-            let dispatcher = Arc::new(Dispatcher::start(
-                &new.alerting.notifiers,
-                Policy::from_config(&new.alerting),
-                self.client.clone(),
-                self.metrics.clone(),
-                self.outbox.clone(),
-            ));
-            let previous = match self.dispatcher.write() {
-                Ok(mut slot) => std::mem::replace(&mut *slot, dispatcher.clone()),
-                Err(_) => return,
-            };
-            // What the old dispatcher still had queued moves to the endpoints that remain;
-            // the old workers finish what they are delivering, then stop.
-            for (endpoint, n) in previous.take_queued() {
-                let title = n.title();
-                if !dispatcher.requeue(&endpoint, n) {
-                    tracing::warn!(notification = %title, "a queued notification's notifier was removed; dropped");
-                }
-            }
-            tokio::spawn(async move {
-                previous.close(Duration::from_secs(60)).await;
-            });
-        }
+        let added = self
+            .dispatcher
+            .reconfigure(&new.alerting.notifiers, Policy::from_config(&new.alerting));
         if let Ok(mut slot) = self.setup.write() {
-            *slot = new;
+            *slot = new.clone();
+        }
+        if added.is_empty() {
+            return;
+        }
+        let firing = match self.book.lock() {
+            Ok(book) => book.firing(),
+            Err(_) => return,
+        };
+        for n in firing {
+            let probe = n.probe.clone();
+            self.dispatcher.send(n, &|notifier| {
+                added.iter().any(|a| a == notifier) && new.routes_to(&probe, notifier)
+            });
         }
     }
 
@@ -293,7 +277,7 @@ impl Alerting {
                 continue;
             }
             let setup = self.setup();
-            self.dispatcher()
+            self.dispatcher
                 .resend(&firing, &|notifier, n| setup.routes_to(&n.probe, notifier));
         }
     }
@@ -301,7 +285,7 @@ impl Alerting {
     /// Lets queued notifications go out for up to `grace`, then writes the state (what is
     /// still undelivered stays in the outbox for the next start).
     pub async fn close(&self, grace: Duration) -> bool {
-        let drained = self.dispatcher().close(grace).await;
+        let drained = self.dispatcher.close(grace).await;
         self.outbox.save();
         self.outbox.flush().await;
         drained

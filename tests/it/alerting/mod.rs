@@ -5,6 +5,7 @@
 mod lifecycle;
 mod notifiers;
 mod outbox;
+mod reload;
 mod retries;
 
 use std::io::Write;

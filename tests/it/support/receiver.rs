@@ -136,6 +136,11 @@ impl Receiver {
             .expect("receiver running")
     }
 
+    /// A request already received, if any (does not wait).
+    pub fn try_next(&mut self) -> Option<Received> {
+        self.seen.try_recv().ok()
+    }
+
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
