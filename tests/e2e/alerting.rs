@@ -3,26 +3,31 @@
 //! back with the next re-send; then the port opens (a tiny SMTP responder) and the alert
 //! resolves.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::agent::{env, http_get};
+use crate::chaos::serve_smtp;
 
 /// A real Alertmanager on `addr`, storing in `dir`; killed on drop.
-struct Alertmanager(Child);
+pub(crate) struct Alertmanager(Child);
 
 impl Alertmanager {
     fn start(addr: &str, dir: &Path) -> Alertmanager {
-        std::fs::create_dir_all(dir).expect("alertmanager dir");
-        let config = dir.join("alertmanager.yml");
-        std::fs::write(
-            &config,
+        Alertmanager::start_with(
+            addr,
+            dir,
             "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
         )
-        .expect("alertmanager config");
+    }
+
+    /// With the configuration `yaml`.
+    pub(crate) fn start_with(addr: &str, dir: &Path, yaml: &str) -> Alertmanager {
+        std::fs::create_dir_all(dir).expect("alertmanager dir");
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(&config, yaml).expect("alertmanager config");
         let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log");
         let child = Command::new("prometheus-alertmanager")
             .arg(format!("--config.file={}", config.display()))
@@ -99,33 +104,6 @@ fn wait_alerts(
     }
 }
 
-/// Answers SMTP sessions on `listener` (banner, EHLO, NOOP, QUIT) in the background.
-fn serve_smtp(listener: TcpListener) {
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let Ok(mut out) = conn.try_clone() else {
-                    return;
-                };
-                let _ = out.write_all(b"220 flappy.e2e.test ESMTP\r\n");
-                for line in BufReader::new(conn).lines() {
-                    let Ok(line) = line else { return };
-                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" => b"250-flappy.e2e.test\r\n250 PIPELINING\r\n",
-                        "QUIT" => b"221 2.0.0 Bye\r\n",
-                        _ => b"250 2.0.0 Ok\r\n",
-                    };
-                    if out.write_all(reply).is_err() || verb == "QUIT" {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-}
-
 #[test]
 #[ignore = "end-to-end: run through tests/run.sh"]
 fn alertmanager_receives_keeps_across_its_restart_and_resolves_the_alert() {
@@ -158,7 +136,7 @@ fn alertmanager_receives_keeps_across_its_restart_and_resolves_the_alert() {
     });
 
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("open the flappy port");
-    serve_smtp(listener);
+    serve_smtp(listener, None);
     wait_alerts(&addr, "the resolution", |a| !a.iter().any(is_active));
     drop(am);
 }
