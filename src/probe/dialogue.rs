@@ -61,6 +61,8 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         ehlo_name: None,
         tls: None,
         quick_ack: Default::default(),
+        refused: None,
+        warnings: Vec::new(),
     };
     let outcome = dialogue.steps().await;
     let polite = match &outcome {
@@ -100,6 +102,10 @@ struct Dialogue<'a> {
     tls: Option<TlsFacts>,
     /// Turned on when TLS starts (see [`QuickAck`]).
     quick_ack: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The server refused the handshake for want of a suite or version we offer.
+    refused: Option<tls::Refusal>,
+    /// Findings that make the round a warning.
+    warnings: Vec<String>,
 }
 
 impl Dialogue<'_> {
@@ -172,7 +178,9 @@ impl Dialogue<'_> {
             .any(|c| c.eq_ignore_ascii_case("STARTTLS"));
         match mode {
             TlsMode::Opportunistic | TlsMode::Starttls if advertised => {
-                self.starttls(&ehlo).await?
+                if let Err(failure) = self.starttls(&ehlo).await {
+                    return self.fall_back(mode, failure);
+                }
             }
             TlsMode::Starttls => {
                 let why = if helo_only {
@@ -195,6 +203,24 @@ impl Dialogue<'_> {
             require(Phase::Noop, &reply, 250, "NOOP")?;
         }
         Ok(())
+    }
+
+    /// After a failed STARTTLS: with `opportunistic` TLS, a server that refused the handshake
+    /// for want of a legacy suite or version still takes mail, since senders with opportunistic
+    /// TLS (Postfix's `may`, Exim's default) retry in plaintext, so the round is a warning, not
+    /// an outage. The connection is gone either way: nothing more is asked.
+    fn fall_back(&mut self, mode: TlsMode, failure: Failure) -> Step<()> {
+        match self.refused {
+            Some(_) if mode == TlsMode::Opportunistic => {
+                self.warnings.push(format!(
+                    "TLS refused, mail would go in plaintext: {}; senders with opportunistic \
+                     TLS retry without it",
+                    failure.message
+                ));
+                Ok(())
+            }
+            _ => Err(failure),
+        }
     }
 
     async fn connect(&mut self) -> Step<BoxStream> {
@@ -315,7 +341,9 @@ impl Dialogue<'_> {
             Ok(Err(e)) => {
                 // The verifier only records: a failure here is the server's or the protocol's.
                 self.tls = tls::facts(seen, None, None, SystemTime::now());
-                let message = format!("{e}{}", tls::refusal_hint(&e));
+                self.refused = tls::Refusal::of(&e);
+                let hint = self.refused.map_or("", tls::Refusal::hint);
+                let message = format!("{e}{hint}");
                 Err(fail(phase, FailureReason::TlsHandshake, None, message))
             }
             Err(_) => Err(fail(
@@ -340,8 +368,8 @@ impl Dialogue<'_> {
         self.record(Phase::Quit, started, code);
     }
 
-    fn finish(self, failure: Option<Failure>) -> ProbeReport {
-        let mut warnings = Vec::new();
+    fn finish(mut self, failure: Option<Failure>) -> ProbeReport {
+        let mut warnings = std::mem::take(&mut self.warnings);
         if let Some(left) = self.tls.as_ref().and_then(|t| t.cert_seconds_left) {
             if failure.is_none() && left < self.settings.warn_cert.as_secs_f64() {
                 warnings.push(expiry_warning(left, self.settings.warn_cert));

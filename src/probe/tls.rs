@@ -151,34 +151,53 @@ pub fn facts(
     })
 }
 
-/// `TLSv1.3` / `TLSv1.2`.
-/// What a failed handshake means when the server refused what smtpwatch offers, appended to
-/// the TLS library's message (empty otherwise). rustls offers TLS 1.3 and TLS 1.2 with ECDHE
-/// key exchange and AEAD ciphers only; servers that still offer nothing but CBC-mode or
-/// static-RSA suites, or TLS 1.1 and older, refuse it, though OpenSSL-based senders still
-/// connect to them.
-pub fn refusal_hint(error: &std::io::Error) -> &'static str {
-    use rustls::AlertDescription as Alert;
-    let Some(rustls::Error::AlertReceived(alert)) = error
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<rustls::Error>())
-    else {
-        return "";
-    };
-    match alert {
-        Alert::HandshakeFailure | Alert::InsufficientSecurity => {
-            ": the server accepts none of the cipher suites smtpwatch offers (TLS 1.3; TLS 1.2 \
-             with ECDHE and AES-GCM or ChaCha20-Poly1305); it probably offers only CBC-mode or \
-             static-RSA suites, which smtpwatch does not implement (see README, Legacy TLS)"
+/// Why a server refused the handshake, when it refused what smtpwatch offers. rustls offers
+/// TLS 1.3 and TLS 1.2 with ECDHE key exchange and AEAD ciphers only; servers that still offer
+/// nothing but CBC-mode or static-RSA suites, or TLS 1.1 and older, refuse it, though
+/// OpenSSL-based senders still connect to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A `handshake_failure` (or `insufficient_security`) alert: no suite in common.
+    Suites,
+    /// A `protocol_version` alert: TLS 1.1 or older only.
+    Version,
+}
+
+impl Refusal {
+    /// The refusal `error` (a failed handshake) carries, if it is one.
+    pub fn of(error: &std::io::Error) -> Option<Refusal> {
+        use rustls::AlertDescription as Alert;
+        let rustls::Error::AlertReceived(alert) = error
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())?
+        else {
+            return None;
+        };
+        match alert {
+            Alert::HandshakeFailure | Alert::InsufficientSecurity => Some(Refusal::Suites),
+            Alert::ProtocolVersion => Some(Refusal::Version),
+            _ => None,
         }
-        Alert::ProtocolVersion => {
-            ": the server speaks only TLS 1.1 or older, which smtpwatch does not offer (see \
-             README, Legacy TLS)"
+    }
+
+    /// What it means, appended to the TLS library's message.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Refusal::Suites => {
+                ": the server accepts none of the cipher suites smtpwatch offers (TLS 1.3; TLS \
+                 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305); it probably offers only \
+                 CBC-mode or static-RSA suites, which smtpwatch does not implement (see README, \
+                 Legacy TLS)"
+            }
+            Refusal::Version => {
+                ": the server speaks only TLS 1.1 or older, which smtpwatch does not offer (see \
+                 README, Legacy TLS)"
+            }
         }
-        _ => "",
     }
 }
 
+/// `TLSv1.3` / `TLSv1.2`.
 pub fn version_name(version: rustls::ProtocolVersion) -> String {
     match version {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),

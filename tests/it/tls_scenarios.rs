@@ -102,26 +102,60 @@ async fn garbage_instead_of_server_hello_is_a_handshake_failure() {
     assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
 }
 
-/// A STARTTLS whose ClientHello the server answers with `answer`: must fail in the handshake;
-/// returns the failure message.
-async fn handshake_answered_with(answer: Vec<u8>) -> String {
+/// A STARTTLS whose ClientHello the server answers with `answer`, under `mode`.
+async fn hello_answered_with(
+    answer: Vec<u8>,
+    mode: TlsMode,
+) -> (smtpwatch::report::ProbeReport, Vec<String>) {
     let mut steps = greet_and_ehlo(&["STARTTLS"]);
     steps.extend([
         Step::Expect("STARTTLS"),
         Step::Line("220 go ahead"),
         Step::AnswerHelloWith(answer),
     ]);
-    let (report, _) = run(steps, TlsMode::Opportunistic, |_| {}).await;
+    let (report, sent) = run(steps, mode, |_| {}).await;
+    (report, sent.expect("script"))
+}
+
+/// With STARTTLS required, must fail in the handshake; returns the failure message.
+async fn handshake_answered_with(answer: Vec<u8>) -> String {
+    let (report, _) = hello_answered_with(answer, TlsMode::Starttls).await;
     assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
     report.failure.expect("failure").message
+}
+
+/// The alert a TLS 1.0-only server sends, and the one of a server with only CBC or static-RSA
+/// suites.
+const PROTOCOL_VERSION_ALERT: [u8; 7] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
+const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+
+#[tokio::test]
+async fn with_opportunistic_tls_a_legacy_only_server_is_a_warning_not_an_outage() {
+    for (alert, says) in [
+        (HANDSHAKE_FAILURE_ALERT, "CBC-mode or static-RSA"),
+        (PROTOCOL_VERSION_ALERT, "TLS 1.1 or older"),
+    ] {
+        let (report, sent) = hello_answered_with(alert.to_vec(), TlsMode::Opportunistic).await;
+        assert!(report.failure.is_none(), "{:?}", report.failure);
+        assert_eq!(report.status, Status::Warning);
+        assert!(report.success);
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        let warning = &report.warnings[0];
+        assert!(
+            warning.contains("plaintext") && warning.contains(says),
+            "{warning}"
+        );
+        assert_eq!(phase_names(&report).last().copied(), Some("tls_handshake"));
+        // The connection died with the handshake: nothing more was said.
+        assert_eq!(sent, ["EHLO probe.test", "STARTTLS"]);
+    }
 }
 
 #[tokio::test]
 async fn tls_1_0_only_server_is_a_handshake_failure() {
     // What a TLS 1.0-only server answers to a 1.2+ ClientHello: alert(fatal, protocol_version)
     // in a TLS 1.0 record.
-    let alert = vec![0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
-    let message = handshake_answered_with(alert).await;
+    let message = handshake_answered_with(PROTOCOL_VERSION_ALERT.to_vec()).await;
     assert!(message.contains("ProtocolVersion"), "{message}");
     assert!(message.contains("TLS 1.1 or older"), "{message}");
 }
@@ -130,8 +164,7 @@ async fn tls_1_0_only_server_is_a_handshake_failure() {
 async fn a_server_refusing_every_offered_suite_is_explained() {
     // What Exim offering only AES-CBC, or an old Exchange offering only static RSA, answers
     // to rustls' ClientHello: alert(fatal, handshake_failure).
-    let alert = vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
-    let message = handshake_answered_with(alert).await;
+    let message = handshake_answered_with(HANDSHAKE_FAILURE_ALERT.to_vec()).await;
     assert!(message.contains("HandshakeFailure"), "{message}");
     assert!(message.contains("CBC-mode or static-RSA"), "{message}");
 }
