@@ -1,8 +1,14 @@
 //! Making untrusted server text safe to print.
 //!
-//! Everything a server sends is escaped once, where it enters the program (the reply parser and
-//! the transcript), so logs, JSON, terminals and HTML never see raw control bytes or invalid
-//! UTF-8. Escapes are Rust-style: `\x1b`, `\u{85}`, `\\`.
+//! Everything a server or a DNS answer sends is escaped once, where it enters the program (the
+//! reply parser, the transcript, the record parsers) with [`escape_bytes`] or [`escape_str`],
+//! so logs, JSON and terminals never see raw control bytes or invalid UTF-8. Escapes are
+//! Rust-style: `\x1b`, `\u{85}`, `\\`.
+//!
+//! Each markup format then has its one function, applied where text is put into it: [`html`]
+//! (the status page), [`slack`] (Slack's mrkdwn), [`markdown`] (Markdown chat formats). Each
+//! also escapes control characters again, so text that skipped the entry point is still safe;
+//! backslashes are left alone there, so text escaped at entry is not escaped twice.
 
 /// Escapes control characters, backslashes and invalid UTF-8 in `bytes`.
 ///
@@ -44,6 +50,60 @@ fn push_char(out: &mut String, ch: char) {
     }
 }
 
+/// Control characters (and the bidi overrides) as escapes; backslashes left as they are.
+fn controls(text: &str, out: &mut String) {
+    for ch in text.chars() {
+        match ch {
+            '\\' => out.push('\\'),
+            c => push_char(out, c),
+        }
+    }
+}
+
+/// Text for HTML element content and attribute values.
+pub fn html(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    controls(text, &mut safe);
+    let mut out = String::with_capacity(safe.len());
+    for c in safe.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for Slack's mrkdwn, where `&`, `<` and `>` are markup: `<!channel>` mentions,
+/// `<url|text>` links.
+pub fn slack(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    controls(text, &mut safe);
+    safe.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Text for Markdown (CommonMark and the chat dialects built on it): every ASCII punctuation
+/// character that can start markup (links, emphasis, code, headings, tables, HTML) gets a
+/// backslash, so `[text](url)` shows as typed.
+pub fn markdown(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    controls(text, &mut safe);
+    let mut out = String::with_capacity(safe.len() + safe.len() / 8);
+    for c in safe.chars() {
+        if "\\`*_{}[]()<>#+-.!|~&".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +126,59 @@ mod tests {
             assert_eq!(escape_bytes(input), *want, "input {input:?}");
         }
         assert_eq!(escape_str("a\rb"), "a\\x0db");
+    }
+
+    /// What each markup escaper gets: a terminal escape, a NUL, a Slack mention and link, HTML,
+    /// a Markdown link and emphasis.
+    const HOSTILE: &str =
+        "a\x1b[2Jb\0c <!channel> <https://evil.test|click> <script>x</script> [click](https://evil.test) *bold* `code`";
+
+    #[test]
+    fn no_markup_escaper_lets_control_bytes_through() {
+        for (kind, out) in [
+            ("html", html(HOSTILE)),
+            ("slack", slack(HOSTILE)),
+            ("markdown", markdown(HOSTILE)),
+        ] {
+            assert!(!out.chars().any(|c| c.is_control()), "{kind}: {out:?}");
+            assert!(
+                out.contains("x1b") && out.contains("x00"),
+                "{kind} shows them: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn html_shows_tags_and_mentions_as_text() {
+        let out = html(HOSTILE);
+        for raw in ["<script>", "<!channel>", "<https://"] {
+            assert!(!out.contains(raw), "{raw}: {out}");
+        }
+        assert!(
+            out.contains("&lt;script&gt;") && out.contains("&lt;!channel&gt;"),
+            "{out}"
+        );
+        assert_eq!(html("a\"b'c&"), "a&quot;b&#39;c&amp;");
+    }
+
+    #[test]
+    fn slack_cannot_mention_or_link() {
+        let out = slack(HOSTILE);
+        for raw in ["<!channel>", "<https://evil.test|click>", "<script>"] {
+            assert!(!out.contains(raw), "{raw}: {out}");
+        }
+        assert!(out.contains("&lt;!channel&gt;"), "{out}");
+    }
+
+    #[test]
+    fn markdown_shows_links_emphasis_code_and_tags_as_typed() {
+        let out = markdown(HOSTILE);
+        for raw in ["[click](", "*bold*", "`code`", "<script>", "<!channel>"] {
+            assert!(!out.contains(raw), "{raw}: {out}");
+        }
+        assert!(out.contains(r"\[click\]\(https://evil\.test\)"), "{out}");
+        // Text escaped at entry is not escaped again.
+        assert_eq!(markdown(r"\x1b"), r"\\x1b");
+        assert_eq!(html(r"\x1b"), r"\x1b");
     }
 }

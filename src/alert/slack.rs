@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use super::notification::{Notification, NotificationEvent, Severity};
+use crate::escape;
 
 /// Longest text in one Slack section (Slack's limit is 3000 characters).
 const SECTION_LIMIT: usize = 2900;
@@ -37,22 +38,22 @@ pub fn payload(n: &Notification) -> Value {
     }
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": clip(&n.title(), 150)}}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape(&n.message), SECTION_LIMIT)}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape::slack(&n.message), SECTION_LIMIT)}}),
         json!({"type": "section", "fields": facts}),
     ];
     if !n.transcript.is_empty() {
         // Inside a code block Slack still turns `<!channel>` and `<url|text>` into mentions and
         // links: a server's banner must not page a channel.
-        let lines = escape(&n.transcript.join("\n")).replace("```", "'''");
+        let lines = escape::slack(&n.transcript.join("\n")).replace("```", "'''");
         let text = format!("```{lines}```");
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&text, SECTION_LIMIT)}}));
     }
     // The id lets a relay or a person tell a re-delivery from a new alert.
     blocks.push(json!({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": format!("id {}", escape(&n.id))}
+        {"type": "mrkdwn", "text": format!("id {}", escape::slack(&n.id))}
     ]}));
     json!({
-        "text": escape(&n.title()),
+        "text": escape::slack(&n.title()),
         "attachments": [{"color": colour, "blocks": blocks}],
     })
 }
@@ -63,14 +64,7 @@ pub fn accepted(status: u16, body: &str) -> bool {
 }
 
 fn field(name: &str, value: &str) -> Value {
-    json!({"type": "mrkdwn", "text": clip(&format!("*{name}*\n{}", escape(value)), 1900)})
-}
-
-/// Slack's mrkdwn treats `&`, `<` and `>` as markup.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    json!({"type": "mrkdwn", "text": clip(&format!("*{name}*\n{}", escape::slack(value)), 1900)})
 }
 
 fn clip(text: &str, limit: usize) -> String {

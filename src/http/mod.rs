@@ -20,6 +20,7 @@ use axum::Router;
 use self::adhoc::{AdhocProbe, ProbeQuery};
 use crate::config::web::WebConfig;
 use crate::config::ProbeConfig;
+use crate::escape;
 use crate::latest::Round;
 use crate::limit::Limit;
 use crate::metrics::{blackbox, Metrics, SERIES_FAMILIES};
@@ -238,22 +239,6 @@ async fn probe(
     }
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Wraps a page body in the shared layout (no external assets; readable on a phone).
 pub fn page(title: &str, refresh_seconds: Option<u64>, body: &str) -> Html<String> {
     let refresh = refresh_seconds
@@ -263,7 +248,7 @@ pub fn page(title: &str, refresh_seconds: Option<u64>, body: &str) -> Html<Strin
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">{refresh}\
          <title>{}</title><style>{}</style></head><body>{body}</body></html>\n",
-        html_escape(title),
+        escape::html(title),
         pages::CSS
     ))
 }

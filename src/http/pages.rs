@@ -9,8 +9,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::page;
 use super::View;
-use super::{html_escape as esc, page};
+use crate::escape::html as esc;
 use crate::latest::Round;
 use crate::report::render::{json_lines, summarize};
 use crate::report::{ProbeReport, Status};
