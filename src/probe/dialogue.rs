@@ -263,12 +263,49 @@ impl Dialogue<'_> {
     async fn exchange(&mut self, phase: Phase, command: Option<&str>) -> Step<Reply> {
         let started = Instant::now();
         let deadline = self.phase_deadline();
+        if let Some(line) = command.filter(|_| self.session.has_unread()) {
+            return Err(self.stray_reply(phase, line, started, deadline).await);
+        }
         let result = match command {
             Some(line) => self.session.command(line, deadline).await,
             None => self.session.read_reply(deadline).await,
         };
         self.record(phase, started, result.as_ref().ok().map(|r| r.code));
         result.map_err(|e| session_failure(phase, e))
+    }
+
+    /// The server spoke out of turn before `line`: its stray reply is read (bounded) and
+    /// shown. A 421 is the server closing (RFC 5321 §3.8); anything else puts every later
+    /// reply against the wrong command, so the probe stops rather than misread them.
+    async fn stray_reply(
+        &mut self,
+        phase: Phase,
+        line: &str,
+        started: Instant,
+        deadline: Instant,
+    ) -> Failure {
+        let stray = self.session.read_reply(deadline).await;
+        self.record(phase, started, stray.as_ref().ok().map(|r| r.code));
+        let verb = line.split_whitespace().next().unwrap_or(line);
+        match stray {
+            Ok(reply) if reply.code == 421 => fail(
+                phase,
+                FailureReason::Rejected,
+                Some(421),
+                format!("the server is closing the connection (421 before {verb}): {}", reply.text()),
+            ),
+            Ok(reply) => fail(
+                phase,
+                FailureReason::ProtocolError,
+                Some(reply.code),
+                format!(
+                    "the server sent a reply nobody asked for before {verb} ({} {}): the dialogue is out of step",
+                    reply.code,
+                    reply.text()
+                ),
+            ),
+            Err(e) => session_failure(phase, e),
+        }
     }
 
     async fn starttls(&mut self, ehlo: &str) -> Step<()> {

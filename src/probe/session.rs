@@ -211,6 +211,12 @@ impl Session {
         self.stream.is_some()
     }
 
+    /// Whether bytes the server sent after its last reply are waiting: before a command, that
+    /// is a reply nobody asked for (the dialogue is out of step, or a 421 before closing).
+    pub fn has_unread(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     fn stream(&mut self) -> Result<&mut BoxStream, SessionError> {
         self.stream
             .as_mut()

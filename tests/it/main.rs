@@ -14,4 +14,5 @@ mod posture;
 mod scenarios;
 mod settings;
 mod systemd;
+mod tls_chains;
 mod tls_scenarios;

@@ -1,6 +1,7 @@
 //! The probe against hostile and broken plaintext servers: each case asserts the exact verdict.
 
 mod dialogue;
+mod hostile;
 mod replies;
 
 use std::time::Duration;

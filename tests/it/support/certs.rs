@@ -10,6 +10,9 @@ use time::{Duration, OffsetDateTime};
 /// A CA that signs leaves.
 pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
+    /// What a server sends after a leaf of this CA: this CA and the intermediates up to the
+    /// root, nearest first (empty for a root, which the client holds).
+    chain: Vec<CertificateDer<'static>>,
 }
 
 /// A leaf certificate with its key, ready for a rustls server.
@@ -27,7 +30,24 @@ impl TestCa {
         let key = KeyPair::generate().expect("ca key");
         TestCa {
             issuer: CertifiedIssuer::self_signed(params, key).expect("ca cert"),
+            chain: Vec::new(),
         }
+    }
+
+    /// An intermediate CA signed by this one, valid from `from` until `until`; the leaves it
+    /// signs carry it in their chain.
+    pub fn intermediate(&self, name: &str, from: OffsetDateTime, until: OffsetDateTime) -> TestCa {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.not_before = from;
+        params.not_after = until;
+        let key = KeyPair::generate().expect("intermediate key");
+        let issuer = CertifiedIssuer::signed_by(params, key, &self.issuer).expect("intermediate");
+        let mut chain = vec![issuer.der().clone()];
+        chain.extend(self.chain.iter().cloned());
+        TestCa { issuer, chain }
     }
 
     pub fn der(&self) -> CertificateDer<'static> {
@@ -52,8 +72,10 @@ impl TestCa {
     pub fn leaf_valid(&self, names: &[&str], from: OffsetDateTime, until: OffsetDateTime) -> Leaf {
         let (params, key) = leaf_params(names, from, until);
         let cert = params.signed_by(&key, &self.issuer).expect("leaf");
+        let mut chain = vec![cert.der().clone()];
+        chain.extend(self.chain.iter().cloned());
         Leaf {
-            chain: vec![cert.der().clone()],
+            chain,
             key: private_key(&key),
         }
     }
@@ -94,9 +116,17 @@ pub fn self_signed(names: &[&str]) -> Leaf {
 impl Leaf {
     /// A rustls server configuration presenting this leaf.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_config_with(rustls::DEFAULT_VERSIONS)
+    }
+
+    /// The same, offering only the TLS `versions` given.
+    pub fn server_config_with(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<rustls::ServerConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .expect("versions")
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())

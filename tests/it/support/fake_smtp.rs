@@ -32,6 +32,8 @@ pub enum Step {
     Reset,
     /// Close gracefully (FIN) and stop.
     Close,
+    /// Shut down the sending side (FIN) but keep reading what the client sends.
+    HalfClose,
     /// The client must end TLS with close_notify (a clean EOF), then stop.
     ExpectCloseNotify,
 }
@@ -180,6 +182,7 @@ async fn play(tcp: TcpStream, steps: Vec<Step>) -> Result<Vec<String>, String> {
                     other => Err(format!("expected a clean TLS close, got {other:?}")),
                 };
             }
+            Step::HalfClose => stream.shutdown().await.map_err(|e| e.to_string())?,
             Step::Reset | Step::Close => {
                 drop(stream);
                 return Ok(received);
