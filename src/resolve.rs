@@ -12,8 +12,10 @@ use hickory_resolver::config::{
     ResolverOpts,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver as HickoryResolver, TokioResolver};
+
+use crate::escape::escape_str;
 
 /// Which address families to probe (`-4`, `-6`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,11 +114,13 @@ impl Resolver {
 
     /// Every address of `host` in `family`, A records first, duplicates removed.
     pub async fn addresses(&self, host: &str, family: Family) -> Result<Vec<IpAddr>, DnsError> {
-        let lookup = self
-            .inner
-            .lookup_ip(host)
-            .await
-            .map_err(|e| DnsError(format!("{host}: {}", describe(&e))))?;
+        let lookup = match self.inner.lookup_ip(host).await {
+            Ok(lookup) => lookup,
+            Err(e) if e.is_no_records_found() && !e.is_nx_domain() => {
+                return Err(DnsError(self.no_address(host).await));
+            }
+            Err(e) => return Err(DnsError(format!("{host}: {}", describe(&e)))),
+        };
         let mut ips: Vec<IpAddr> = Vec::new();
         for ip in lookup.iter().filter(|ip| family.admits(ip)) {
             if !ips.contains(&ip) {
@@ -133,6 +137,49 @@ impl Resolver {
             return Err(DnsError(format!("{host}: no {which}")));
         }
         Ok(ips)
+    }
+
+    /// Why `host` has no address, when its name exists: plainly none, or a CNAME chain that
+    /// loops or ends nowhere (RFC 1034 §3.6.2), followed here at most [`CNAME_STEPS`] steps,
+    /// only on this failure path.
+    async fn no_address(&self, host: &str) -> String {
+        let mut chain = vec![host.trim_end_matches('.').to_ascii_lowercase()];
+        while chain.len() <= CNAME_STEPS {
+            let Some(name) = chain.last() else { break };
+            let fqdn = format!("{name}.");
+            let next = self
+                .inner
+                .lookup(fqdn.as_str(), RecordType::CNAME)
+                .await
+                .ok()
+                .and_then(|lookup| {
+                    lookup.answers().iter().find_map(|r| match &r.data {
+                        RData::CNAME(target) => Some(target.0.to_ascii()),
+                        _ => None,
+                    })
+                });
+            let Some(next) = next else { break };
+            let next = next.trim_end_matches('.').to_ascii_lowercase();
+            let looped = chain.contains(&next);
+            chain.push(next);
+            if looped {
+                return format!(
+                    "{host}: the CNAME chain loops ({})",
+                    escape_str(&chain.join(" → "))
+                );
+            }
+        }
+        match chain.len() {
+            1 => format!("{host}: no address records"),
+            n if n > CNAME_STEPS => format!(
+                "{host}: CNAME chain longer than {CNAME_STEPS} steps ({} …)",
+                escape_str(&chain.join(" → "))
+            ),
+            _ => format!(
+                "{host}: the CNAME chain ends without an address ({})",
+                escape_str(&chain.join(" → "))
+            ),
+        }
     }
 
     /// The MX hosts of `domain`, most preferred first. With no MX records, the domain itself
@@ -193,6 +240,9 @@ pub(crate) fn name_servers(servers: &[SocketAddr]) -> ResolverConfig {
             .collect(),
     )
 }
+
+/// The longest CNAME chain [`Resolver::no_address`] follows to explain a failure.
+const CNAME_STEPS: usize = 8;
 
 fn describe(e: &hickory_resolver::net::NetError) -> String {
     if e.is_nx_domain() {

@@ -9,6 +9,7 @@ mod architecture;
 mod cli;
 mod docs;
 mod fanout;
+mod hostile_dns;
 mod http_server;
 mod posture;
 mod scenarios;

@@ -39,12 +39,23 @@ impl FakeDns {
     /// Like [`FakeDns::start`], but questions of the types in `ignored` get no answer at all
     /// (a server or middlebox that drops them).
     pub async fn start_ignoring(records: Vec<(&str, RData)>, ignored: &[RecordType]) -> FakeDns {
-        let ignored = ignored.to_vec();
+        FakeDns::start_with(
+            records,
+            Behaviour {
+                ignored: ignored.to_vec(),
+                ..Behaviour::default()
+            },
+        )
+        .await
+    }
+
+    /// Serves `records` behaving as `behaviour` says.
+    pub async fn start_with(records: Vec<(&str, RData)>, behaviour: Behaviour) -> FakeDns {
         let zone: Zone = Arc::new(RwLock::new(build_zone(records)));
-        let served = zone.clone();
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind fake dns");
+        let (socket, tcp) = bind_pair(behaviour.tcp).await;
         let addr = socket.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
+        let served = zone.clone();
+        let udp_task = tokio::spawn(async move {
             let mut buf = [0u8; 4096];
             while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
                 let Ok(query) = Message::from_vec(&buf[..n]) else {
@@ -53,36 +64,28 @@ impl FakeDns {
                 if query
                     .queries
                     .iter()
-                    .any(|q| ignored.contains(&q.query_type()))
+                    .any(|q| behaviour.ignored.contains(&q.query_type()))
                 {
                     continue;
                 }
-                let mut response = Message::response(query.metadata.id, query.metadata.op_code);
-                response.metadata.recursion_desired = query.metadata.recursion_desired;
-                response.metadata.recursion_available = true;
-                response.metadata.authoritative = true;
-                for q in &query.queries {
-                    response.queries.push(q.clone());
-                    let name = key(&q.name().to_ascii());
-                    let zone = served.read().expect("zone").clone();
-                    match zone.get(&name) {
-                        None => response.metadata.response_code = ResponseCode::NXDomain,
-                        Some(datas) => {
-                            let owner = Name::from_ascii(&name).expect("name");
-                            for data in datas.iter().filter(|d| d.record_type() == q.query_type()) {
-                                response.answers.push(Record::from_rdata(
-                                    owner.clone(),
-                                    0,
-                                    data.clone(),
-                                ));
-                            }
-                        }
-                    }
+                let mut response = answer(&query, &served);
+                if behaviour.truncate_udp {
+                    response.answers.clear();
+                    response.metadata.truncation = true;
                 }
                 if let Ok(bytes) = response.to_vec() {
                     let _ = socket.send_to(&bytes, peer).await;
                 }
             }
+        });
+        let served = zone.clone();
+        let task = tokio::spawn(async move {
+            if let Some(listener) = tcp {
+                while let Ok((conn, _)) = listener.accept().await {
+                    tokio::spawn(serve_tcp(conn, served.clone()));
+                }
+            }
+            let _ = udp_task.await;
         });
         FakeDns { addr, zone, task }
     }
@@ -115,4 +118,122 @@ pub fn ip(addr: &str) -> RData {
         std::net::IpAddr::V4(v4) => RData::A(hickory_resolver::proto::rr::rdata::A(v4)),
         std::net::IpAddr::V6(v6) => RData::AAAA(hickory_resolver::proto::rr::rdata::AAAA(v6)),
     }
+}
+
+/// How a [`FakeDns`] misbehaves.
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    /// Question types that get no answer at all.
+    pub ignored: Vec<RecordType>,
+    /// Every UDP answer comes back empty with the TC bit: the client must retry over TCP.
+    pub truncate_udp: bool,
+    /// Also serve DNS over TCP on the same port.
+    pub tcp: bool,
+}
+
+/// A UDP socket on loopback and, if asked, a TCP listener on the same port.
+async fn bind_pair(tcp: bool) -> (UdpSocket, Option<tokio::net::TcpListener>) {
+    for _ in 0..20 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind fake dns");
+        if !tcp {
+            return (socket, None);
+        }
+        let addr = socket.local_addr().expect("addr");
+        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
+            return (socket, Some(listener));
+        }
+    }
+    panic!("no port free for both UDP and TCP");
+}
+
+/// One TCP client: length-prefixed queries, length-prefixed answers.
+async fn serve_tcp(mut conn: tokio::net::TcpStream, zone: Zone) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let mut len = [0u8; 2];
+        if conn.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if conn.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let Ok(query) = Message::from_vec(&buf) else {
+            return;
+        };
+        let Ok(bytes) = answer(&query, &zone).to_vec() else {
+            return;
+        };
+        let Ok(n) = u16::try_from(bytes.len()) else {
+            return;
+        };
+        if conn.write_all(&n.to_be_bytes()).await.is_err() || conn.write_all(&bytes).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The answer to `query` from `zone`: a name with a CNAME (and none of the asked type) gets
+/// the CNAME and, as a real server does, what it points to, chased through the zone until
+/// the chain ends or comes back on itself.
+fn answer(query: &Message, zone: &Zone) -> Message {
+    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+    response.metadata.recursion_desired = query.metadata.recursion_desired;
+    response.metadata.recursion_available = true;
+    response.metadata.authoritative = true;
+    let zone = zone.read().expect("zone").clone();
+    for q in &query.queries {
+        response.queries.push(q.clone());
+        let mut name = key(&q.name().to_ascii());
+        let mut seen = Vec::new();
+        loop {
+            let Some(datas) = zone.get(&name) else {
+                if seen.is_empty() {
+                    response.metadata.response_code = ResponseCode::NXDomain;
+                }
+                break;
+            };
+            let owner = Name::from_ascii(&name).expect("name");
+            let wanted: Vec<&RData> = datas
+                .iter()
+                .filter(|d| d.record_type() == q.query_type())
+                .collect();
+            let alias = datas.iter().find_map(|d| match d {
+                RData::CNAME(target) if q.query_type() != RecordType::CNAME => {
+                    Some(target.0.to_ascii())
+                }
+                _ => None,
+            });
+            match (wanted.is_empty(), alias) {
+                (true, Some(target)) if !seen.contains(&name) => {
+                    response.answers.push(Record::from_rdata(
+                        owner,
+                        0,
+                        RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(
+                            Name::from_ascii(&target).expect("target"),
+                        )),
+                    ));
+                    seen.push(name);
+                    name = key(&target);
+                }
+                _ => {
+                    for data in wanted {
+                        response
+                            .answers
+                            .push(Record::from_rdata(owner.clone(), 0, data.clone()));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    response
+}
+
+/// A CNAME record's data.
+pub fn cname(target: &str) -> RData {
+    RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(
+        Name::from_ascii(key(target)).expect("cname target"),
+    ))
 }
