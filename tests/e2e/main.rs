@@ -8,6 +8,7 @@ mod alerting;
 mod chaos;
 mod dashboards;
 mod deploy;
+mod manners;
 mod posture;
 
 use std::path::PathBuf;
