@@ -1,9 +1,12 @@
 //! The HTTP server under the agent's endpoints, hardened so that no HTTP client can make a
 //! probe fail or hold the agent up: request headers must arrive within
-//! [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection included), at most
-//! [`connection_cap`] connections are open at once (the rest wait in the kernel's backlog), file
-//! descriptors stay in reserve for probes, and shutdown closes every connection within its grace.
+//! [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection included) and fit in
+//! [`MAX_HEADER_BYTES`], a whole request (its body, the handler, the response read by the client)
+//! is done within [`REQUEST_TIMEOUT`], at most [`connection_cap`] connections are open at once
+//! (the rest wait in the kernel's backlog), file descriptors stay in reserve for probes, and
+//! shutdown closes every connection within its grace.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +20,14 @@ use tokio_util::task::TaskTracker;
 
 /// How long a client has to send a request's headers (and an idle connection to start one).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one request may take from its first byte to the last byte of its response: well
+/// beyond a `/probe` (bounded by its own timeout) or a full scrape, and short enough that a
+/// client reading a response one byte a minute gives its connection back.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The largest request head (request line and headers); hyper's minimum buffer.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// The most HTTP connections open at once when descriptors are plentiful.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -37,6 +48,63 @@ pub fn connection_cap(nofile: Option<u64>, concurrency: usize) -> usize {
     (free.min(MAX_CONNECTIONS as u64) as usize).max(2)
 }
 
+/// A hyper service that notes when each request on its connection started.
+struct Marked<S> {
+    inner: S,
+    requests: Requests,
+}
+
+/// When the current request of a connection started (milliseconds since the connection was
+/// accepted; 0 before the first request).
+#[derive(Clone)]
+struct Requests {
+    accepted: tokio::time::Instant,
+    latest: Arc<AtomicU64>,
+}
+
+impl<S> Marked<S> {
+    fn new(inner: S) -> (Marked<S>, Requests) {
+        let requests = Requests {
+            accepted: tokio::time::Instant::now(),
+            latest: Arc::new(AtomicU64::new(0)),
+        };
+        let marked = Marked {
+            inner,
+            requests: requests.clone(),
+        };
+        (marked, requests)
+    }
+}
+
+impl<S: hyper::service::Service<R>, R> hyper::service::Service<R> for Marked<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, request: R) -> Self::Future {
+        let since = self.requests.accepted.elapsed().as_millis();
+        self.requests
+            .latest
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.inner.call(request)
+    }
+}
+
+impl Requests {
+    /// Resolves once one request (or the wait for the first) has lasted `limit`: a new request
+    /// starts the clock again, and an idle connection is the header timeout's to close.
+    async fn stuck(&self, limit: Duration) {
+        loop {
+            let started = self.latest.load(Ordering::Relaxed);
+            let at = self.accepted + Duration::from_millis(started);
+            tokio::time::sleep_until(at + limit).await;
+            if self.latest.load(Ordering::Relaxed) == started {
+                return;
+            }
+        }
+    }
+}
+
 /// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits` (None: unknown or
 /// unlimited).
 pub fn descriptor_limit() -> Option<u64> {
@@ -50,6 +118,8 @@ pub fn descriptor_limit() -> Option<u64> {
 pub struct ServerLimits {
     /// Time to send a request's headers ([`HEADER_READ_TIMEOUT`]).
     pub header_read_timeout: Duration,
+    /// Time for a whole request and its response ([`REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
     /// Connections open at once ([`connection_cap`]).
     pub connections: usize,
 }
@@ -59,6 +129,7 @@ impl ServerLimits {
     pub fn for_agent(concurrency: usize) -> ServerLimits {
         ServerLimits {
             header_read_timeout: HEADER_READ_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
             connections: connection_cap(descriptor_limit(), concurrency),
         }
     }
@@ -99,17 +170,20 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let (service, requests) = Marked::new(TowerToHyperService::new(app.clone()));
         let (closing, kill) = (closing.clone(), kill.clone());
         connections.spawn(async move {
             let _permit = permit;
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
+                // Dropping the connection closes the socket.
+                _ = requests.stuck(limits.request_timeout) => {}
                 _ = closing.cancelled() => {
                     connection.as_mut().graceful_shutdown();
                     tokio::select! {

@@ -1,5 +1,6 @@
-//! The agent's HTTP server against hostile clients: half-sent requests are cut off, a flood of
-//! idle connections cannot keep the endpoints unreachable or hold shutdown up.
+//! The agent's HTTP server against hostile clients: half-sent requests are cut off, so is a
+//! request that never ends, oversized headers are refused, a flood of idle connections cannot
+//! keep the endpoints unreachable or hold shutdown up.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,7 +23,9 @@ async fn start(limits: ServerLimits) -> Server {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = Router::new().route("/healthz", get(|| async { "ok\n" }));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/hang", get(std::future::pending::<&'static str>));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(serve(
         listener,
@@ -68,6 +71,7 @@ async fn healthz(addr: SocketAddr) -> String {
 async fn a_half_sent_request_is_cut_off_at_the_header_deadline() {
     let server = start(ServerLimits {
         header_read_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(60),
         connections: 8,
     })
     .await;
@@ -86,6 +90,7 @@ async fn a_half_sent_request_is_cut_off_at_the_header_deadline() {
 async fn idle_connections_beyond_the_cap_wait_and_the_endpoints_come_back() {
     let server = start(ServerLimits {
         header_read_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(60),
         connections: 2,
     })
     .await;
@@ -104,6 +109,7 @@ async fn idle_connections_beyond_the_cap_wait_and_the_endpoints_come_back() {
 async fn shutdown_does_not_wait_for_slow_clients() {
     let server = start(ServerLimits {
         header_read_timeout: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(60),
         connections: 8,
     })
     .await;
@@ -126,4 +132,74 @@ async fn shutdown_does_not_wait_for_slow_clients() {
             "a slow client's connection outlived the server"
         );
     }
+}
+
+#[tokio::test]
+async fn a_request_that_never_ends_is_cut_off_and_keep_alive_requests_are_not() {
+    let server = start(ServerLimits {
+        header_read_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_millis(400),
+        connections: 8,
+    })
+    .await;
+    let mut stuck = TcpStream::connect(server.addr).await.expect("connect");
+    stuck
+        .write_all(b"GET /hang HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("write");
+    let closed = tokio::time::timeout(Duration::from_secs(5), until_closed(&mut stuck)).await;
+    assert!(closed.is_ok(), "a never-ending request kept its connection");
+
+    // One keep-alive connection, a request every 150 ms for longer than the limit: each new
+    // request starts its own clock.
+    let mut kept = TcpStream::connect(server.addr).await.expect("connect");
+    for _ in 0..5 {
+        kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("write on the kept connection");
+        let mut answer = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(2), kept.read(&mut answer))
+            .await
+            .expect("an answer")
+            .expect("read");
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.ends_with("ok\n"),
+            "{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    server.shutdown.cancel();
+    server.task.await.expect("server");
+}
+
+#[tokio::test]
+async fn oversized_request_headers_are_refused() {
+    let server = start(ServerLimits {
+        header_read_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        connections: 8,
+    })
+    .await;
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    let big = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = stream.write_all(big.as_bytes()).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), until_closed(&mut stream))
+        .await
+        .expect("closed");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 431"),
+        "{text}"
+    );
+    assert!(!text.contains("ok\n"), "{text}");
+    assert!(
+        healthz(server.addr).await.starts_with("HTTP/1.1 200"),
+        "still serving"
+    );
+    server.shutdown.cancel();
+    server.task.await.expect("server");
 }
