@@ -96,6 +96,7 @@ impl Agent {
         let config = config::load(path);
         metrics.config_loaded(config.is_ok());
         let config = config?;
+        metrics.set_histograms(config.histograms);
         let system_trust = Arc::new(LazyTrust::new(Vec::new()));
         let connections = Limit::new(config.concurrency);
         let shared = Shared {
@@ -207,6 +208,7 @@ impl Agent {
         self.set_resolver(resolver);
         let names: BTreeSet<String> = new.probes.iter().map(|p| p.name.clone()).collect();
         self.metrics.retain_probes(&names);
+        self.metrics.set_histograms(new.histograms);
         self.latest.retain(&names);
         self.alerting.reconfigure(&new);
         let count = new.probes.len();

@@ -57,6 +57,9 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// What the HTTP surface lets clients do.
     pub web: web::WebConfig,
+    /// Per-address latency histograms on /metrics (`[agent] histograms`; off: last-value
+    /// gauges only, at most about 25 series per address).
+    pub histograms: bool,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +84,7 @@ struct RawAgent {
     dns_servers: Option<Vec<Spanned<String>>>,
     state_file: Option<Spanned<PathBuf>>,
     enable_lifecycle: Option<bool>,
+    histograms: Option<bool>,
     allowed_hosts: Option<Vec<Spanned<String>>>,
     probe_endpoint: Option<web::RawProbeEndpoint>,
 }
@@ -132,6 +136,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         probes,
         alerting,
         web: agent.web,
+        histograms: raw.agent.histograms.unwrap_or(false),
     })
 }
 

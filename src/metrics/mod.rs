@@ -120,6 +120,11 @@ impl Metrics {
         self.series.observe_round(probe, labels, reports);
     }
 
+    /// Keeps the per-address latency histograms or not (`[agent] histograms`).
+    pub fn set_histograms(&self, on: bool) {
+        self.series.set_histograms(on);
+    }
+
     /// Forgets probes a reload removed.
     pub fn retain_probes(&self, names: &BTreeSet<String>) {
         self.series.retain_probes(names);
@@ -139,6 +144,9 @@ impl Metrics {
         after: Option<&str>,
         out: &mut String,
     ) -> Option<String> {
+        if !self.series.family_enabled(family) {
+            return None;
+        }
         if after.is_none() {
             series::family_header(family, out);
         }

@@ -6,6 +6,7 @@ mod support;
 mod agent;
 mod alerting;
 mod architecture;
+mod cardinality;
 mod cli;
 mod docs;
 mod fanout;

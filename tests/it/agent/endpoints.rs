@@ -39,26 +39,52 @@ async fn metrics_carry_values_and_labels() {
         ),
         Some(220.0)
     );
+    // Lean by default: the last probe's durations as gauges, no per-address histogram.
     assert!(sample(
         &m,
-        "smtpwatch_phase_duration_seconds_count",
+        "smtpwatch_last_phase_duration_seconds",
         &["probe=\"good\"", "phase=\"noop\""]
     )
-    .is_some());
+    .is_some_and(|v| v > 0.0 && v < 1.0));
+    assert!(sample(&m, "smtpwatch_probe_duration_seconds", &["probe=\"good\""]).is_some());
+    assert!(
+        !m.contains("_bucket{probe="),
+        "no per-address histogram by default"
+    );
+    assert!(!m.contains("smtpwatch_phase_duration_seconds"), "{m}");
     assert!(sample(&m, "smtpwatch_schedule_lag_seconds_count", &[]).is_some_and(|v| v >= 2.0));
     assert_eq!(sample(&m, "smtpwatch_build_info", &[]), Some(1.0));
     assert_eq!(
         sample(&m, "smtpwatch_config_last_reload_successful", &[]),
         Some(1.0)
     );
-    assert!(
-        m.contains("smtpwatch_probe_duration_seconds_bucket{probe=\"good\""),
-        "histograms exposed"
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histograms_on_add_the_latency_histograms_beside_the_gauges() {
+    let good = FakeService::start(healthy_script).await;
+    let text = config(good.addr, closed_port(), "").replace(
+        "enable_lifecycle = true\n",
+        "enable_lifecycle = true\nhistograms = true\n",
     );
+    let agent = start(&text).await;
+    let m = agent.metrics_when(both_probed).await;
+    assert!(
+        m.contains("smtpwatch_probe_duration_histogram_seconds_bucket{probe=\"good\""),
+        "{m}"
+    );
+    assert!(sample(
+        &m,
+        "smtpwatch_phase_duration_seconds_count",
+        &["probe=\"good\"", "phase=\"noop\""]
+    )
+    .is_some_and(|n| n >= 1.0));
     assert!(
         m.contains("le=\"0.001\"") && m.contains("le=\"30\""),
         "1 ms … 30 s buckets"
     );
+    assert!(sample(&m, "smtpwatch_probe_duration_seconds", &["probe=\"good\""]).is_some());
     agent.stop().await;
 }
 

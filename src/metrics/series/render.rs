@@ -1,0 +1,218 @@
+//! The per-address families in the Prometheus text format: their names and help, and each
+//! address's samples. Written by hand: the registry's encoder would need a protobuf object
+//! per sample, and a scrape at 100,000 addresses cannot afford that.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use prometheus::proto::MetricType;
+
+use super::super::family::Hist;
+use super::AddressSeries;
+
+/// The families: name, help, type. The last two are the latency histograms, present only
+/// with `[agent] histograms = true` ([`HISTOGRAM_FAMILIES`]).
+const FAMILIES: [(&str, &str, MetricType); 12] = [
+    (
+        "smtpwatch_probe_success",
+        "Whether the last probe of this address succeeded (1) or not (0).",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_probe_duration_seconds",
+        "Duration of the last probe of this address, resolution included.",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_last_phase_duration_seconds",
+        "Duration of each SMTP phase in the last probe of this address.",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_probes_total",
+        "Probes of this address.",
+        MetricType::COUNTER,
+    ),
+    (
+        "smtpwatch_probe_failures_total",
+        "Failed probes, by failing phase and reason.",
+        MetricType::COUNTER,
+    ),
+    (
+        "smtpwatch_last_probe_timestamp_seconds",
+        "When the last probe of this address finished (Unix time).",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_tls_cert_not_after_timestamp_seconds",
+        "Expiry of the leaf certificate last presented (Unix time).",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_tls_info",
+        "TLS version and cipher of the last TLS session (always 1).",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_starttls_advertised",
+        "Whether the last EHLO advertised STARTTLS (1) or not (0).",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_smtp_reply_code",
+        "The SMTP reply code each phase of the last probe ended with.",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_probe_duration_histogram_seconds",
+        "Duration of whole probes, resolution included ([agent] histograms = true).",
+        MetricType::HISTOGRAM,
+    ),
+    (
+        "smtpwatch_phase_duration_seconds",
+        "Duration of each SMTP phase ([agent] histograms = true).",
+        MetricType::HISTOGRAM,
+    ),
+];
+
+/// How many per-address families there are.
+pub const FAMILY_COUNT: usize = FAMILIES.len();
+
+/// The families that exist only with `[agent] histograms = true`.
+pub const HISTOGRAM_FAMILIES: std::ops::Range<usize> = 10..12;
+
+/// The `# HELP` and `# TYPE` lines of family `family`.
+pub fn family_header(family: usize, out: &mut String) {
+    let (name, help, kind) = FAMILIES[family];
+    let kind = match kind {
+        MetricType::COUNTER => "counter",
+        MetricType::HISTOGRAM => "histogram",
+        _ => "gauge",
+    };
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+}
+
+/// An address's labels in exposition form.
+pub(super) fn labels(
+    probe: &str,
+    target: &str,
+    address: &str,
+    user: &BTreeMap<String, String>,
+) -> String {
+    let mut out = String::with_capacity(32 + probe.len() + target.len() + address.len());
+    let fixed = [("probe", probe), ("target", target), ("address", address)];
+    let all = fixed
+        .into_iter()
+        .chain(user.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (key, value) in all.filter(|(_, v)| !v.is_empty()) {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        push_pair(&mut out, key, value);
+    }
+    out
+}
+
+pub(super) fn write_samples(out: &mut String, family: usize, s: &AddressSeries) {
+    let name = FAMILIES[family].0;
+    let l = s.label_text.as_str();
+    match family {
+        0 => sample(out, name, l, "", f64::from(u8::from(s.success))),
+        1 => sample(out, name, l, "", s.duration),
+        2 => s
+            .phases
+            .iter()
+            .for_each(|p| sample(out, name, l, &pair("phase", p.phase.as_str()), p.seconds)),
+        3 => sample(out, name, l, "", s.probes as f64),
+        4 => s.failures.iter().for_each(|((phase, reason), n)| {
+            let extra = format!(
+                "{},{}",
+                pair("phase", phase.as_str()),
+                pair("reason", reason.as_str())
+            );
+            sample(out, name, l, &extra, *n as f64)
+        }),
+        5 => sample(out, name, l, "", s.last_timestamp),
+        6 => s
+            .cert_not_after
+            .iter()
+            .for_each(|t| sample(out, name, l, "", *t)),
+        7 => s.tls_info.iter().for_each(|(version, cipher)| {
+            let extra = format!("{},{}", pair("version", version), pair("cipher", cipher));
+            sample(out, name, l, &extra, 1.0)
+        }),
+        8 => s
+            .starttls_advertised
+            .iter()
+            .for_each(|a| sample(out, name, l, "", f64::from(u8::from(*a)))),
+        9 => s.phases.iter().for_each(|p| {
+            if let Some(code) = p.code {
+                sample(
+                    out,
+                    name,
+                    l,
+                    &pair("phase", p.phase.as_str()),
+                    f64::from(code),
+                )
+            }
+        }),
+        10 => s
+            .histograms
+            .iter()
+            .for_each(|h| histogram(out, name, l, "", &h.duration)),
+        _ => s.histograms.iter().for_each(|h| {
+            h.phases.iter().for_each(|(phase, hist)| {
+                histogram(out, name, l, &pair("phase", phase.as_str()), hist)
+            })
+        }),
+    }
+}
+
+fn push_pair(out: &mut String, key: &str, value: &str) {
+    out.push_str(key);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn pair(key: &str, value: &str) -> String {
+    let mut out = String::with_capacity(key.len() + value.len() + 3);
+    push_pair(&mut out, key, value);
+    out
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, extra: &str, value: f64) {
+    let sep = if labels.is_empty() || extra.is_empty() {
+        ""
+    } else {
+        ","
+    };
+    let _ = writeln!(out, "{name}{{{labels}{sep}{extra}}} {value}");
+}
+
+fn histogram(out: &mut String, name: &str, labels: &str, extra: &str, h: &Hist) {
+    let sep = if labels.is_empty() || extra.is_empty() {
+        ""
+    } else {
+        ","
+    };
+    let base = format!("{labels}{sep}{extra}");
+    let comma = if base.is_empty() { "" } else { "," };
+    for (bound, count) in h.buckets() {
+        let _ = writeln!(out, "{name}_bucket{{{base}{comma}le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{{base}{comma}le=\"+Inf\"}} {}",
+        h.count()
+    );
+    let _ = writeln!(out, "{name}_sum{{{base}}} {}", h.sum());
+    let _ = writeln!(out, "{name}_count{{{base}}} {}", h.count());
+}
