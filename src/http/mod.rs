@@ -7,6 +7,7 @@
 
 pub mod adhoc;
 mod pages;
+mod scrape;
 pub mod server;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use crate::config::ProbeConfig;
 use crate::escape;
 use crate::latest::Round;
 use crate::limit::Limit;
-use crate::metrics::{blackbox, Metrics, SERIES_FAMILIES};
+use crate::metrics::{blackbox, Metrics};
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
 use crate::report::render::json_lines;
@@ -61,7 +62,7 @@ pub fn router(agent: View) -> Router {
     Router::new()
         .route("/", get(pages::status_page))
         .route("/probes/{name}/last", get(pages::last_round))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(scrape::metrics))
         .route("/probe", get(probe))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/-/ready", get(ready))
@@ -117,42 +118,6 @@ fn cross_site(headers: &HeaderMap, host: Option<&str>) -> bool {
         (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(host),
         _ => true,
     }
-}
-
-/// Where the /metrics stream is: the agent's own families, then each per-address family in
-/// chunks of probes (so a scrape of thousands of probes never builds one giant string).
-enum Cursor {
-    Agent,
-    Family(usize, Option<String>),
-    Done,
-}
-
-async fn metrics(State(agent): State<View>) -> Response {
-    let chunks = futures_util::stream::unfold(Cursor::Agent, move |cursor| {
-        let agent = agent.clone();
-        async move {
-            let (text, next) = match cursor {
-                Cursor::Done => return None,
-                Cursor::Agent => (agent.metrics().render_agent(), Cursor::Family(0, None)),
-                Cursor::Family(family, after) => {
-                    let mut text = String::new();
-                    let rendered =
-                        agent
-                            .metrics()
-                            .render_series_chunk(family, after.as_deref(), &mut text);
-                    let next = match rendered {
-                        Some(last) => Cursor::Family(family, Some(last)),
-                        None if family + 1 < SERIES_FAMILIES => Cursor::Family(family + 1, None),
-                        None => Cursor::Done,
-                    };
-                    (text, next)
-                }
-            };
-            Some((Ok::<_, std::convert::Infallible>(text), next))
-        }
-    });
-    let body = axum::body::Body::from_stream(chunks);
-    ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
 }
 
 async fn ready(State(agent): State<View>) -> Response {

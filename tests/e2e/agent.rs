@@ -102,9 +102,8 @@ fn prometheus_scrapes_success_for_postfix_and_refused_for_a_closed_port() {
     wait_for_value("smtpwatch_starttls_advertised{probe=\"postfix\"}", 1.0);
     wait_for_value("smtpwatch_config_last_reload_successful", 1.0);
     // Lean metrics: the last handshake's duration as a gauge, and no histogram.
-    let handshake = query(
-        "smtpwatch_last_phase_duration_seconds{probe=\"postfix\",phase=\"tls_handshake\"}",
-    );
+    let handshake =
+        query("smtpwatch_last_phase_duration_seconds{probe=\"postfix\",phase=\"tls_handshake\"}");
     assert!(
         handshake.iter().any(|(_, v)| *v > 0.0 && *v < 5.0),
         "{handshake:?}"

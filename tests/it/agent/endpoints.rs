@@ -173,3 +173,43 @@ async fn status_page_shows_every_probe_escaped() {
     assert_eq!(get(agent.addr, "/probes/nope/last").await.0, 404);
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_gzipped_for_a_scraper_that_accepts_it() {
+    use std::io::Read as _;
+    let good = FakeService::start(healthy_script).await;
+    let agent = start(&config(good.addr, closed_port(), "")).await;
+    let plain = agent.metrics_when(both_probed).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("http://{}/metrics", agent.addr))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let compressed = response.bytes().await.expect("body");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut text)
+        .expect("valid gzip");
+    assert!(compressed.len() * 2 < text.len(), "it shrinks");
+    // The same families and series as the plain scrape (values move between scrapes).
+    let names = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_string()))
+            .filter(|s| !s.contains("schedule_lag") && !s.contains("in_flight"))
+            .collect()
+    };
+    assert_eq!(names(&text), names(&plain));
+    agent.stop().await;
+}
