@@ -6,7 +6,10 @@
 //! 1,000 STARTTLS probes at a 10 s interval for 20 s, and prints probes/s, CPU per probe, peak
 //! RSS and schedule lag p50/p99. Override with SMTPWATCH_BENCH_PROBES / _INTERVAL / _SECONDS;
 //! SMTPWATCH_BENCH_MULTI_THREAD=1 uses tokio's multi-threaded runtime instead of the agent's.
+//! `cargo bench --bench agent -- 100k` runs the real agent at 100,000 probes instead (see
+//! [`at_scale`]).
 
+mod at_scale;
 mod measure;
 mod server;
 
@@ -73,6 +76,12 @@ fn main() {
         .map(|l| l.parse().expect("addr"))
         .collect();
     let (plain, tls) = addrs.split_at(PLAIN_LISTENERS);
+    if std::env::args().any(|a| a == "100k") {
+        at_scale::run(plain);
+        drop(child.stdin.take());
+        let _ = child.wait();
+        return;
+    }
 
     // The agent's own runtime (single-threaded, see `smtpwatch::runtime`); the multi-threaded one
     // only for comparison.

@@ -9,6 +9,7 @@ use super::Agent;
 use crate::latest::Round;
 use crate::posture::domain::{check_domain, DomainCheck};
 use crate::probe::fanout::probe_target;
+use crate::report::Status;
 use crate::resolve::Family;
 
 impl Agent {
@@ -60,6 +61,12 @@ impl Agent {
         }
         self.alerting
             .observe(&job.config, &reports, SystemTime::now());
+        // What the latest round keeps: everything, except the transcripts of addresses that
+        // were OK (the bulk of a report, and at 100,000 probes the bulk of the agent's memory).
+        let mut reports = reports;
+        for r in reports.iter_mut().filter(|r| r.status == Status::Ok) {
+            r.transcript = Vec::new();
+        }
         let round = Round {
             reports,
             posture,

@@ -200,6 +200,13 @@ pub async fn last_round(
         if let Some(banner) = &r.banner {
             let _ = write!(body, "<p class=\"muted\">banner: {}</p>", esc(banner));
         }
+        if r.transcript.is_empty() && r.status == Status::Ok {
+            body.push_str(
+                "<p class=\"muted\">OK: the agent keeps transcripts of rounds that were not OK \
+                 only; <code>smtpwatch check --transcript</code> shows a live one.</p>",
+            );
+            continue;
+        }
         body.push_str("<pre>");
         for line in &r.transcript {
             let arrow = if line.dir == "C" { "->" } else { "<-" };

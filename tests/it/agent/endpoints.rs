@@ -133,7 +133,20 @@ async fn probe_endpoint_answers_in_blackbox_names_and_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_shows_every_probe_escaped() {
     let good = FakeService::start(healthy_script).await;
-    let agent = start(&config(good.addr, closed_port(), "")).await;
+    // Greets like the good one, then refuses EHLO: a failed round with a transcript.
+    let refusing = FakeService::start(|| {
+        vec![
+            Step::Line("220 bad.test ESMTP <script>alert(1)</script>"),
+            Step::Expect("EHLO"),
+            Step::Line("554 5.7.1 <b>no</b>"),
+        ]
+    })
+    .await;
+    let extra = format!(
+        "[[probe]]\nname = \"bad\"\ntarget = \"{}\"\n",
+        refusing.addr
+    );
+    let agent = start(&config(good.addr, closed_port(), &extra)).await;
     agent.metrics_when(both_probed).await;
     let page = agent
         .wait_for("/", |s, b| {
@@ -159,17 +172,29 @@ async fn status_page_shows_every_probe_escaped() {
         !page.contains("src=") && !page.contains("<link"),
         "no external assets"
     );
+    // An OK round keeps no transcript (memory at 100,000 probes); its banner is still shown.
     let (status, last) = get(agent.addr, "/probes/good/last").await;
     assert_eq!(status, 200);
+    assert!(!last.contains("EHLO probe.test"), "{last}");
     assert!(
-        last.contains("-&gt; EHLO probe.test"),
-        "transcript shown:\n{last}"
+        last.contains("transcripts of rounds that were not OK"),
+        "{last}"
     );
     assert!(
         last.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "server text escaped"
     );
     assert!(!last.contains("<script>alert"), "no raw server HTML");
+    // A failed round keeps its transcript, escaped.
+    let last = agent
+        .wait_for("/probes/bad/last", |s, b| s == 200 && b.contains("EHLO"))
+        .await;
+    assert!(
+        last.contains("-&gt; EHLO probe.test"),
+        "transcript shown:\n{last}"
+    );
+    assert!(last.contains("&lt;b&gt;no&lt;/b&gt;"), "{last}");
+    assert!(!last.contains("<b>no"), "no raw server HTML");
     assert_eq!(get(agent.addr, "/probes/nope/last").await.0, 404);
     agent.stop().await;
 }

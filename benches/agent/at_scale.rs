@@ -1,0 +1,237 @@
+//! The 100,000-probe mode (`cargo bench --bench agent -- 100k`): the real agent (`Agent::start`
+//! on a generated configuration, its HTTP server, its metrics, alerting and latest rounds)
+//! probing the child's plaintext listeners, one round per probe per minute, i.e. 1,667 starts a
+//! second. It prints the configuration's load time, then for a steady minute, a minute with one
+//! full gzip scrape, and a reload: starts per second, agent CPU per probe, schedule lag p50/p99
+//! (from the agent's own `smtpwatch_schedule_lag_seconds`, interpolated within its buckets),
+//! the scrape's time, bytes and series per address, and the peak RSS.
+//!
+//! SMTPWATCH_BENCH_PROBES (default 100000) and SMTPWATCH_BENCH_INTERVAL (seconds, default 60)
+//! scale it down; SMTPWATCH_BENCH_HISTOGRAMS=1 turns `[agent] histograms` on.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use prometheus::core::Collector;
+use smtpwatch::agent::Agent;
+use smtpwatch::http::AgentView;
+use tokio_util::sync::CancellationToken;
+
+use super::measure::{cpu_seconds, peak_rss_kib};
+
+/// What the agent's counters said at one moment.
+struct Snapshot {
+    at: Instant,
+    cpu: f64,
+    starts: u64,
+    /// (upper bound, cumulative count) of the lag histogram.
+    buckets: Vec<(f64, u64)>,
+}
+
+fn snapshot(agent: &Agent) -> Snapshot {
+    let families = agent.metrics().schedule_lag.collect();
+    let h = families[0].get_metric()[0].get_histogram();
+    Snapshot {
+        at: Instant::now(),
+        cpu: cpu_seconds(),
+        starts: h.get_sample_count(),
+        buckets: h
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect(),
+    }
+}
+
+/// Between two snapshots: starts per second, CPU µs per start, lag p50 and p99 in ms.
+fn window(from: &Snapshot, to: &Snapshot) -> (f64, f64, f64, f64) {
+    let starts = to.starts.saturating_sub(from.starts);
+    let seconds = to.at.duration_since(from.at).as_secs_f64();
+    let cpu = (to.cpu - from.cpu) / starts.max(1) as f64 * 1e6;
+    let counts: Vec<(f64, u64)> = to
+        .buckets
+        .iter()
+        .zip(&from.buckets)
+        .map(|((bound, a), (_, b))| (*bound, a.saturating_sub(*b)))
+        .collect();
+    let quantile = |q: f64| {
+        let rank = q * starts as f64;
+        let mut lower = (0.0, 0u64);
+        for (bound, cumulative) in &counts {
+            if *cumulative as f64 >= rank {
+                let inside = (*cumulative - lower.1).max(1) as f64;
+                return (lower.0 + (bound - lower.0) * (rank - lower.1 as f64) / inside) * 1e3;
+            }
+            lower = (*bound, *cumulative);
+        }
+        f64::INFINITY
+    };
+    (starts as f64 / seconds, cpu, quantile(0.5), quantile(0.99))
+}
+
+fn report(label: &str, w: (f64, f64, f64, f64)) {
+    println!(
+        "  {label}: {:.0} starts/s, {:.1} µs agent CPU per probe, lag p50 {:.2} ms, p99 {:.2} ms",
+        w.0, w.1, w.2, w.3
+    );
+}
+
+/// One `/metrics` scrape as Prometheus makes it (gzip); returns (seconds, compressed body).
+fn scrape(addr: SocketAddr) -> (f64, Vec<u8>) {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let seconds = started.elapsed().as_secs_f64();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
+    (seconds, dechunk(&raw[split..]))
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&body[..end]).unwrap_or("0");
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        body = &body[end + 2..];
+        if n == 0 || body.len() < n {
+            break;
+        }
+        out.extend_from_slice(&body[..n]);
+        body = &body[n..];
+        body = body.strip_prefix(b"\r\n").unwrap_or(body);
+    }
+    out
+}
+
+fn write_config(
+    path: &Path,
+    probes: usize,
+    interval: u64,
+    servers: &[SocketAddr],
+    histograms: bool,
+) {
+    let mut text = format!(
+        "[agent]\nlisten = \"127.0.0.1:0\"\ninterval = \"{interval}s\"\ntimeout = \"10s\"\n\
+         concurrency = 256\nehlo_name = \"bench.smtpwatch.test\"\nhistograms = {histograms}\n\n"
+    );
+    for i in 0..probes {
+        let addr = servers[i % servers.len()];
+        text.push_str(&format!(
+            "[[probe]]\nname = \"p{i:06}\"\ntarget = \"{addr}\"\ntls = \"none\"\n"
+        ));
+    }
+    std::fs::write(path, text).expect("write config");
+}
+
+/// The value of `smtpwatch_probes_total` for probe `p000000`.
+fn first_probe_count(agent: &Agent) -> f64 {
+    let mut text = String::new();
+    agent.metrics().render_series_chunk(3, None, &mut text);
+    text.lines()
+        .find(|l| l.contains("probe=\"p000000\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+pub(super) fn run(servers: &[SocketAddr]) {
+    let env_num = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let probes = env_num("SMTPWATCH_BENCH_PROBES", 100_000) as usize;
+    let interval = env_num("SMTPWATCH_BENCH_INTERVAL", 60);
+    let histograms = std::env::var_os("SMTPWATCH_BENCH_HISTOGRAMS").is_some();
+    let dir = std::env::temp_dir().join(format!("smtpwatch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("probes.toml");
+    write_config(&path, probes, interval, servers, histograms);
+    println!(
+        "== {probes} plaintext probes every {interval} s (histograms {}), real agent",
+        if histograms { "on" } else { "off" }
+    );
+    let started = Instant::now();
+    let config = smtpwatch::config::load(&path).expect("config");
+    println!(
+        "  configuration load: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    drop(config);
+
+    let runtime = smtpwatch::runtime::single_threaded().expect("runtime");
+    runtime.block_on(async {
+        let started = Instant::now();
+        let agent = Agent::start(&path).expect("agent");
+        println!("  agent start (load, jobs, alerting): {:.2} s", started.elapsed().as_secs_f64());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let served = tokio::spawn(smtpwatch::agent::serve(
+            agent.clone(),
+            listener,
+            shutdown.clone(),
+            Duration::from_secs(10),
+        ));
+        // The first round is spread over one interval; measure after it.
+        tokio::time::sleep(Duration::from_secs(interval + 5)).await;
+
+        let a = snapshot(&agent);
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+        let b = snapshot(&agent);
+        report("steady minute, no scrape", window(&a, &b));
+
+        // A minute with one full scrape, from a thread of its own like a real scraper.
+        let scraper = std::thread::spawn(move || scrape(addr));
+        let deadline = Instant::now() + Duration::from_secs(interval);
+        while !scraper.is_finished() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let during = snapshot(&agent);
+        let (seconds, body) = scraper.join().expect("scraper");
+        tokio::time::sleep_until(deadline.into()).await;
+        let c = snapshot(&agent);
+        report("during the scrape", window(&b, &during));
+        report("minute with one scrape", window(&b, &c));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .expect("gzip");
+        let series = text.lines().filter(|l| l.contains("address=\"")).count();
+        println!(
+            "  scrape: {seconds:.2} s, {:.1} MiB gzip, {:.1} MiB text, {series} series, {:.1} per address, {:.0} bytes per address",
+            body.len() as f64 / 1048576.0,
+            text.len() as f64 / 1048576.0,
+            series as f64 / probes as f64,
+            text.len() as f64 / probes as f64,
+        );
+        drop(text);
+
+        let before = first_probe_count(&agent);
+        let reloading = agent.clone();
+        let reload_started = Instant::now();
+        let reload = tokio::task::spawn_blocking(move || reloading.reload());
+        let reload_result = reload.await.expect("reload task");
+        let reload_seconds = reload_started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let d = snapshot(&agent);
+        report("reload and the 10 s after", window(&c, &d));
+        println!(
+            "  reload: {reload_seconds:.2} s ({}), history kept: probes_total of p000000 {before} before, {} after",
+            if reload_result.is_ok() { "ok" } else { "FAILED" },
+            first_probe_count(&agent)
+        );
+        shutdown.cancel();
+        let _ = served.await;
+    });
+    println!("  peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
