@@ -17,3 +17,25 @@ pub fn single_threaded() -> Result<tokio::runtime::Runtime, RuntimeError> {
         .enable_all()
         .build()?)
 }
+
+/// The file-descriptor limit before and after raising the soft limit to the hard one, so that
+/// 100,000 probes (and the connections `concurrency` allows) never run short of descriptors
+/// under a distribution's default soft limit of 1,024. None when the limit cannot be read or
+/// changed.
+pub fn raise_descriptor_limit() -> Option<(u64, u64)> {
+    let (before, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).ok()?;
+    let after = rlimit::increase_nofile_limit(u64::MAX).ok()?;
+    Some((before, after))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_soft_descriptor_limit_reaches_the_hard_one() {
+        let (before, after) = super::raise_descriptor_limit().expect("limits on Linux");
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).expect("limits");
+        assert!(after >= before);
+        assert_eq!(soft, after);
+        assert_eq!(soft, hard);
+    }
+}

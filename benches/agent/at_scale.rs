@@ -167,6 +167,8 @@ pub(super) fn run(servers: &[SocketAddr]) {
     );
     drop(config);
 
+    // As `smtpwatch run` does.
+    let _ = smtpwatch::runtime::raise_descriptor_limit();
     let runtime = smtpwatch::runtime::single_threaded().expect("runtime");
     runtime.block_on(async {
         let started = Instant::now();

@@ -11,6 +11,13 @@ use super::{serve, Agent, AgentError};
 
 /// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
 pub fn run_agent(config: &Path) -> Result<(), AgentError> {
+    match crate::runtime::raise_descriptor_limit() {
+        Some((before, after)) if after > before => {
+            tracing::info!(before, after, "raised the file descriptor limit (soft to hard)")
+        }
+        Some((_, limit)) => tracing::info!(limit, "file descriptor limit"),
+        None => tracing::warn!("cannot read or raise the file descriptor limit"),
+    }
     let runtime = crate::runtime::single_threaded()?;
     runtime.block_on(async {
         let agent = Agent::start(config)?;
