@@ -15,7 +15,7 @@ pub struct Round {
     /// One report per address.
     pub reports: Vec<ProbeReport>,
     /// The mail-domain posture (`mx:` probes).
-    pub posture: Option<DomainPosture>,
+    pub posture: Option<Box<DomainPosture>>,
     /// When the round finished.
     pub finished_at: SystemTime,
 }

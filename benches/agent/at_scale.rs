@@ -19,7 +19,7 @@ use smtpwatch::agent::Agent;
 use smtpwatch::http::AgentView;
 use tokio_util::sync::CancellationToken;
 
-use super::measure::{cpu_seconds, peak_rss_kib};
+use super::measure::{cpu_seconds, live_heap, peak_rss_kib};
 
 /// What the agent's counters said at one moment.
 struct Snapshot {
@@ -118,7 +118,7 @@ fn write_config(
     histograms: bool,
 ) {
     let mut text = format!(
-        "[agent]\nlisten = \"127.0.0.1:0\"\ninterval = \"{interval}s\"\ntimeout = \"10s\"\n\
+        "[agent]\nlisten = \"127.0.0.1:0\"\ninterval = \"{interval}s\"\ntimeout = \"5s\"\n\
          concurrency = 256\nehlo_name = \"bench.smtpwatch.test\"\nhistograms = {histograms}\n\n"
     );
     for i in 0..probes {
@@ -159,11 +159,14 @@ pub(super) fn run(servers: &[SocketAddr]) {
         "== {probes} plaintext probes every {interval} s (histograms {}), real agent",
         if histograms { "on" } else { "off" }
     );
+    let per_probe = |from: f64| (live_heap() - from) / probes as f64;
+    let heap0 = live_heap();
     let started = Instant::now();
     let config = smtpwatch::config::load(&path).expect("config");
     println!(
-        "  configuration load: {:.2} s",
-        started.elapsed().as_secs_f64()
+        "  configuration load: {:.2} s, {:.0} heap bytes per probe",
+        started.elapsed().as_secs_f64(),
+        per_probe(heap0)
     );
     drop(config);
 
@@ -171,9 +174,14 @@ pub(super) fn run(servers: &[SocketAddr]) {
     let _ = smtpwatch::runtime::raise_descriptor_limit();
     let runtime = smtpwatch::runtime::single_threaded().expect("runtime");
     runtime.block_on(async {
+        let heap1 = live_heap();
         let started = Instant::now();
         let agent = Agent::start(&path).expect("agent");
-        println!("  agent start (load, jobs, alerting): {:.2} s", started.elapsed().as_secs_f64());
+        println!(
+            "  agent start (load, jobs, alerting): {:.2} s, {:.0} heap bytes per probe",
+            started.elapsed().as_secs_f64(),
+            per_probe(heap1)
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
@@ -186,6 +194,10 @@ pub(super) fn run(servers: &[SocketAddr]) {
         // The first round is spread over one interval; measure after it.
         tokio::time::sleep(Duration::from_secs(interval + 5)).await;
 
+        println!(
+            "  after the first round (series, latest rounds, alert book): {:.0} heap bytes per probe in all",
+            per_probe(heap1)
+        );
         let a = snapshot(&agent);
         tokio::time::sleep(Duration::from_secs(interval)).await;
         let b = snapshot(&agent);

@@ -20,6 +20,34 @@ pub(super) fn scrape_bytes(metrics: &Metrics) -> usize {
     total
 }
 
+/// jemalloc, counting the bytes allocated and not yet freed (one relaxed atomic add per call).
+pub(super) struct Counting;
+
+static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        unsafe { tikv_jemallocator::Jemalloc.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        LIVE.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        unsafe { tikv_jemallocator::Jemalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new as isize - layout.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        unsafe { tikv_jemallocator::Jemalloc.realloc(ptr, layout, new) }
+    }
+}
+
+/// Heap bytes live now (as the program asked for them, before the allocator's overhead).
+pub(super) fn live_heap() -> f64 {
+    LIVE.load(std::sync::atomic::Ordering::Relaxed) as f64
+}
+
 pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }

@@ -17,8 +17,8 @@ use crate::trust::LazyTrust;
 
 /// One configured probe, ready to run.
 pub struct ProbeJob {
-    /// The probe's configuration.
-    pub config: ProbeConfig,
+    /// The probe's configuration (shared with the configuration it came from).
+    pub config: Arc<ProbeConfig>,
     pub(super) settings: Arc<ProbeSettings>,
     pub(super) resolver: Option<Resolver>,
     /// For `mx:` probes: what the posture checks use.

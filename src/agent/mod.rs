@@ -166,7 +166,7 @@ impl Agent {
     }
 
     /// The latest round of every probe, in configuration order.
-    pub fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
+    pub fn latest(&self) -> Vec<(Arc<ProbeConfig>, Option<Round>)> {
         self.config()
             .probes
             .iter()

@@ -13,7 +13,11 @@ use super::{serve, Agent, AgentError};
 pub fn run_agent(config: &Path) -> Result<(), AgentError> {
     match crate::runtime::raise_descriptor_limit() {
         Some((before, after)) if after > before => {
-            tracing::info!(before, after, "raised the file descriptor limit (soft to hard)")
+            tracing::info!(
+                before,
+                after,
+                "raised the file descriptor limit (soft to hard)"
+            )
         }
         Some((_, limit)) => tracing::info!(limit, "file descriptor limit"),
         None => tracing::warn!("cannot read or raise the file descriptor limit"),

@@ -69,7 +69,7 @@ impl Agent {
         }
         let round = Round {
             reports,
-            posture,
+            posture: posture.map(Box::new),
             finished_at: SystemTime::now(),
         };
         self.latest.record(name, round);

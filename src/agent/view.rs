@@ -1,5 +1,7 @@
 //! The agent as the HTTP surface sees it ([`crate::http::AgentView`]).
 
+use std::sync::Arc;
+
 use super::Agent;
 use crate::config::ProbeConfig;
 use crate::latest::Round;
@@ -12,7 +14,7 @@ impl crate::http::AgentView for Agent {
         Agent::is_ready(self)
     }
 
-    fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)> {
+    fn latest(&self) -> Vec<(Arc<ProbeConfig>, Option<Round>)> {
         Agent::latest(self)
     }
 

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -51,8 +52,8 @@ pub struct Config {
     pub dns_servers: Vec<SocketAddr>,
     /// Where firing alerts are persisted across restarts (None: not persisted).
     pub state_file: Option<PathBuf>,
-    /// The probes, in file order.
-    pub probes: Vec<ProbeConfig>,
+    /// The probes, in file order (shared with the agent's jobs, not copied).
+    pub probes: Vec<Arc<ProbeConfig>>,
     /// Alert thresholds, delivery and notifiers.
     pub alerting: AlertingConfig,
     /// What the HTTP surface lets clients do.
@@ -114,16 +115,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let agent = parse_agent(&raw.agent, &src)?;
     let alerting = alerting::parse(raw.alerting, &src)?;
     let mut files = FileCache::default();
-    let mut probes: Vec<ProbeConfig> = Vec::new();
+    let mut probes: Vec<Arc<ProbeConfig>> = Vec::with_capacity(raw.probe.len());
+    let mut taken = std::collections::HashSet::with_capacity(raw.probe.len());
     for p in raw.probe {
         let inherited = probe::Inherited {
             interval: agent.interval,
             timeout: agent.timeout,
             alerting: &alerting,
-            earlier: &probes,
+            taken: &taken,
         };
         let parsed = probe::parse(p, &inherited, &mut files, &src)?;
-        probes.push(parsed);
+        taken.insert(parsed.name.clone());
+        probes.push(Arc::new(parsed));
     }
     Ok(Config {
         listen: agent.listen,

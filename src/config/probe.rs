@@ -94,8 +94,8 @@ pub(super) struct Inherited<'a> {
     pub interval: Duration,
     pub timeout: Duration,
     pub alerting: &'a AlertingConfig,
-    /// The probes before this one (names must be unique).
-    pub earlier: &'a [ProbeConfig],
+    /// The names of the probes before this one (names must be unique).
+    pub taken: &'a std::collections::HashSet<String>,
 }
 
 /// Label names the agent sets itself; user labels may not reuse them.
@@ -111,7 +111,7 @@ pub(super) fn parse(
     src: &Source<'_>,
 ) -> Result<ProbeConfig, ConfigError> {
     let at = |span: Range<usize>, message: String| src.at(span, message);
-    let name = unique_name(&p.name, inherited.earlier, src)?;
+    let name = unique_name(&p.name, inherited.taken, src)?;
     let ctx = format!("probe {name:?}");
     let target: Target = p
         .target
@@ -172,7 +172,7 @@ pub(super) fn parse(
 
 fn unique_name(
     name: &Spanned<String>,
-    earlier: &[ProbeConfig],
+    taken: &std::collections::HashSet<String>,
     src: &Source<'_>,
 ) -> Result<String, ConfigError> {
     let text = name.get_ref();
@@ -182,7 +182,7 @@ fn unique_name(
             format!("probe name {text:?}: use letters, digits, '-', '_' and '.'"),
         ));
     }
-    if earlier.iter().any(|q| &q.name == text) {
+    if taken.contains(text) {
         return Err(src.at(
             name.span(),
             format!("probe name {text:?} is used twice; names must be unique"),

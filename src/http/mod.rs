@@ -38,7 +38,7 @@ pub trait AgentView: Send + Sync + 'static {
     /// Whether the configuration is loaded and the scheduler runs.
     fn is_ready(&self) -> bool;
     /// Every probe of the configuration in force with its latest round, in file order.
-    fn latest(&self) -> Vec<(ProbeConfig, Option<Round>)>;
+    fn latest(&self) -> Vec<(Arc<ProbeConfig>, Option<Round>)>;
     /// The agent's metric families.
     fn metrics(&self) -> &Metrics;
     /// Re-reads the configuration file (blocking: reads files, builds resolvers).

@@ -120,11 +120,10 @@ async fn jitter_is_small_and_bounded() {
         "capped at 1 s"
     );
     let distinct: std::collections::BTreeSet<_> =
-        (0..100).map(|k| jitter("mx1", k, interval)).collect();
-    // 600 ms of jitter on a 100 ms grid: six possible values, all of them used.
-    assert_eq!(
-        distinct.len(),
-        6,
+        (0..1000).map(|k| jitter("mx1", k, interval)).collect();
+    // 600 ms of jitter on a 10 ms grid: sixty possible values, nearly all of them used.
+    assert!(
+        (50..=60).contains(&distinct.len()),
         "jitter varies between slots: {distinct:?}"
     );
     assert!(

@@ -75,9 +75,4 @@ async fn an_address_costs_at_most_25_series_by_default_and_histograms_add_them()
         "{} with histograms",
         full.len()
     );
-    println!(
-        "series per address: {} lean, {} with histograms",
-        lean.len(),
-        full.len()
-    );
 }
