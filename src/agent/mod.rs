@@ -6,7 +6,7 @@
 //! endpoints on a given listener until a shutdown token fires, so tests start an agent on
 //! `127.0.0.1:0` and stop it; the binary passes signal handling in.
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -206,10 +206,20 @@ impl Agent {
             }
         }
         self.set_resolver(resolver);
-        let names: BTreeSet<String> = new.probes.iter().map(|p| p.name.clone()).collect();
-        self.metrics.retain_probes(&names);
+        // Only what the reload removed is looked up under the sinks' locks, which the event
+        // loop takes after every round.
+        let kept: HashSet<&str> = new.probes.iter().map(|p| p.name.as_str()).collect();
+        let removed: Vec<String> = self
+            .config()
+            .probes
+            .iter()
+            .filter(|p| !kept.contains(p.name.as_str()))
+            .map(|p| p.name.clone())
+            .collect();
+        drop(kept);
+        self.metrics.forget_probes(&removed);
         self.metrics.set_histograms(new.histograms);
-        self.latest.retain(&names);
+        self.latest.forget(&removed);
         self.alerting.reconfigure(&new);
         let count = new.probes.len();
         if let Ok(mut config) = self.config.write() {

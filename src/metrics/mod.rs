@@ -9,7 +9,7 @@ pub mod family;
 pub mod posture;
 mod series;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::{Gauge, Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts, Registry};
@@ -126,9 +126,9 @@ impl Metrics {
     }
 
     /// Forgets probes a reload removed.
-    pub fn retain_probes(&self, names: &BTreeSet<String>) {
-        self.series.retain_probes(names);
-        self.posture.retain_probes(names);
+    pub fn forget_probes(&self, removed: &[String]) {
+        self.series.forget_probes(removed);
+        self.posture.forget_probes(removed);
     }
 
     /// The agent's own families (small), in text form: the start of /metrics.

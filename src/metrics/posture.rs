@@ -2,7 +2,7 @@
 //! per address, MTA-STS validity, mode and max_age. A probe's series are replaced on each
 //! round, so addresses and records that disappear leave no stale series.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use prometheus::{GaugeVec, Opts, Registry};
@@ -134,17 +134,12 @@ impl PostureMetrics {
     }
 
     /// Forgets probes a reload removed.
-    pub fn retain_probes(&self, names: &BTreeSet<String>) {
+    pub fn forget_probes(&self, removed: &[String]) {
         let Ok(mut set) = self.set.lock() else {
             return;
         };
-        let gone: Vec<String> = set
-            .keys()
-            .filter(|p| !names.contains(*p))
-            .cloned()
-            .collect();
-        for probe in gone {
-            if let Some(series) = set.remove(&probe) {
+        for probe in removed {
+            if let Some(series) = set.remove(probe) {
                 self.remove(series);
             }
         }
