@@ -1,4 +1,4 @@
-//! The scheduler: one timer task per probe, spread over the interval, under a global limit.
+//! The scheduler: one timer for all probes, spread over the interval, under a global limit.
 //!
 //! - A probe fires at `base + offset + k × interval (+ jitter)`, where `offset` is a stable hash
 //!   of its name modulo the interval (on a 10 ms [`GRID`]), so 100,000 probes spread evenly
@@ -12,14 +12,21 @@
 //! - [`Scheduler::apply`] swaps the job set on reload: unchanged jobs keep running untouched,
 //!   changed ones restart, removed ones stop.
 //!
+//! - One driver task holds every probe's next start in a heap and spawns a task per round only
+//!   when it is due, so an idle probe costs a heap entry and a table slot (about a hundred
+//!   bytes), not a task of its own with its timer and cancellation tokens (about two
+//!   kilobytes): what lets 100,000 probes fit in the agent's memory budget.
+//!
 //! Time comes from `tokio::time`, so tests drive it with `pause()`/`advance()`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -78,23 +85,107 @@ pub fn jitter(name: &str, k: u64, interval: Duration) -> Duration {
     Duration::from_millis(fnv1a(name.as_bytes(), k.wrapping_add(1)) % slots * step)
 }
 
-struct Running<J> {
+/// One job in the table: what it is, when its slots fall, and its round in flight.
+struct Entry<J> {
     job: Arc<J>,
-    /// Stops the timer (and any wait for a permit).
-    cancel: CancellationToken,
-    /// Also aborts a round in flight.
-    kill: CancellationToken,
+    /// Its first slot (base + offset); slot `k` is `first + k × interval` (+ jitter).
+    first: Instant,
+    /// Cancels the round in flight (or its wait for a permit): a reload removed the job.
+    round: Option<CancellationToken>,
 }
 
-impl<J> Running<J> {
-    fn stop_now(&self) {
-        self.cancel.cancel();
-        self.kill.cancel();
+/// A place in the table. Its generation changes whenever the place is emptied, so heap items of
+/// a job that a reload removed or replaced are recognised and dropped.
+struct Slot<J> {
+    generation: u32,
+    entry: Option<Entry<J>>,
+}
+
+/// A planned start: when, which place of the table, and of which generation.
+type Due = Reverse<(Instant, u32, u32)>;
+
+/// Every job, and the heap of their next starts.
+struct Table<J> {
+    slots: Vec<Slot<J>>,
+    free: Vec<u32>,
+    by_name: HashMap<String, u32>,
+    heap: BinaryHeap<Due>,
+    /// When the driver means to wake next (None: it waits for news).
+    wake_at: Option<Instant>,
+}
+
+impl<J: Job> Table<J> {
+    fn new() -> Table<J> {
+        Table {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_name: HashMap::new(),
+            heap: BinaryHeap::new(),
+            wake_at: None,
+        }
+    }
+
+    /// Adds `job` with its first slot at `first`, planned from slot `k`; returns when.
+    fn insert(&mut self, job: Arc<J>, first: Instant, k: u64, jitter: bool) -> Instant {
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot {
+                generation: 0,
+                entry: None,
+            });
+            (self.slots.len() - 1) as u32
+        });
+        let at = planned(&*job, first, k, jitter);
+        self.by_name.insert(job.name().to_string(), index);
+        let slot = &mut self.slots[index as usize];
+        slot.entry = Some(Entry {
+            job,
+            first,
+            round: None,
+        });
+        self.heap.push(Reverse((at, index, slot.generation)));
+        at
+    }
+
+    /// Takes the job named `name` out; its round in flight (if any) is cancelled.
+    fn remove(&mut self, name: &str) {
+        let Some(index) = self.by_name.remove(name) else {
+            return;
+        };
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            if let Some(round) = slot.entry.take().and_then(|e| e.round) {
+                round.cancel();
+            }
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free.push(index);
+        }
+    }
+
+    /// The job at `index` if it is still the one of `generation`.
+    fn live(&mut self, index: u32, generation: u32) -> Option<&mut Entry<J>> {
+        let slot = self.slots.get_mut(index as usize)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.entry.as_mut()
     }
 }
 
-/// The running schedule.
-pub struct Scheduler<J: Job> {
+/// When slot `k` of `job` starts.
+fn planned<J: Job>(job: &J, first: Instant, k: u64, jitter: bool) -> Instant {
+    let interval = job.interval().max(Duration::from_millis(1));
+    let jit = if jitter {
+        self::jitter(job.name(), k, interval)
+    } else {
+        Duration::ZERO
+    };
+    let slot = (interval.as_nanos() * u128::from(k)).min(u128::from(u64::MAX));
+    first + Duration::from_nanos(slot as u64) + jit
+}
+
+/// What the driver and the round tasks share.
+struct Shared<J> {
+    table: Mutex<Table<J>>,
+    news: Notify,
     base: Instant,
     jitter: bool,
     permits: Limit,
@@ -102,114 +193,218 @@ pub struct Scheduler<J: Job> {
     on_lag: LagFn,
     stop: CancellationToken,
     kill: CancellationToken,
-    tracker: TaskTracker,
-    running: HashMap<String, Running<J>>,
+    rounds: TaskTracker,
+}
+
+impl<J: Job> Shared<J> {
+    fn table(&self) -> MutexGuard<'_, Table<J>> {
+        match self.table.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Wakes the driver if `at` comes before the wake-up it planned.
+    fn tell(&self, table: &Table<J>, at: Instant) {
+        if table.wake_at.is_none_or(|w| at < w) {
+            self.news.notify_one();
+        }
+    }
+}
+
+/// The running schedule.
+pub struct Scheduler<J: Job> {
+    shared: Arc<Shared<J>>,
+    driver: TaskTracker,
 }
 
 impl<J: Job> Scheduler<J> {
-    /// A scheduler whose slots count from now.
+    /// A scheduler whose slots count from now; its driver starts with the first
+    /// [`Scheduler::apply`] (which needs a tokio runtime).
     pub fn new(concurrency: usize, run: RunFn<J>, on_lag: LagFn) -> Self {
-        let concurrency = concurrency.max(1);
-        Scheduler {
+        let shared = Arc::new(Shared {
+            table: Mutex::new(Table::new()),
+            news: Notify::new(),
             base: Instant::now(),
             jitter: true,
-            permits: Limit::new(concurrency),
+            permits: Limit::new(concurrency.max(1)),
             run,
             on_lag,
             stop: CancellationToken::new(),
             kill: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-            running: HashMap::new(),
+            rounds: TaskTracker::new(),
+        });
+        Scheduler {
+            shared,
+            driver: TaskTracker::new(),
         }
     }
 
-    /// Without jitter (tests that assert exact firing times).
+    /// Without jitter (tests that assert exact firing times); before the first `apply`.
     pub fn without_jitter(mut self) -> Self {
-        self.jitter = false;
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.jitter = false;
+        }
         self
     }
 
     /// Names of the running jobs.
     pub fn job_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.running.keys().cloned().collect();
+        let mut names: Vec<String> = self.shared.table().by_name.keys().cloned().collect();
         names.sort();
         names
     }
 
-    /// Replaces the job set: unchanged jobs keep their timers, others (re)start or stop.
+    /// Replaces the job set: unchanged jobs keep their slots (and a round in flight goes on),
+    /// changed ones restart at their next slot, removed ones stop (a round in flight is
+    /// cancelled).
     pub fn apply(&mut self, jobs: Vec<Arc<J>>, concurrency: usize) {
-        self.permits.resize(concurrency);
-        let mut next: HashMap<String, Running<J>> = HashMap::new();
-        for job in jobs {
-            let name = job.name().to_string();
-            match self.running.remove(&name) {
-                Some(current) if current.job.same_as(&job) => {
-                    next.insert(name, current);
-                }
-                previous => {
-                    if let Some(previous) = previous {
-                        previous.stop_now();
-                    }
-                    let (cancel, kill) = (self.stop.child_token(), self.kill.child_token());
-                    self.spawn(job.clone(), cancel.clone(), kill.clone());
-                    next.insert(name, Running { job, cancel, kill });
-                }
+        let shared = &self.shared;
+        shared.permits.resize(concurrency);
+        if self.driver.is_empty() && !self.driver.is_closed() {
+            self.driver.spawn(drive(shared.clone()));
+            self.driver.close();
+        }
+        let now = Instant::now();
+        let mut table = shared.table();
+        let mut wanted: HashMap<&str, ()> = HashMap::with_capacity(jobs.len());
+        let mut earliest: Option<Instant> = None;
+        for job in &jobs {
+            wanted.insert(job.name(), ());
+            let same = table
+                .by_name
+                .get(job.name())
+                .and_then(|i| table.slots.get(*i as usize)?.entry.as_ref())
+                .is_some_and(|e| e.job.same_as(job));
+            if same {
+                continue;
             }
-        }
-        for (_, removed) in self.running.drain() {
-            removed.stop_now();
-        }
-        self.running = next;
-    }
-
-    fn spawn(&self, job: Arc<J>, cancel: CancellationToken, kill: CancellationToken) {
-        let (base, jitter, permits) = (self.base, self.jitter, self.permits.clone());
-        let (run, on_lag) = (self.run.clone(), self.on_lag.clone());
-        self.tracker.spawn(async move {
+            table.remove(job.name());
             let interval = job.interval().max(Duration::from_millis(1));
-            let first = base + offset(job.name(), interval);
-            let mut k = slot_after(first, interval, Instant::now(), true);
-            loop {
-                let jit = if jitter {
-                    self::jitter(job.name(), k, interval)
-                } else {
-                    Duration::ZERO
-                };
-                let slot = (interval.as_nanos() * u128::from(k)).min(u128::from(u64::MAX));
-                let planned = first + Duration::from_nanos(slot as u64) + jit;
-                tokio::select! {
-                    _ = sleep_until(planned) => {}
-                    _ = cancel.cancelled() => return,
-                }
-                let permit = tokio::select! {
-                    permit = permits.acquire() => permit,
-                    _ = cancel.cancelled() => return,
-                };
-                on_lag(Instant::now().saturating_duration_since(planned));
-                tokio::select! {
-                    _ = run(job.clone()) => {}
-                    _ = kill.cancelled() => return,
-                }
-                drop(permit);
-                k = slot_after(first, interval, Instant::now(), false);
-            }
-        });
+            let first = shared.base + offset(job.name(), interval);
+            let k = slot_after(first, interval, now, true);
+            let at = table.insert(job.clone(), first, k, shared.jitter);
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        }
+        let gone: Vec<String> = table
+            .by_name
+            .keys()
+            .filter(|name| !wanted.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            table.remove(&name);
+        }
+        if let Some(at) = earliest {
+            shared.tell(&table, at);
+        }
     }
 
     /// Stops scheduling; rounds in flight get `grace` to finish, then are cancelled.
     /// Returns whether everything finished within the grace period.
     pub async fn shutdown(self, grace: Duration) -> bool {
-        self.tracker.close();
-        self.stop.cancel();
-        let finished = tokio::time::timeout(grace, self.tracker.wait())
+        let shared = self.shared;
+        shared.stop.cancel();
+        self.driver.close();
+        self.driver.wait().await;
+        shared.rounds.close();
+        let finished = tokio::time::timeout(grace, shared.rounds.wait())
             .await
             .is_ok();
         if !finished {
-            self.kill.cancel();
-            self.tracker.wait().await;
+            shared.kill.cancel();
+            shared.rounds.wait().await;
         }
         finished
     }
+}
+
+/// The driver: sleeps until the earliest planned start, then starts every round that is due.
+async fn drive<J: Job>(shared: Arc<Shared<J>>) {
+    loop {
+        let next = {
+            let mut table = shared.table();
+            let next = table.heap.peek().map(|Reverse((at, ..))| *at);
+            table.wake_at = next;
+            next
+        };
+        let news = shared.news.notified();
+        tokio::select! {
+            _ = async {
+                match next {
+                    Some(at) => sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+            _ = news => continue,
+            _ = shared.stop.cancelled() => return,
+        }
+        let now = Instant::now();
+        let mut table = shared.table();
+        while let Some(Reverse((at, index, generation))) = table.heap.peek().copied() {
+            if at > now {
+                break;
+            }
+            table.heap.pop();
+            let round = shared.kill.child_token();
+            let Some(entry) = table.live(index, generation) else {
+                continue;
+            };
+            entry.round = Some(round.clone());
+            let (job, first) = (entry.job.clone(), entry.first);
+            let due = DueRound {
+                index,
+                generation,
+                first,
+                at,
+            };
+            shared
+                .rounds
+                .spawn(one_round(shared.clone(), job, due, round));
+        }
+    }
+}
+
+/// A round that is due: its place in the table and its planned start.
+struct DueRound {
+    index: u32,
+    generation: u32,
+    first: Instant,
+    at: Instant,
+}
+
+/// One round: waits for a permit (lag), runs, then plans the job's next slot (the first one
+/// after the round finished, so a job never overlaps itself).
+async fn one_round<J: Job>(
+    shared: Arc<Shared<J>>,
+    job: Arc<J>,
+    due: DueRound,
+    round: CancellationToken,
+) {
+    let permit = tokio::select! {
+        permit = shared.permits.acquire() => permit,
+        _ = round.cancelled() => return,
+        _ = shared.stop.cancelled() => return,
+    };
+    (shared.on_lag)(Instant::now().saturating_duration_since(due.at));
+    tokio::select! {
+        _ = (shared.run)(job.clone()) => {}
+        _ = round.cancelled() => return,
+    }
+    drop(permit);
+    if shared.stop.is_cancelled() {
+        return;
+    }
+    let interval = job.interval().max(Duration::from_millis(1));
+    let k = slot_after(due.first, interval, Instant::now(), false);
+    let at = planned(&*job, due.first, k, shared.jitter);
+    let mut table = shared.table();
+    let Some(entry) = table.live(due.index, due.generation) else {
+        return;
+    };
+    entry.round = None;
+    table.heap.push(Reverse((at, due.index, due.generation)));
+    shared.tell(&table, at);
 }
 
 /// The first slot index `k` with `first + k × interval` at or after `now` (or strictly after,

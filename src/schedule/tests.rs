@@ -295,3 +295,25 @@ async fn reloads_that_change_the_limit_under_load_never_add_permits() {
         "the limit is 2 after 2 → 1 → 2 → 1 → 2"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_changed_twice_before_it_runs_fires_once_per_slot() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    s.apply(vec![job("a", 60, 1), job("b", 60, 1)], 10);
+    // Changed (new work time), changed back, removed and re-added: each leaves a stale start
+    // in the heap, and none of them may fire.
+    s.apply(vec![job("a", 60, 2), job("b", 60, 1)], 10);
+    s.apply(vec![job("a", 60, 1), job("b", 60, 1)], 10);
+    s.apply(vec![job("b", 60, 1)], 10);
+    s.apply(vec![job("a", 60, 1), job("b", 60, 1)], 10);
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let off = offset("a", Duration::from_secs(60));
+    let want: Vec<Duration> = (0..4)
+        .map(|k| off + Duration::from_secs(60) * k)
+        .filter(|t| *t + Duration::from_secs(1) <= Duration::from_secs(200))
+        .collect();
+    assert_eq!(starts(&log, "a"), want);
+    assert_eq!(s.job_names(), ["a", "b"]);
+}
