@@ -1,6 +1,7 @@
 //! The configuration's probes made ready to run: settings, resolver and posture tools per
 //! probe, built once per load and shared by every round.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,12 +20,13 @@ use crate::trust::LazyTrust;
 pub struct ProbeJob {
     /// The probe's configuration (shared with the configuration it came from).
     pub config: Arc<ProbeConfig>,
+    /// Shared by every probe with the same settings (most of them).
     pub(super) settings: Arc<ProbeSettings>,
     pub(super) resolver: Option<Resolver>,
     /// For `mx:` probes: what the posture checks use.
     pub(super) posture: Option<PostureTools>,
-    /// Agent-wide settings that change what the probe does (for reload diffing).
-    agent_settings: (String, Vec<SocketAddr>),
+    /// Agent-wide settings that change what the probe does (for reload diffing), shared.
+    agent_settings: Arc<(String, Vec<SocketAddr>)>,
 }
 
 impl schedule::Job for ProbeJob {
@@ -75,14 +77,22 @@ pub(super) struct Shared<'a> {
 /// The jobs of `config`.
 pub(super) fn build_jobs(config: &Config, shared: &Shared<'_>) -> Result<JobSet, JobError> {
     let resolver = Resolver::new(&config.dns_servers);
-    let mut jobs = Vec::new();
+    let agent_settings = Arc::new((config.ehlo_name.to_string(), config.dns_servers.clone()));
+    let mut jobs = Vec::with_capacity(config.probes.len());
+    let mut distinct: HashMap<SettingsKey, Arc<ProbeSettings>> = HashMap::new();
     for p in &config.probes {
         let setup = |problem| JobError {
             probe: p.name.clone(),
             problem,
         };
-        let mut settings = p.probe_settings(shared.system_trust, &config.ehlo_name);
-        settings.connections = Some(shared.connections.clone());
+        let settings = distinct
+            .entry(SettingsKey::of(p))
+            .or_insert_with(|| {
+                let mut settings = p.probe_settings(shared.system_trust, &config.ehlo_name);
+                settings.connections = Some(shared.connections.clone());
+                Arc::new(settings)
+            })
+            .clone();
         let resolver = match (&resolver, &p.target.host) {
             (_, Host::Ip(_)) => None,
             (Ok(r), Host::Name(_)) => Some(r.clone()),
@@ -98,13 +108,43 @@ pub(super) fn build_jobs(config: &Config, shared: &Shared<'_>) -> Result<JobSet,
         };
         jobs.push(Arc::new(ProbeJob {
             config: p.clone(),
-            settings: Arc::new(settings),
+            settings,
             resolver,
             posture,
-            agent_settings: (config.ehlo_name.to_string(), config.dns_servers.clone()),
+            agent_settings: agent_settings.clone(),
         }));
     }
     Ok(JobSet { jobs, resolver })
+}
+
+/// What a probe's [`ProbeSettings`] are made of: probes that agree on it share one.
+#[derive(PartialEq, Eq, Hash)]
+struct SettingsKey {
+    tls: Option<crate::target::TlsMode>,
+    insecure: bool,
+    /// Which trust store (the system's, or one CA file's), by identity.
+    trust: Option<usize>,
+    server_name: Option<String>,
+    noop: bool,
+    timeout: Duration,
+    warn_cert: Duration,
+}
+
+impl SettingsKey {
+    fn of(p: &ProbeConfig) -> SettingsKey {
+        SettingsKey {
+            tls: p.tls,
+            insecure: p.insecure,
+            trust: p
+                .ca_file
+                .as_ref()
+                .map(|ca| Arc::as_ptr(ca.value()) as usize),
+            server_name: p.server_name.clone(),
+            noop: p.noop,
+            timeout: p.timeout,
+            warn_cert: p.warn_cert,
+        }
+    }
 }
 
 /// The posture tools of `mx:` probe `p`: the policy fetcher trusts what the probe trusts, the
@@ -125,4 +165,31 @@ fn posture_tools(
         p.timeout.min(crate::probe::POLICY_FETCH_TIMEOUT),
         posture.settings,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn probes_with_the_same_settings_share_them_and_others_do_not() {
+        let text = "[[probe]]\nname = \"a\"\ntarget = \"127.0.0.1:25\"\n\
+                    [[probe]]\nname = \"b\"\ntarget = \"127.0.0.2:25\"\n\
+                    [[probe]]\nname = \"c\"\ntarget = \"127.0.0.3:25\"\nserver_name = \"mx.test\"\n\
+                    [[probe]]\nname = \"d\"\ntarget = \"127.0.0.4:25\"\ntimeout = \"3s\"\n";
+        let config = crate::config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let trust = Arc::new(LazyTrust::new(Vec::new()));
+        let connections = Limit::new(4);
+        let shared = Shared {
+            system_trust: &trust,
+            connections: &connections,
+        };
+        let jobs = build_jobs(&config, &shared).expect("jobs").jobs;
+        let same = |i: usize, j: usize| Arc::ptr_eq(&jobs[i].settings, &jobs[j].settings);
+        assert!(same(0, 1), "a and b agree on everything");
+        assert!(!same(0, 2), "c names its server");
+        assert!(!same(0, 3), "d has its own timeout");
+        assert_eq!(jobs[2].settings.server_name.as_deref(), Some("mx.test"));
+        assert_eq!(jobs[3].settings.timeout, Duration::from_secs(3));
+    }
 }

@@ -66,8 +66,9 @@ pub fn agent_name() -> String {
 /// notifiers each probe routes to, and the state file.
 struct Routing {
     alerting: AlertingConfig,
-    /// Probe name → the notifiers it uses (None: all).
-    routes: HashMap<String, Option<Vec<String>>>,
+    /// Probe name → the notifiers it uses, for the probes that name some (the others use
+    /// every notifier, and cost nothing here).
+    routes: HashMap<String, Vec<String>>,
     state_file: Option<PathBuf>,
 }
 
@@ -78,7 +79,7 @@ impl Routing {
             routes: config
                 .probes
                 .iter()
-                .map(|p| (p.name.clone(), p.notify.clone()))
+                .filter_map(|p| Some((p.name.clone(), p.notify.clone()?)))
                 .collect(),
             state_file: config.state_file.clone(),
         }
@@ -86,8 +87,8 @@ impl Routing {
 
     fn routes_to(&self, probe: &str, notifier: &str) -> bool {
         match self.routes.get(probe) {
-            Some(Some(list)) => list.iter().any(|n| n == notifier),
-            _ => true,
+            Some(list) => list.iter().any(|n| n == notifier),
+            None => true,
         }
     }
 }
