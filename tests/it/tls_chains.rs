@@ -37,12 +37,18 @@ fn days(n: i64) -> time::Duration {
     time::Duration::days(n)
 }
 
-#[tokio::test]
-async fn a_complete_chain_through_an_intermediate_verifies() {
+/// A root, and a leaf for `localhost` signed by a valid intermediate of it (in its chain).
+fn through_an_intermediate() -> (TestCa, Leaf) {
     let root = TestCa::new("Root");
     let now = OffsetDateTime::now_utc();
     let intermediate = root.intermediate("Intermediate", now - days(10), now + days(300));
     let leaf = intermediate.leaf(&["localhost"], 60);
+    (root, leaf)
+}
+
+#[tokio::test]
+async fn a_complete_chain_through_an_intermediate_verifies() {
+    let (root, leaf) = through_an_intermediate();
     let (report, _) = run_trusting(
         &root,
         starttls_session(&leaf, AFTER_TLS),
@@ -59,10 +65,7 @@ async fn a_complete_chain_through_an_intermediate_verifies() {
 
 #[tokio::test]
 async fn a_missing_intermediate_is_a_certificate_failure() {
-    let root = TestCa::new("Root");
-    let now = OffsetDateTime::now_utc();
-    let intermediate = root.intermediate("Intermediate", now - days(10), now + days(300));
-    let leaf = intermediate.leaf(&["localhost"], 60);
+    let (root, leaf) = through_an_intermediate();
     let report = presenting(&root, &leaf, leaf.chain[..1].to_vec()).await;
     assert_outcome(&report, Some(("tls_handshake", "tls_certificate")));
     let why = report
@@ -101,10 +104,7 @@ async fn an_expired_or_not_yet_valid_intermediate_fails_though_the_leaf_is_fine(
 
 #[tokio::test]
 async fn a_chain_far_too_large_fails_in_the_handshake_within_the_deadline() {
-    let root = TestCa::new("Root");
-    let now = OffsetDateTime::now_utc();
-    let intermediate = root.intermediate("Intermediate", now - days(10), now + days(300));
-    let leaf = intermediate.leaf(&["localhost"], 60);
+    let (root, leaf) = through_an_intermediate();
     // About 200 certificates: far beyond any real chain and rustls' handshake message limit.
     let mut chain = leaf.chain.clone();
     for _ in 0..200 {

@@ -102,17 +102,18 @@ impl Dispatcher {
             return;
         };
         for sink in sinks.iter().filter(|s| route(s.notifier())) {
-            let ticket = self.shared.outbox.add(&sink.key, &n);
-            let item = Item::One(n.clone());
-            sink.accept(
-                &self.shared,
-                Queued {
-                    item,
-                    ticket: Some(ticket),
-                },
-                Place::Back,
-            );
+            self.enqueue(sink, &n);
         }
+    }
+
+    /// Puts `n` in the outbox for `sink`, then in its queue.
+    fn enqueue(&self, sink: &Sink, n: &Arc<Notification>) {
+        let ticket = self.shared.outbox.add(&sink.key, n);
+        let queued = Queued {
+            item: Item::One(n.clone()),
+            ticket: Some(ticket),
+        };
+        sink.accept(&self.shared, queued, Place::Back);
     }
 
     /// Queues a notification the outbox held at start for its endpoint or, when that endpoint
@@ -129,16 +130,7 @@ impl Dispatcher {
         };
         let n = Arc::new(n);
         for sink in &chosen {
-            let ticket = self.shared.outbox.add(&sink.key, &n);
-            let item = Item::One(n.clone());
-            sink.accept(
-                &self.shared,
-                Queued {
-                    item,
-                    ticket: Some(ticket),
-                },
-                Place::Back,
-            );
+            self.enqueue(sink, &n);
         }
         !chosen.is_empty()
     }
