@@ -20,7 +20,7 @@
 //! Time comes from `tokio::time`, so tests drive it with `pause()`/`advance()`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +30,8 @@ use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use self::table::Table;
 
 use crate::limit::Limit;
 
@@ -83,91 +85,6 @@ pub fn jitter(name: &str, k: u64, interval: Duration) -> Duration {
         return Duration::ZERO;
     }
     Duration::from_millis(fnv1a(name.as_bytes(), k.wrapping_add(1)) % slots * step)
-}
-
-/// One job in the table: what it is, when its slots fall, and its round in flight.
-struct Entry<J> {
-    job: Arc<J>,
-    /// Its first slot (base + offset); slot `k` is `first + k × interval` (+ jitter).
-    first: Instant,
-    /// Cancels the round in flight (or its wait for a permit): a reload removed the job.
-    round: Option<CancellationToken>,
-}
-
-/// A place in the table. Its generation changes whenever the place is emptied, so heap items of
-/// a job that a reload removed or replaced are recognised and dropped.
-struct Slot<J> {
-    generation: u32,
-    entry: Option<Entry<J>>,
-}
-
-/// A planned start: when, which place of the table, and of which generation.
-type Due = Reverse<(Instant, u32, u32)>;
-
-/// Every job, and the heap of their next starts.
-struct Table<J> {
-    slots: Vec<Slot<J>>,
-    free: Vec<u32>,
-    by_name: HashMap<String, u32>,
-    heap: BinaryHeap<Due>,
-    /// When the driver means to wake next (None: it waits for news).
-    wake_at: Option<Instant>,
-}
-
-impl<J: Job> Table<J> {
-    fn new() -> Table<J> {
-        Table {
-            slots: Vec::new(),
-            free: Vec::new(),
-            by_name: HashMap::new(),
-            heap: BinaryHeap::new(),
-            wake_at: None,
-        }
-    }
-
-    /// Adds `job` with its first slot at `first`, planned from slot `k`; returns when.
-    fn insert(&mut self, job: Arc<J>, first: Instant, k: u64, jitter: bool) -> Instant {
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.slots.push(Slot {
-                generation: 0,
-                entry: None,
-            });
-            (self.slots.len() - 1) as u32
-        });
-        let at = planned(&*job, first, k, jitter);
-        self.by_name.insert(job.name().to_string(), index);
-        let slot = &mut self.slots[index as usize];
-        slot.entry = Some(Entry {
-            job,
-            first,
-            round: None,
-        });
-        self.heap.push(Reverse((at, index, slot.generation)));
-        at
-    }
-
-    /// Takes the job named `name` out; its round in flight (if any) is cancelled.
-    fn remove(&mut self, name: &str) {
-        let Some(index) = self.by_name.remove(name) else {
-            return;
-        };
-        if let Some(slot) = self.slots.get_mut(index as usize) {
-            if let Some(round) = slot.entry.take().and_then(|e| e.round) {
-                round.cancel();
-            }
-            slot.generation = slot.generation.wrapping_add(1);
-            self.free.push(index);
-        }
-    }
-
-    /// The job at `index` if it is still the one of `generation`.
-    fn live(&mut self, index: u32, generation: u32) -> Option<&mut Entry<J>> {
-        let slot = self.slots.get_mut(index as usize)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.entry.as_mut()
-    }
 }
 
 /// When slot `k` of `job` starts.
@@ -283,7 +200,8 @@ impl<J: Job> Scheduler<J> {
             let interval = job.interval().max(Duration::from_millis(1));
             let first = shared.base + offset(job.name(), interval);
             let k = slot_after(first, interval, now, true);
-            let at = table.insert(job.clone(), first, k, shared.jitter);
+            let at = planned(&**job, first, k, shared.jitter);
+            table.insert(job.name().to_string(), job.clone(), first, at);
             earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
         let gone: Vec<String> = table
@@ -420,5 +338,6 @@ fn slot_after(first: Instant, interval: Duration, now: Instant, inclusive: bool)
     (if inclusive && exact { k } else { k + 1 }) as u64
 }
 
+mod table;
 #[cfg(test)]
 mod tests;

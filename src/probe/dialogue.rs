@@ -17,6 +17,7 @@ use crate::report::{
 };
 use crate::target::TlsMode;
 
+mod early_end;
 mod verdict;
 
 /// A phase's outcome: what it found, or why the probe failed.
@@ -205,24 +206,6 @@ impl Dialogue<'_> {
         Ok(())
     }
 
-    /// After a failed STARTTLS: with `opportunistic` TLS, a server that refused the handshake
-    /// for want of a legacy suite or version still takes mail, since senders with opportunistic
-    /// TLS (Postfix's `may`, Exim's default) retry in plaintext, so the round is a warning, not
-    /// an outage. The connection is gone either way: nothing more is asked.
-    fn fall_back(&mut self, mode: TlsMode, failure: Failure) -> Step<()> {
-        match self.refused {
-            Some(_) if mode == TlsMode::Opportunistic => {
-                self.warnings.push(format!(
-                    "TLS refused, mail would go in plaintext: {}; senders with opportunistic \
-                     TLS retry without it",
-                    failure.message
-                ));
-                Ok(())
-            }
-            _ => Err(failure),
-        }
-    }
-
     async fn connect(&mut self) -> Step<BoxStream> {
         let started = Instant::now();
         let result = timeout_at(self.phase_deadline(), TcpStream::connect(self.plan.address)).await;
@@ -272,40 +255,6 @@ impl Dialogue<'_> {
         };
         self.record(phase, started, result.as_ref().ok().map(|r| r.code));
         result.map_err(|e| session_failure(phase, e))
-    }
-
-    /// The server spoke out of turn before `line`: its stray reply is read (bounded) and
-    /// shown. A 421 is the server closing (RFC 5321 §3.8); anything else puts every later
-    /// reply against the wrong command, so the probe stops rather than misread them.
-    async fn stray_reply(
-        &mut self,
-        phase: Phase,
-        line: &str,
-        started: Instant,
-        deadline: Instant,
-    ) -> Failure {
-        let stray = self.session.read_reply(deadline).await;
-        self.record(phase, started, stray.as_ref().ok().map(|r| r.code));
-        let verb = line.split_whitespace().next().unwrap_or(line);
-        match stray {
-            Ok(reply) if reply.code == 421 => fail(
-                phase,
-                FailureReason::Rejected,
-                Some(421),
-                format!("the server is closing the connection (421 before {verb}): {}", reply.text()),
-            ),
-            Ok(reply) => fail(
-                phase,
-                FailureReason::ProtocolError,
-                Some(reply.code),
-                format!(
-                    "the server sent a reply nobody asked for before {verb} ({} {}): the dialogue is out of step",
-                    reply.code,
-                    reply.text()
-                ),
-            ),
-            Err(e) => session_failure(phase, e),
-        }
     }
 
     async fn starttls(&mut self, ehlo: &str) -> Step<()> {
