@@ -33,6 +33,20 @@ fn smtpwatch(args: &[&str]) -> Output {
         .expect("run smtpwatch")
 }
 
+/// `smtpwatch check TARGET` trusting the test CA for `localhost`, as JSON.
+fn check_verified(target: &str) -> Output {
+    smtpwatch(&[
+        "check",
+        target,
+        "--ca-file",
+        &ca_file(),
+        "--server-name",
+        "localhost",
+        "--format",
+        "json",
+    ])
+}
+
 fn json_report(out: &Output) -> serde_json::Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let first = stdout.lines().next().unwrap_or_else(|| {
@@ -67,16 +81,7 @@ fn postfix_log_once(from: usize, needle: &str) -> String {
 fn postfix_starttls_verifies_against_the_test_ca_on_ipv4_and_ipv6() {
     for target in ["127.0.0.1:2525", "[::1]:2525"] {
         let log_before = postfix_log().len();
-        let out = smtpwatch(&[
-            "check",
-            target,
-            "--ca-file",
-            &ca_file(),
-            "--server-name",
-            "localhost",
-            "--format",
-            "json",
-        ]);
+        let out = check_verified(target);
         let report = json_report(&out);
         assert_eq!(out.status.code(), Some(0), "{target}: {report:#}");
         assert_eq!(report["status"], "ok");

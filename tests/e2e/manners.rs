@@ -3,7 +3,7 @@
 //! deep protocol test enforced. The probe waits for the whole two-line greeting, never
 //! pipelines, sends nothing malformed, and its session ends cleanly; postscreen's log says so.
 
-use crate::{ca_file, json_report, postfix_log, postfix_log_once, smtpwatch};
+use crate::{check_verified, json_report, postfix_log, postfix_log_once};
 
 /// What postscreen logs about a client that misbehaves (or a session that ends badly).
 const BAD_MANNERS: [&str; 9] = [
@@ -22,16 +22,7 @@ const BAD_MANNERS: [&str; 9] = [
 #[ignore = "needs the servers started by tests/run.sh"]
 fn postscreen_with_deep_tests_finds_nothing_to_say_about_the_probe() {
     let before = postfix_log().len();
-    let out = smtpwatch(&[
-        "check",
-        "127.0.0.1:2526",
-        "--ca-file",
-        &ca_file(),
-        "--server-name",
-        "localhost",
-        "--format",
-        "json",
-    ]);
+    let out = check_verified("127.0.0.1:2526");
     let report = json_report(&out);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     assert_eq!(report["tls"]["verified"], true, "{report:#}");

@@ -35,6 +35,15 @@ async fn check(target: &str, dns: &FakeDns, timeout: Duration) -> (Vec<ProbeRepo
     (reports, started.elapsed())
 }
 
+/// `mx:example.test` on `port` through `dns` is probed once, successfully; returns that report.
+async fn probed_once(dns: &FakeDns, port: u16) -> ProbeReport {
+    let target = format!("mx:example.test:{port}");
+    let (mut reports, _) = check(&target, dns, Duration::from_secs(5)).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].success, "{:?}", reports[0].failure);
+    reports.remove(0)
+}
+
 fn dns_failure(report: &ProbeReport) -> &str {
     let failure = report.failure.as_ref().expect("a failure");
     assert_eq!(
@@ -54,16 +63,9 @@ async fn an_mx_host_that_is_a_cname_is_followed_and_probed() {
         ("real.example.test", ip("127.0.0.2")),
     ])
     .await;
-    let (reports, _) = check(
-        &format!("mx:example.test:{port}"),
-        &dns,
-        Duration::from_secs(5),
-    )
-    .await;
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].success, "{:?}", reports[0].failure);
+    let report = probed_once(&dns, port).await;
     assert_eq!(
-        reports[0].address.as_deref(),
+        report.address.as_deref(),
         Some(format!("127.0.0.2:{port}").as_str())
     );
 }
@@ -99,14 +101,7 @@ async fn an_answer_truncated_over_udp_is_fetched_over_tcp() {
         ..Behaviour::default()
     };
     let dns = FakeDns::start_with(records, behaviour).await;
-    let (reports, _) = check(
-        &format!("mx:example.test:{port}"),
-        &dns,
-        Duration::from_secs(5),
-    )
-    .await;
-    assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].success, "{:?}", reports[0].failure);
+    probed_once(&dns, port).await;
 }
 
 #[tokio::test]
