@@ -115,9 +115,16 @@ impl Sink {
 
     /// Queues `queued` here, or passes it to the heirs when this sink is retired.
     pub fn accept(&self, shared: &Shared, queued: Queued, place: Place) {
-        let heirs = self.heirs.lock().ok().and_then(|h| h.clone());
-        match heirs {
-            Some(heirs) => hand_over(self.notifier(), &heirs, shared, queued, place),
+        let Ok(slot) = self.heirs.lock() else {
+            return;
+        };
+        match slot.clone() {
+            Some(heirs) => {
+                drop(slot);
+                hand_over(self.notifier(), &heirs, shared, queued, place);
+            }
+            // Pushed under the heirs lock, as `retire` drains under it: an item is either
+            // drained with the queue or handed over, never left in a retired queue.
             None => self.push(shared, queued, place),
         }
     }
