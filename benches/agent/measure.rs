@@ -5,19 +5,7 @@ use super::*;
 /// One /metrics scrape as the HTTP handler streams it (chunk by chunk, each chunk dropped once
 /// sent); returns the size of the whole answer.
 pub(super) fn scrape_bytes(metrics: &Metrics) -> usize {
-    let mut total = metrics.render_agent().len();
-    for family in 0..smtpwatch::metrics::SERIES_FAMILIES {
-        let mut after: Option<String> = None;
-        loop {
-            let mut chunk = String::new();
-            after = metrics.render_series_chunk(family, after.as_deref(), &mut chunk);
-            total += chunk.len();
-            if after.is_none() {
-                break;
-            }
-        }
-    }
-    total
+    metrics.pieces().map(|piece| piece.len()).sum()
 }
 
 /// jemalloc, counting the bytes allocated and not yet freed (one relaxed atomic add per call).

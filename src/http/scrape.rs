@@ -13,14 +13,6 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use super::{View, TEXT_FORMAT};
-use crate::metrics::SERIES_FAMILIES;
-
-/// Where the stream is.
-enum Cursor {
-    Agent,
-    Family(usize, Option<String>),
-    Done,
-}
 
 /// Whether `Accept-Encoding` admits gzip (`gzip`, `gzip;q=…` other than 0, or `*`).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -40,26 +32,6 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             });
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
         })
-}
-
-/// The next piece of text after `cursor`, and where the stream goes on.
-fn next_text(agent: &View, cursor: Cursor) -> Option<(String, Cursor)> {
-    match cursor {
-        Cursor::Done => None,
-        Cursor::Agent => Some((agent.metrics().render_agent(), Cursor::Family(0, None))),
-        Cursor::Family(family, after) => {
-            let mut text = String::new();
-            let rendered = agent
-                .metrics()
-                .render_series_chunk(family, after.as_deref(), &mut text);
-            let next = match rendered {
-                Some(last) => Cursor::Family(family, Some(last)),
-                None if family + 1 < SERIES_FAMILIES => Cursor::Family(family + 1, None),
-                None => Cursor::Done,
-            };
-            Some((text, next))
-        }
-    }
 }
 
 /// One scrape renders at a time: renders run beside the event loop, and two of them at once on
@@ -106,9 +78,7 @@ fn produce(agent: &View, gzip: bool, tx: &tokio::sync::mpsc::Sender<std::io::Res
     // saves is the probes'.
     let mut encoder = gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast()));
     let mut pending: Vec<u8> = Vec::with_capacity(PIECE);
-    let mut cursor = Cursor::Agent;
-    while let Some((text, next)) = next_text(agent, cursor) {
-        cursor = next;
+    for text in agent.metrics().pieces() {
         match encoder.as_mut() {
             Some(encoder) => {
                 if let Err(e) = encoder.write_all(text.as_bytes()) {

@@ -21,7 +21,7 @@ use crate::report::ProbeReport;
 pub const SERIES_CHUNK_PROBES: usize = 256;
 
 /// How many per-address families /metrics has (for streaming them chunk by chunk).
-pub const SERIES_FAMILIES: usize = series::FAMILY_COUNT;
+const SERIES_FAMILIES: usize = series::FAMILY_COUNT;
 
 /// Every metric family of the agent. Handles are cheap to use from any task.
 pub struct Metrics {
@@ -154,19 +154,57 @@ impl Metrics {
             .render_chunk(family, after, SERIES_CHUNK_PROBES, out)
     }
 
-    /// The whole text exposition for /metrics, in one string (tests and small agents; the
-    /// HTTP handler streams the same chunks).
+    /// The text exposition for /metrics in pieces: the agent's own families, then each
+    /// per-address family a chunk of probes at a time, so a scrape never builds one giant
+    /// string nor holds the series lock for long.
+    pub fn pieces(&self) -> Pieces<'_> {
+        Pieces {
+            metrics: self,
+            cursor: Cursor::Agent,
+        }
+    }
+
+    /// The whole text exposition in one string (tests and small agents).
     pub fn render(&self) -> String {
-        let mut out = self.render_agent();
-        for family in 0..series::FAMILY_COUNT {
-            let mut after = None;
-            loop {
-                after = self.render_series_chunk(family, after.as_deref(), &mut out);
-                if after.is_none() {
-                    break;
-                }
+        self.pieces().collect()
+    }
+}
+
+/// Where [`Pieces`] is.
+enum Cursor {
+    Agent,
+    Family(usize, Option<String>),
+    Done,
+}
+
+/// The exposition piece by piece ([`Metrics::pieces`]).
+pub struct Pieces<'a> {
+    metrics: &'a Metrics,
+    cursor: Cursor,
+}
+
+impl Iterator for Pieces<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        match std::mem::replace(&mut self.cursor, Cursor::Done) {
+            Cursor::Done => None,
+            Cursor::Agent => {
+                self.cursor = Cursor::Family(0, None);
+                Some(self.metrics.render_agent())
+            }
+            Cursor::Family(family, after) => {
+                let mut text = String::new();
+                let rendered =
+                    self.metrics
+                        .render_series_chunk(family, after.as_deref(), &mut text);
+                self.cursor = match rendered {
+                    Some(last) => Cursor::Family(family, Some(last)),
+                    None if family + 1 < SERIES_FAMILIES => Cursor::Family(family + 1, None),
+                    None => Cursor::Done,
+                };
+                Some(text)
             }
         }
-        out
     }
 }
