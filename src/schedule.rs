@@ -20,7 +20,7 @@
 //! Time comes from `tokio::time`, so tests drive it with `pause()`/`advance()`.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -184,10 +184,10 @@ impl<J: Job> Scheduler<J> {
         }
         let now = Instant::now();
         let mut table = shared.table();
-        let mut wanted: HashMap<&str, ()> = HashMap::with_capacity(jobs.len());
+        let mut wanted: HashSet<&str> = HashSet::with_capacity(jobs.len());
         let mut earliest: Option<Instant> = None;
         for job in &jobs {
-            wanted.insert(job.name(), ());
+            wanted.insert(job.name());
             let same = table
                 .by_name
                 .get(job.name())
@@ -207,7 +207,7 @@ impl<J: Job> Scheduler<J> {
         let gone: Vec<String> = table
             .by_name
             .keys()
-            .filter(|name| !wanted.contains_key(name.as_str()))
+            .filter(|name| !wanted.contains(name.as_str()))
             .cloned()
             .collect();
         for name in gone {
@@ -264,10 +264,11 @@ async fn drive<J: Job>(shared: Arc<Shared<J>>) {
                 break;
             }
             table.heap.pop();
-            let round = shared.kill.child_token();
+            // A start planned for a job a reload removed or replaced is dropped here.
             let Some(entry) = table.live(index, generation) else {
                 continue;
             };
+            let round = shared.kill.child_token();
             entry.round = Some(round.clone());
             let (job, first) = (entry.job.clone(), entry.first);
             let due = DueRound {
