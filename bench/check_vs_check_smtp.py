@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Alternating runs of smtpwatch check and check_smtp -S; median wall and CPU time per run.
-
-CPU time is user + system of the child process (os.wait4 rusage), start-up included.
+"""smtpwatch check against check_smtp, side by side: verified STARTTLS (smtpwatch verifies the
+chain, `check_smtp -S` does not) and plaintext. For each pair: alternating runs with the median
+wall and CPU time per run (CPU = user + system of the child, os.wait4 rusage, start-up
+included), then instructions counted by valgrind's callgrind (median of three runs; repeatable
+where time is not on this machine).
 """
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import time
@@ -16,10 +19,48 @@ def measure(argv):
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} exited {proc.returncode}: {out.decode(errors='replace')}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{argv[0]} exited {code}: {out.decode(errors='replace')}")
     return wall, usage.ru_utime + usage.ru_stime, out.decode(errors="replace").strip()
+
+
+def instructions(argv):
+    """Instructions the program executed (valgrind callgrind, all of it: start-up included)."""
+    proc = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or not found:
+        raise SystemExit(f"callgrind of {argv[0]} failed: {proc.stderr[-400:]}")
+    return int(found.group(1))
+
+
+def compare(title, commands, runs):
+    samples = {name: {"wall": [], "cpu": []} for name in commands}
+    last = {}
+    for argv in commands.values():  # one warm-up run each (page cache, the server's processes)
+        measure(argv)
+    for _ in range(runs):
+        for name, argv in commands.items():
+            wall, cpu, out = measure(argv)
+            samples[name]["wall"].append(wall)
+            samples[name]["cpu"].append(cpu)
+            last[name] = out
+    counts = {name: statistics.median(instructions(argv) for _ in range(3))
+              for name, argv in commands.items()}
+    print(f"== {title}: {runs} alternating runs each")
+    for name in commands:
+        print(f"  {name:<10} last output: {last[name][:100]}")
+    medians = {n: {k: statistics.median(v) for k, v in s.items()} for n, s in samples.items()}
+    print(f"  {'':<12}{'median wall':>14}{'median CPU':>14}{'instructions':>16}")
+    for name, m in medians.items():
+        print(f"  {name:<12}{m['wall'] * 1000:>12.2f}ms{m['cpu'] * 1000:>12.2f}ms"
+              f"{counts[name] / 1e6:>15.2f}M")
+    ours, theirs = "smtpwatch", "check_smtp"
+    print(f"  ratio smtpwatch/check_smtp: wall {medians[ours]['wall'] / medians[theirs]['wall']:.2f},"
+          f" CPU {medians[ours]['cpu'] / medians[theirs]['cpu']:.2f},"
+          f" instructions {counts[ours] / counts[theirs]:.2f}")
 
 
 def main():
@@ -30,33 +71,18 @@ def main():
     parser.add_argument("--target", default="127.0.0.1")
     parser.add_argument("--port", default="2525")
     args = parser.parse_args()
-    commands = {
-        "smtpwatch": [args.smtpwatch, "check", f"{args.target}:{args.port}", "--tls", "starttls",
+    address = f"{args.target}:{args.port}"
+    plugin = ["/usr/lib/nagios/plugins/check_smtp", "-H", args.target, "-p", args.port]
+    compare("verified STARTTLS", {
+        "smtpwatch": [args.smtpwatch, "check", address, "--tls", "starttls",
                       "--ca-file", args.ca_file, "--server-name", "localhost",
                       "--format", "nagios"],
-        "check_smtp": ["/usr/lib/nagios/plugins/check_smtp", "-H", args.target, "-p", args.port,
-                       "-S"],
-    }
-    samples = {name: {"wall": [], "cpu": []} for name in commands}
-    last = {}
-    for name, argv in commands.items():  # one warm-up run each (page cache, Postfix processes)
-        measure(argv)
-    for _ in range(args.runs):
-        for name, argv in commands.items():
-            wall, cpu, out = measure(argv)
-            samples[name]["wall"].append(wall)
-            samples[name]["cpu"].append(cpu)
-            last[name] = out
-    print(f"{args.runs} alternating runs each against {args.target}:{args.port}")
-    for name in commands:
-        print(f"  {name:<10} last output: {last[name][:110]}")
-    medians = {n: {k: statistics.median(v) for k, v in s.items()} for n, s in samples.items()}
-    print(f"{'':<12}{'median wall':>14}{'median CPU':>14}")
-    for name, m in medians.items():
-        print(f"{name:<12}{m['wall'] * 1000:>12.2f}ms{m['cpu'] * 1000:>12.2f}ms")
-    wall_ratio = medians["smtpwatch"]["wall"] / medians["check_smtp"]["wall"]
-    cpu_ratio = medians["smtpwatch"]["cpu"] / medians["check_smtp"]["cpu"]
-    print(f"ratio smtpwatch/check_smtp: wall {wall_ratio:.2f}, CPU {cpu_ratio:.2f}")
+        "check_smtp": [*plugin, "-S"],
+    }, args.runs)
+    compare("plaintext", {
+        "smtpwatch": [args.smtpwatch, "check", address, "--tls", "none", "--format", "nagios"],
+        "check_smtp": plugin,
+    }, args.runs)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Benchmark: `smtpwatch check` (verified STARTTLS, nagios output) against monitoring-plugins'
-# `check_smtp -S`, alternating, against the same local Postfix. Prints medians and ratios.
+# Benchmark: `smtpwatch check` (nagios output) against monitoring-plugins' `check_smtp`,
+# alternating, against the same local Postfix: verified STARTTLS against `check_smtp -S`, then
+# plaintext against `check_smtp`. Prints median wall and CPU time, callgrind instruction counts
+# and the ratios.
 # Usage: bench/check_vs_check_smtp.sh [RUNS]   (default 30 runs of each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 export DEBIAN_FRONTEND=noninteractive
-if [ ! -x /usr/lib/nagios/plugins/check_smtp ]; then
+if [ ! -x /usr/lib/nagios/plugins/check_smtp ] || ! command -v valgrind >/dev/null; then
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends monitoring-plugins-standard >/dev/null
+    apt-get install -y -q --no-install-recommends monitoring-plugins-standard valgrind >/dev/null
 fi
 cargo build --locked --release -q
 state=/tmp/smtpwatch-bench

@@ -20,7 +20,7 @@ use crate::report::ProbeReport;
 use crate::resolve::{DnsError, Resolver};
 use crate::runtime::RuntimeError;
 use crate::target::{Host, Target, TargetError, TargetKind};
-use crate::trust::{LazyTrust, ServerNameError, TrustError};
+use crate::trust::{LazyTrust, ServerNameError, Trust, TrustError};
 
 /// Why `check` could not probe: a usage or set-up problem (exit 3), never a probe result.
 #[derive(Debug, thiserror::Error)]
@@ -95,10 +95,9 @@ fn plan(args: &CheckArgs) -> Result<Plan, CheckError> {
     if let Some(name) = &args.server_name {
         crate::trust::server_name(name).map_err(CheckError::ServerName)?;
     }
-    let trust = Arc::new(LazyTrust::new(args.ca_files.clone()));
-    if !args.ca_files.is_empty() {
-        trust.get()?;
-    }
+    // One run verifies a chain or two: the system store is indexed, and only the roots a
+    // chain can use are decoded. CA files are read now, so a bad one is a usage error.
+    let trust = Arc::new(LazyTrust::ready(Trust::on_demand(&args.ca_files)?));
     // Checked before probing, whatever the target, so a bad file is a usage error (exit 3).
     let anchors = match &args.dnssec_trust_anchor {
         Some(path) => Some(Arc::new(crate::posture::dns::trust_anchor_file(path)?)),

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
@@ -57,7 +56,7 @@ pub struct Seen {
 /// Wraps the WebPKI verifier: records the chain and verdict, and accepts the chain either way.
 #[derive(Debug)]
 pub(crate) struct RecordingVerifier {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Arc<dyn ServerCertVerifier>,
     seen: Mutex<Option<Seen>>,
 }
 

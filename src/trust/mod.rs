@@ -11,17 +11,22 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
+
+mod base64;
+mod names;
+mod on_demand;
+pub mod pem;
 
 /// Trusted roots and the verifier built from them, shared by every probe.
 #[derive(Clone)]
 pub struct Trust {
     provider: Arc<CryptoProvider>,
-    verifier: Arc<WebPkiServerVerifier>,
+    verifier: Arc<dyn ServerCertVerifier>,
 }
 
 impl std::fmt::Debug for Trust {
@@ -61,6 +66,23 @@ impl Trust {
         Trust::from_roots(roots)
     }
 
+    /// The same trust as [`Trust::load`], for a process that verifies a chain or two: the
+    /// system store is indexed, not decoded, and each chain is verified against the roots that
+    /// can issue it ([`on_demand`]). The CA files are read now, so a bad one is reported now.
+    pub fn on_demand(ca_files: &[PathBuf]) -> Result<Trust, TrustError> {
+        let mut extra = RootCertStore::empty();
+        for path in ca_files {
+            add_ca_file(&mut extra, path)?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            on_demand::OnDemandVerifier::new(provider.clone(), extra.roots, bundle_candidates());
+        Ok(Trust {
+            provider,
+            verifier: Arc::new(verifier),
+        })
+    }
+
     /// Only the given roots (for tests and for `--ca-file` without the system store).
     pub fn from_roots(roots: RootCertStore) -> Result<Trust, TrustError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -72,7 +94,7 @@ impl Trust {
     }
 
     /// The WebPKI verifier of these roots.
-    pub(crate) fn verifier(&self) -> Arc<WebPkiServerVerifier> {
+    pub(crate) fn verifier(&self) -> Arc<dyn ServerCertVerifier> {
         self.verifier.clone()
     }
 
@@ -86,7 +108,8 @@ impl Trust {
     pub fn https_client_config(&self) -> Result<ClientConfig, rustls::Error> {
         Ok(ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_webpki_verifier(self.verifier.clone())
+            .dangerous()
+            .with_custom_certificate_verifier(self.verifier.clone())
             .with_no_client_auth())
     }
 }
@@ -109,17 +132,25 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
     ROOTS.get_or_init(read_system_roots)
 }
 
-fn read_system_roots() -> Vec<CertificateDer<'static>> {
+/// The bundle files to try, in order (`SSL_CERT_FILE` alone when set; none when only
+/// `SSL_CERT_DIR` is).
+fn bundle_candidates() -> Vec<PathBuf> {
     let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     let dir_only = from_env.is_none() && std::env::var_os("SSL_CERT_DIR").is_some();
-    let candidates: Vec<PathBuf> = match from_env {
+    match from_env {
         Some(file) => vec![file],
         None if dir_only => Vec::new(),
         None => SYSTEM_BUNDLES.iter().map(PathBuf::from).collect(),
-    };
-    for bundle in candidates {
-        if let Ok(iter) = CertificateDer::pem_file_iter(&bundle) {
-            let certs: Vec<_> = iter.filter_map(Result::ok).collect();
+    }
+}
+
+fn read_system_roots() -> Vec<CertificateDer<'static>> {
+    for bundle in bundle_candidates() {
+        if let Ok(text) = pem::read_file(&bundle) {
+            let certs: Vec<_> = pem::certificates(&text)
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
             if !certs.is_empty() {
                 return certs;
             }
@@ -133,8 +164,9 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TrustError>
         path: path.to_path_buf(),
         reason,
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
+    let text = pem::read_file(path).map_err(|e| fail(e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> = pem::certificates(&text)
+        .into_iter()
         .collect::<Result<_, _>>()
         .map_err(|e| fail(e.to_string()))?;
     if certs.is_empty() {

@@ -1,0 +1,430 @@
+//! Trust for one-off runs (`check`): the system bundle is indexed by subject name, and only the
+//! roots that could have issued a certificate of the presented chain are decoded and parsed.
+//!
+//! A one-off `check` verifies one or two chains, while decoding all of Debian's ~145 roots cost
+//! more instructions than the TLS handshake itself (README "Performance"). WebPKI only ever
+//! uses a root whose subject equals, byte for byte, the issuer of a certificate in the chain, so
+//! verifying against those roots alone gives the verdict the whole store gives. The agent, which
+//! verifies thousands of chains, builds the whole store once instead ([`super::Trust::load`]).
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, Der, ServerName, TrustAnchor, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use super::names::issuer_and_subject;
+use super::pem;
+
+/// One root of the system store, not yet decoded.
+enum Root {
+    /// A block of the bundle file, with its subject (None: it could not be read from the
+    /// prefix nor from the whole, so the root is always offered and WebPKI judges it).
+    Block(pem::Block, Option<Vec<u8>>),
+    /// Already decoded (a store that did not come from one bundle file).
+    Der(CertificateDer<'static>),
+}
+
+/// The system store, indexed by subject.
+struct SystemIndex {
+    text: Vec<u8>,
+    roots: Vec<Root>,
+}
+
+impl SystemIndex {
+    /// The first of `bundles` that holds certificates, else what rustls-native-certs finds.
+    fn build(bundles: Vec<std::path::PathBuf>) -> SystemIndex {
+        for bundle in bundles {
+            let Ok(text) = pem::read_file(&bundle) else {
+                continue;
+            };
+            let blocks: Vec<pem::Block> = pem::blocks(&text)
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+            if blocks.is_empty() {
+                continue;
+            }
+            let roots = blocks
+                .into_iter()
+                .map(|block| {
+                    // Names end 275 bytes in on average (Debian's roots): from five lines of
+                    // 48 bytes on, look after every line.
+                    let has_names =
+                        |der: &[u8]| der.len() >= 240 && issuer_and_subject(der).is_some();
+                    let subject = pem::decode_prefix(&text, &block, has_names)
+                        .or_else(|| pem::decode(&text, &block).ok())
+                        .and_then(|der| {
+                            issuer_and_subject(&der).map(|(_, subject)| subject.to_vec())
+                        });
+                    Root::Block(block, subject)
+                })
+                .collect();
+            return SystemIndex { text, roots };
+        }
+        let roots = super::read_system_roots()
+            .into_iter()
+            .map(Root::Der)
+            .collect();
+        SystemIndex {
+            text: Vec::new(),
+            roots,
+        }
+    }
+
+    /// The roots whose subject is one of `issuers` (and those whose subject is unknown).
+    fn issuing(&self, issuers: &[&[u8]]) -> Vec<CertificateDer<'static>> {
+        self.roots
+            .iter()
+            .filter_map(|root| match root {
+                Root::Block(block, subject) => {
+                    let wanted = subject.as_deref().is_none_or(|s| issuers.contains(&s));
+                    wanted
+                        .then(|| pem::decode(&self.text, block).ok())
+                        .flatten()
+                        .map(CertificateDer::from)
+                }
+                Root::Der(der) => {
+                    let subject = issuer_and_subject(der).map(|(_, s)| s);
+                    subject
+                        .is_none_or(|s| issuers.contains(&s))
+                        .then(|| der.clone())
+                }
+            })
+            .collect()
+    }
+
+    /// Every root (for a chain whose issuers cannot be read).
+    fn all(&self) -> Vec<CertificateDer<'static>> {
+        self.roots
+            .iter()
+            .filter_map(|root| match root {
+                Root::Block(block, _) => pem::decode(&self.text, block)
+                    .ok()
+                    .map(CertificateDer::from),
+                Root::Der(der) => Some(der.clone()),
+            })
+            .collect()
+    }
+}
+
+/// Verifies as a WebPKI verifier over the system store plus `extra` would, building for each
+/// chain a store of the roots that chain can use.
+pub(super) struct OnDemandVerifier {
+    provider: Arc<CryptoProvider>,
+    /// The operator's CA files' roots: always trusted.
+    extra: Vec<TrustAnchor<'static>>,
+    /// The bundle files to index, in order of preference.
+    bundles: Vec<std::path::PathBuf>,
+    /// Built at the first chain.
+    index: OnceLock<SystemIndex>,
+}
+
+impl std::fmt::Debug for OnDemandVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnDemandVerifier")
+    }
+}
+
+impl OnDemandVerifier {
+    /// Trusts the first of `bundles` that holds certificates (else the system's store as
+    /// rustls-native-certs finds it), plus `extra`.
+    pub fn new(
+        provider: Arc<CryptoProvider>,
+        extra: Vec<TrustAnchor<'static>>,
+        bundles: Vec<std::path::PathBuf>,
+    ) -> Self {
+        OnDemandVerifier {
+            provider,
+            extra,
+            bundles,
+            index: OnceLock::new(),
+        }
+    }
+
+    /// A verifier over the roots `chain` can use. As with the whole store, the bundled Mozilla
+    /// roots stand in when the system has no usable root at all.
+    fn roots_for(&self, chain: &[&CertificateDer<'_>]) -> RootCertStore {
+        let index = self
+            .index
+            .get_or_init(|| SystemIndex::build(self.bundles.clone()));
+        let issuers: Option<Vec<&[u8]>> = chain
+            .iter()
+            .map(|c| issuer_and_subject(c).map(|(issuer, _)| issuer))
+            .collect();
+        let candidates = match &issuers {
+            Some(issuers) => index.issuing(issuers),
+            None => index.all(),
+        };
+        let mut roots = RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(candidates);
+        if added == 0 && index.roots.is_empty() {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        roots.extend(self.extra.iter().cloned());
+        if roots.is_empty() {
+            // Nothing can issue this chain. An anchor no certificate can name as its issuer
+            // (its subject is not DER) lets WebPKI say why the chain fails exactly as the whole
+            // store would: expired, wrong name, unknown issuer.
+            roots.extend([TrustAnchor {
+                subject: Der::from_slice(&[0xff]),
+                subject_public_key_info: Der::from_slice(&[0xff]),
+                name_constraints: None,
+            }]);
+        }
+        roots
+    }
+
+    fn for_chain(
+        &self,
+        chain: &[&CertificateDer<'_>],
+    ) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+        let roots = self.roots_for(chain);
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))
+    }
+}
+
+impl ServerCertVerifier for OnDemandVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let chain: Vec<&CertificateDer<'_>> =
+            std::iter::once(end_entity).chain(intermediates).collect();
+        self.for_chain(&chain)?.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use std::path::PathBuf;
+
+    fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca")
+    }
+
+    fn intermediate(
+        name: &str,
+        by: &CertifiedIssuer<'static, KeyPair>,
+    ) -> CertifiedIssuer<'static, KeyPair> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        CertifiedIssuer::signed_by(params, KeyPair::generate().expect("key"), by).expect("ca")
+    }
+
+    fn leaf(
+        name: &str,
+        by: &CertifiedIssuer<'static, KeyPair>,
+        expired: bool,
+    ) -> CertificateDer<'static> {
+        let mut params = CertificateParams::new(vec![name.to_string()]).expect("params");
+        if expired {
+            params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(30);
+            params.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+        }
+        let key = KeyPair::generate().expect("key");
+        params.signed_by(&key, by).expect("leaf").der().clone()
+    }
+
+    /// A bundle of Debian's roots, then `ours`, written where only this test reads it.
+    fn bundle(ours: &[&CertifiedIssuer<'static, KeyPair>], file: &str) -> PathBuf {
+        let mut text = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
+            .expect("Debian's CA bundle");
+        for ca in ours {
+            text.push_str(&ca.pem());
+        }
+        let path = std::env::temp_dir().join(format!("smtpwatch-{}-{file}", std::process::id()));
+        std::fs::write(&path, text).expect("write bundle");
+        path
+    }
+
+    type Verdict = Result<(), rustls::Error>;
+
+    fn verdicts(
+        on_demand: &OnDemandVerifier,
+        whole: &WebPkiServerVerifier,
+        chain: &[CertificateDer<'static>],
+        name: &str,
+    ) -> (Verdict, Verdict) {
+        let name = ServerName::try_from(name.to_string()).expect("name");
+        let now = UnixTime::now();
+        let run = |v: &dyn ServerCertVerifier| {
+            v.verify_server_cert(&chain[0], &chain[1..], &name, &[], now)
+                .map(|_| ())
+        };
+        (run(on_demand), run(whole))
+    }
+
+    #[test]
+    fn verdicts_are_those_of_the_whole_store() {
+        let root = ca("smtpwatch on-demand root");
+        let twin = ca("smtpwatch on-demand root"); // same subject, another key
+        let middle = intermediate("smtpwatch on-demand intermediate", &root);
+        let stranger = ca("smtpwatch unknown root");
+        let operator = ca("smtpwatch operator root"); // only in a CA file
+        let path = bundle(&[&twin, &root], "on-demand.pem");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut whole_roots = RootCertStore::empty();
+        let text = pem::read_file(&path).expect("bundle");
+        let (added, _) = whole_roots
+            .add_parsable_certificates(pem::certificates(&text).into_iter().filter_map(Result::ok));
+        assert!(added > 100);
+        let mut extra = RootCertStore::empty();
+        extra.add(operator.der().clone()).expect("operator root");
+        whole_roots.extend(extra.roots.iter().cloned());
+        let whole =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(whole_roots), provider.clone())
+                .build()
+                .expect("verifier");
+        let on_demand = OnDemandVerifier::new(provider, extra.roots, vec![path.clone()]);
+
+        let cases: Vec<(&str, Vec<CertificateDer<'static>>, &str, bool)> = vec![
+            (
+                "signed by a bundle root",
+                vec![leaf("a.test", &root, false)],
+                "a.test",
+                true,
+            ),
+            (
+                "through an intermediate",
+                vec![leaf("a.test", &middle, false), middle.der().clone()],
+                "a.test",
+                true,
+            ),
+            (
+                "intermediate missing",
+                vec![leaf("a.test", &middle, false)],
+                "a.test",
+                false,
+            ),
+            (
+                "unknown root",
+                vec![leaf("a.test", &stranger, false)],
+                "a.test",
+                false,
+            ),
+            (
+                "expired",
+                vec![leaf("a.test", &root, true)],
+                "a.test",
+                false,
+            ),
+            (
+                "expired, unknown root",
+                vec![leaf("a.test", &stranger, true)],
+                "a.test",
+                false,
+            ),
+            (
+                "another name",
+                vec![leaf("a.test", &root, false)],
+                "b.test",
+                false,
+            ),
+            (
+                "a CA file's root",
+                vec![leaf("a.test", &operator, false)],
+                "a.test",
+                true,
+            ),
+            (
+                "not a certificate",
+                vec![CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])],
+                "a.test",
+                false,
+            ),
+        ];
+        for (case, chain, name, verifies) in cases {
+            let (ours, theirs) = verdicts(&on_demand, &whole, &chain, name);
+            assert_eq!(ours, theirs, "{case}");
+            assert_eq!(ours.is_ok(), verifies, "{case}: {ours:?}");
+        }
+        // For a chain, only the two roots named like its issuer, and the CA file's.
+        let chain = [leaf("a.test", &root, false)];
+        let refs: Vec<&CertificateDer<'_>> = chain.iter().collect();
+        assert_eq!(on_demand.roots_for(&refs).len(), 3);
+        std::fs::remove_file(path).expect("clean up");
+    }
+
+    #[test]
+    fn no_system_roots_means_the_bundled_mozilla_roots() {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let missing = std::env::temp_dir().join("smtpwatch-no-such-bundle.pem");
+        let index = SystemIndex::build(vec![missing]);
+        // rustls-native-certs still finds the system's directory store here.
+        assert!(!index.roots.is_empty());
+        let empty = OnDemandVerifier {
+            provider,
+            extra: Vec::new(),
+            bundles: Vec::new(),
+            index: OnceLock::from(SystemIndex {
+                text: Vec::new(),
+                roots: Vec::new(),
+            }),
+        };
+        let chain = [CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])];
+        let refs: Vec<&CertificateDer<'_>> = chain.iter().collect();
+        assert_eq!(
+            empty.roots_for(&refs).len(),
+            webpki_roots::TLS_SERVER_ROOTS.len()
+        );
+    }
+}
