@@ -1,15 +1,17 @@
 //! The 100,000-probe mode (`cargo bench --bench agent -- 100k`): the real agent (`Agent::start`
-//! on a generated configuration, its HTTP server, its metrics, alerting and latest rounds)
-//! probing the child's plaintext listeners, one round per probe per minute, i.e. 1,667 starts a
+//! on a generated configuration, its HTTP server, its metrics, alerting (one webhook notifier;
+//! every probe succeeds, so nothing is sent) and latest rounds) probing the child's plaintext
+//! listeners, one round per probe per minute, i.e. 1,667 starts a
 //! second. It prints the configuration's load time, then for a steady minute, a minute with one
 //! full gzip scrape, and a reload: starts per second, agent CPU per probe, schedule lag p50/p99
 //! (from the agent's own `smtpwatch_schedule_lag_seconds`, interpolated within its buckets),
-//! the scrape's time, bytes and series per address, and the peak RSS.
+//! the scrape's time, bytes and series per address, and the peak RSS (before and after the
+//! reload). The scrape is read as a stream, so the benchmark's own buffers stay out of it.
 //!
 //! SMTPWATCH_BENCH_PROBES (default 100000) and SMTPWATCH_BENCH_INTERVAL (seconds, default 60)
 //! scale it down; SMTPWATCH_BENCH_HISTOGRAMS=1 turns `[agent] histograms` on.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ use smtpwatch::agent::Agent;
 use smtpwatch::http::AgentView;
 use tokio_util::sync::CancellationToken;
 
-use super::measure::{cpu_seconds, live_heap, peak_rss_kib};
+use super::measure::{cpu_seconds, live_heap, peak_heap_mib, peak_rss_kib};
 
 /// What the agent's counters said at one moment.
 struct Snapshot {
@@ -78,8 +80,19 @@ fn report(label: &str, w: (f64, f64, f64, f64)) {
     );
 }
 
-/// One `/metrics` scrape as Prometheus makes it (gzip); returns (seconds, compressed body).
-fn scrape(addr: SocketAddr) -> (f64, Vec<u8>) {
+/// What one scrape brought.
+struct Scraped {
+    seconds: f64,
+    gzip_bytes: u64,
+    text_bytes: u64,
+    /// Lines of per-address series.
+    series: u64,
+}
+
+/// One `/metrics` scrape as Prometheus makes it (gzip), read as a stream: the answer is
+/// de-chunked, decompressed and counted on the fly, so this process (which is the agent's)
+/// holds none of it, as a scraper in another process would not.
+fn scrape(addr: SocketAddr) -> Scraped {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
@@ -87,27 +100,76 @@ fn scrape(addr: SocketAddr) -> (f64, Vec<u8>) {
         "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
     )
     .expect("request");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read");
-    let seconds = started.elapsed().as_secs_f64();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head") + 4;
-    (seconds, dechunk(&raw[split..]))
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&body[..end]).unwrap_or("0");
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        body = &body[end + 2..];
-        if n == 0 || body.len() < n {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while reader.read_line(&mut line).expect("head") > 2 {
+        line.clear();
+    }
+    let body = Dechunked {
+        inner: reader,
+        left: 0,
+        done: false,
+        bytes: 0,
+    };
+    let mut text = BufReader::new(flate2::read::GzDecoder::new(body));
+    let (mut text_bytes, mut series) = (0u64, 0u64);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = text.read_until(b'\n', &mut line).expect("gzip");
+        if n == 0 {
             break;
         }
-        out.extend_from_slice(&body[..n]);
-        body = &body[n..];
-        body = body.strip_prefix(b"\r\n").unwrap_or(body);
+        text_bytes += n as u64;
+        if is_address_series(&line) {
+            series += 1;
+        }
     }
-    out
+    let gzip_bytes = text.into_inner().into_inner().bytes;
+    Scraped {
+        seconds: started.elapsed().as_secs_f64(),
+        gzip_bytes,
+        text_bytes,
+        series,
+    }
+}
+
+fn is_address_series(line: &[u8]) -> bool {
+    line.windows(9).any(|w| w == b"address=\"")
+}
+
+/// An HTTP/1.1 chunked body as a reader.
+struct Dechunked<R> {
+    inner: R,
+    left: usize,
+    done: bool,
+    bytes: u64,
+}
+
+impl<R: BufRead> Read for Dechunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut size = String::new();
+            self.inner.read_line(&mut size)?;
+            if size.trim().is_empty() {
+                size.clear();
+                self.inner.read_line(&mut size)?;
+            }
+            self.left = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n;
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 fn write_config(
@@ -119,7 +181,8 @@ fn write_config(
 ) {
     let mut text = format!(
         "[agent]\nlisten = \"127.0.0.1:0\"\ninterval = \"{interval}s\"\ntimeout = \"5s\"\n\
-         concurrency = 256\nehlo_name = \"bench.smtpwatch.test\"\nhistograms = {histograms}\n\n"
+         concurrency = 256\nehlo_name = \"bench.smtpwatch.test\"\nhistograms = {histograms}\n\n\
+         [[alerting.webhook]]\nname = \"unused\"\nurl = \"http://127.0.0.1:9/\"\n\n"
     );
     for i in 0..probes {
         let addr = servers[i % servers.len()];
@@ -164,9 +227,11 @@ pub(super) fn run(servers: &[SocketAddr]) {
     let started = Instant::now();
     let config = smtpwatch::config::load(&path).expect("config");
     println!(
-        "  configuration load: {:.2} s, {:.0} heap bytes per probe",
+        "  configuration load: {:.2} s, {:.0} heap bytes per probe; peaks so far: RSS {:.1} MiB, heap {:.1} MiB",
         started.elapsed().as_secs_f64(),
-        per_probe(heap0)
+        per_probe(heap0),
+        peak_rss_kib() as f64 / 1024.0,
+        peak_heap_mib(),
     );
     drop(config);
 
@@ -178,9 +243,11 @@ pub(super) fn run(servers: &[SocketAddr]) {
         let started = Instant::now();
         let agent = Agent::start(&path).expect("agent");
         println!(
-            "  agent start (load, jobs, alerting): {:.2} s, {:.0} heap bytes per probe",
+            "  agent start (load, jobs, alerting): {:.2} s, {:.0} heap bytes per probe; peaks so far: RSS {:.1} MiB, heap {:.1} MiB",
             started.elapsed().as_secs_f64(),
-            per_probe(heap1)
+            per_probe(heap1),
+            peak_rss_kib() as f64 / 1024.0,
+            peak_heap_mib(),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -210,24 +277,26 @@ pub(super) fn run(servers: &[SocketAddr]) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let during = snapshot(&agent);
-        let (seconds, body) = scraper.join().expect("scraper");
+        let scraped = scraper.join().expect("scraper");
         tokio::time::sleep_until(deadline.into()).await;
         let c = snapshot(&agent);
         report("during the scrape", window(&b, &during));
         report("minute with one scrape", window(&b, &c));
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_string(&mut text)
-            .expect("gzip");
-        let series = text.lines().filter(|l| l.contains("address=\"")).count();
         println!(
-            "  scrape: {seconds:.2} s, {:.1} MiB gzip, {:.1} MiB text, {series} series, {:.1} per address, {:.0} bytes per address",
-            body.len() as f64 / 1048576.0,
-            text.len() as f64 / 1048576.0,
-            series as f64 / probes as f64,
-            text.len() as f64 / probes as f64,
+            "  scrape: {:.2} s, {:.1} MiB gzip, {:.1} MiB text, {} series, {:.1} per address, {:.0} bytes per address",
+            scraped.seconds,
+            scraped.gzip_bytes as f64 / 1048576.0,
+            scraped.text_bytes as f64 / 1048576.0,
+            scraped.series,
+            scraped.series as f64 / probes as f64,
+            scraped.text_bytes as f64 / probes as f64,
         );
-        drop(text);
+        println!(
+            "  peaks so far (rounds and one scrape): RSS {:.1} MiB, heap {:.1} MiB; heap now {:.0} bytes per probe",
+            peak_rss_kib() as f64 / 1024.0,
+            peak_heap_mib(),
+            per_probe(heap1)
+        );
 
         let before = first_probe_count(&agent);
         let reloading = agent.clone();
@@ -246,6 +315,9 @@ pub(super) fn run(servers: &[SocketAddr]) {
         shutdown.cancel();
         let _ = served.await;
     });
-    println!("  peak RSS: {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
+    println!(
+        "  peak RSS (the reload included): {:.1} MiB",
+        peak_rss_kib() as f64 / 1024.0
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,10 +12,16 @@ pub(super) fn scrape_bytes(metrics: &Metrics) -> usize {
 pub(super) struct Counting;
 
 static LIVE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+static PEAK: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+fn grew(by: isize) {
+    let now = LIVE.fetch_add(by, std::sync::atomic::Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+}
 
 unsafe impl std::alloc::GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        grew(layout.size() as isize);
         unsafe { tikv_jemallocator::Jemalloc.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
@@ -23,12 +29,14 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
         unsafe { tikv_jemallocator::Jemalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new as isize - layout.size() as isize,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        grew(new as isize - layout.size() as isize);
         unsafe { tikv_jemallocator::Jemalloc.realloc(ptr, layout, new) }
     }
+}
+
+/// The most heap bytes live at once so far, in MiB.
+pub(super) fn peak_heap_mib() -> f64 {
+    PEAK.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1048576.0
 }
 
 /// Heap bytes live now (as the program asked for them, before the allocator's overhead).
