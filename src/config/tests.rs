@@ -33,6 +33,15 @@ fn minimal_file_gets_documented_defaults() {
 #[test]
 fn bad_files_name_file_line_column_key_and_expectation() {
     let cases: &[(&str, &str)] = &[
+        // The probe tables are deserialized one by one: positions and messages are the
+        // document's, whatever the table.
+        (
+            "[[probe]]\nname = \"a\"\ntarget = \"x.example\"\n[[probe]]\nname = \"b\"\ntarget = 5\n",
+            "probes.toml:6:10: key `target`: invalid type: integer `…`, expected a string",
+        ),
+        ("probe = 3\n", "probes.toml:1:9: key `probe`: invalid type: integer `…`, expected a sequence"),
+        ("[probe]\nname = \"a\"\n", "probes.toml:1:1: invalid type: map, expected a sequence"),
+        ("[probes]\n", "probes.toml:1:2: unknown field `probes`, expected one of `agent`, `probe`, `alerting`"),
         (
             "[[probe]]\nname = \"mx1\"\ntarget = \"mx1.example.com\"\ninterval = \"60s\"\ntimeout = \"90s\"\n",
             "probes.toml:5:11: probe \"mx1\": timeout 1m 30s must be shorter than interval 1m",

@@ -381,7 +381,7 @@ impl Dialogue<'_> {
             capabilities: self.capabilities,
             capabilities_before_tls: self.capabilities_before_tls,
             ehlo_name: self.ehlo_name,
-            tls: self.tls,
+            tls: self.tls.map(Box::new),
             warnings,
             transcript: self.session.transcript.into_lines(),
         }

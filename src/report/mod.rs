@@ -276,8 +276,9 @@ pub struct ProbeReport {
     pub capabilities_before_tls: Vec<String>,
     /// The name the server gave in its (first) EHLO reply, escaped.
     pub ehlo_name: Option<String>,
-    /// TLS facts, when a handshake was attempted and got as far as a certificate.
-    pub tls: Option<TlsFacts>,
+    /// TLS facts, when a handshake was attempted and got as far as a certificate (boxed: a
+    /// plaintext report should not carry their size).
+    pub tls: Option<Box<TlsFacts>>,
     /// Observations that deserve attention.
     pub warnings: Vec<String>,
     /// The conversation, bounded.

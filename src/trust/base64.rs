@@ -50,10 +50,19 @@ pub fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), Invalid> {
     }
     // The last group may be padded: "xx==" holds one byte, "xxx=" two, and the bits the
     // padding leaves over must be zero.
-    let padding = last.iter().rev().take(2).take_while(|c| **c == b'=').count();
+    let padding = last
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|c| **c == b'=')
+        .count();
     let mut n = 0u32;
     for (k, c) in last.iter().enumerate() {
-        let v = if k >= 4 - padding { 0 } else { VALUES[*c as usize] };
+        let v = if k >= 4 - padding {
+            0
+        } else {
+            VALUES[*c as usize]
+        };
         if v == NOT {
             out.truncate(start);
             return Err(Invalid);

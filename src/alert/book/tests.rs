@@ -36,15 +36,17 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
         capabilities: Vec::new(),
         capabilities_before_tls: Vec::new(),
         ehlo_name: None,
-        tls: cert_days.map(|days| TlsFacts {
-            version: Some("TLSv1.3".into()),
-            cipher: None,
-            verified: true,
-            verify_error: None,
-            cert_not_after: None,
-            cert_seconds_left: Some(days * 86_400.0),
-            chain: Vec::new(),
-            chain_der: Vec::new(),
+        tls: cert_days.map(|days| {
+            Box::new(TlsFacts {
+                version: Some("TLSv1.3".into()),
+                cipher: None,
+                verified: true,
+                verify_error: None,
+                cert_not_after: None,
+                cert_seconds_left: Some(days * 86_400.0),
+                chain: Vec::new(),
+                chain_der: Vec::new(),
+            })
         }),
         warnings: Vec::new(),
         transcript: Vec::new(),
