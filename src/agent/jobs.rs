@@ -121,6 +121,21 @@ pub(super) fn build_jobs(config: &Config, shared: &Shared<'_>) -> Result<JobSet,
     Ok(JobSet { jobs, resolver })
 }
 
+/// Points every probe of `new` that is unchanged from `old` at `old`'s copy: the scheduler
+/// keeps the jobs of unchanged probes (their history and schedule), which hold `old`'s
+/// copies, so without this a reload left two copies of each probe's configuration alive.
+pub(super) fn share_unchanged(new: &mut Config, old: &Config) {
+    let old_by_name: HashMap<&str, &Arc<ProbeConfig>> =
+        old.probes.iter().map(|p| (p.name.as_str(), p)).collect();
+    for probe in new.probes.iter_mut() {
+        if let Some(previous) = old_by_name.get(probe.name.as_str()) {
+            if **previous == *probe {
+                *probe = Arc::clone(previous);
+            }
+        }
+    }
+}
+
 /// What a probe's [`ProbeSettings`] are made of: probes that agree on it share one.
 #[derive(PartialEq, Eq, Hash)]
 struct SettingsKey {
@@ -195,5 +210,31 @@ mod tests {
         assert!(!same(0, 3), "d has its own timeout");
         assert_eq!(jobs[2].settings.server_name.as_deref(), Some("mx.test"));
         assert_eq!(jobs[3].settings.timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_reload_shares_the_unchanged_probes_and_only_those() {
+        let parse =
+            |text: &str| crate::config::parse(text, std::path::Path::new("t.toml")).expect("valid");
+        let old = parse(
+            "[[probe]]\nname = \"a\"\ntarget = \"127.0.0.1:25\"\n\
+             [[probe]]\nname = \"b\"\ntarget = \"127.0.0.2:25\"\n",
+        );
+        let mut new = parse(
+            "[[probe]]\nname = \"b\"\ntarget = \"127.0.0.2:2525\"\n\
+             [[probe]]\nname = \"a\"\ntarget = \"127.0.0.1:25\"\n\
+             [[probe]]\nname = \"c\"\ntarget = \"127.0.0.3:25\"\n",
+        );
+        share_unchanged(&mut new, &old);
+        assert!(
+            Arc::ptr_eq(&new.probes[1], &old.probes[0]),
+            "a is unchanged"
+        );
+        assert!(
+            !Arc::ptr_eq(&new.probes[0], &old.probes[1]),
+            "b changed its port"
+        );
+        assert_eq!(new.probes[0].target.to_string(), "127.0.0.2:2525");
+        assert_eq!(new.probes[2].name, "c");
     }
 }

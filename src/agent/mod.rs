@@ -26,7 +26,7 @@ use crate::resolve::{DnsError, Resolver};
 use crate::schedule::{self, Scheduler};
 use crate::trust::LazyTrust;
 
-use self::jobs::{build_jobs, JobSet, ProbeJob, Shared};
+use self::jobs::{build_jobs, share_unchanged, JobSet, ProbeJob, Shared};
 pub use self::jobs::{JobError, JobProblem};
 
 mod jobs;
@@ -179,7 +179,8 @@ impl Agent {
     pub fn reload(&self) -> Result<(), AgentError> {
         let result = config::load(&self.path)
             .map_err(AgentError::from)
-            .and_then(|new| {
+            .and_then(|mut new| {
+                share_unchanged(&mut new, &self.config());
                 let shared = Shared {
                     system_trust: &self.system_trust,
                     connections: &self.connections,

@@ -61,7 +61,8 @@ fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Resu
                 _ = hup.recv() => {
                     let agent = agent.clone();
                     // A failed reload is logged and counted by the agent; it keeps running.
-                    let _ = tokio::task::spawn_blocking(move || agent.reload()).await;
+                    let reload = move || agent.reload();
+                    let _ = crate::runtime::in_background("smtpwatch-reload", reload).await;
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,

@@ -133,14 +133,14 @@ async fn reload(State(agent): State<View>) -> Response {
         let why = "POST /-/reload is off: set [agent] enable_lifecycle = true, or send SIGHUP\n";
         return (StatusCode::FORBIDDEN, why).into_response();
     }
-    // Reloading reads files and builds resolvers: keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || agent.reload()).await;
+    // Reloading reads files and builds resolvers: off the event loop, at a lower priority.
+    let result = crate::runtime::in_background("smtpwatch-reload", move || agent.reload()).await;
     match result {
-        Ok(Ok(())) => (StatusCode::OK, "reloaded\n").into_response(),
-        Ok(Err(e)) => (StatusCode::BAD_REQUEST, format!("reload failed: {e}\n")).into_response(),
-        Err(e) => (
+        Some(Ok(())) => (StatusCode::OK, "reloaded\n").into_response(),
+        Some(Err(e)) => (StatusCode::BAD_REQUEST, format!("reload failed: {e}\n")).into_response(),
+        None => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!("reload failed: {e}\n"),
+            "reload failed: it could not run\n",
         )
             .into_response(),
     }

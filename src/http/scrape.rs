@@ -49,8 +49,8 @@ pub(super) async fn metrics(State(agent): State<View>, headers: HeaderMap) -> Re
             return;
         };
         // Rendering and compressing 100,000 probes takes a core for a second or so: off the
-        // event loop, so probes keep their schedule during a scrape.
-        let _ = tokio::task::spawn_blocking(move || {
+        // event loop, at a lower priority, so probes keep their schedule during a scrape.
+        crate::runtime::in_background("smtpwatch-scrape", move || {
             let _permit = permit;
             produce(&agent, gzip, &tx);
         })

@@ -317,3 +317,46 @@ async fn a_job_changed_twice_before_it_runs_fires_once_per_slot() {
     assert_eq!(starts(&log, "a"), want);
     assert_eq!(s.job_names(), ["a", "b"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_larger_than_a_batch_keeps_changes_and_removes_exactly() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let mut s = Scheduler::new(10_000, recorder(base, log.clone()), no_lag()).without_jitter();
+    let count = APPLY_BATCH * 3 + 7;
+    let names: Vec<String> = (0..count).map(|i| format!("j{i:05}")).collect();
+    s.apply(names.iter().map(|n| job(n, 60, 0)).collect(), 10_000);
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let first: HashSet<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, ..)| n.clone())
+        .collect();
+    assert_eq!(first.len(), count, "each ran");
+    // Keep the first third, move the second to 30 s, drop the rest, add one.
+    let third = count / 3;
+    let mut next: Vec<Arc<TestJob>> = Vec::new();
+    next.extend(names[..third].iter().map(|n| job(n, 60, 0)));
+    next.extend(names[third..2 * third].iter().map(|n| job(n, 30, 0)));
+    next.push(job("late", 60, 0));
+    s.apply(next, 10_000);
+    let mut want: Vec<String> = names[..2 * third].to_vec();
+    want.push("late".into());
+    want.sort();
+    assert_eq!(s.job_names(), want);
+    let from = Instant::now() - base + Duration::from_secs(1);
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    // Starts in one minute, a second after the reload.
+    let ran = |n: &str| {
+        let window = from..from + Duration::from_secs(60);
+        starts(&log, n)
+            .iter()
+            .filter(|t| window.contains(*t))
+            .count()
+    };
+    assert_eq!(ran(&names[0]), 1, "kept: once a minute");
+    assert_eq!(ran(&names[third]), 2, "changed: every 30 s");
+    assert_eq!(ran(&names[count - 1]), 0, "removed");
+    assert_eq!(ran("late"), 1, "added");
+}
