@@ -249,25 +249,26 @@ mod tests {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     use std::path::PathBuf;
 
-    fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    fn ca_params(name: &str) -> CertificateParams {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca")
+        params
+    }
+
+    fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+        CertifiedIssuer::self_signed(ca_params(name), KeyPair::generate().expect("key"))
+            .expect("ca")
     }
 
     fn intermediate(
         name: &str,
         by: &CertifiedIssuer<'static, KeyPair>,
     ) -> CertifiedIssuer<'static, KeyPair> {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        CertifiedIssuer::signed_by(params, KeyPair::generate().expect("key"), by).expect("ca")
+        CertifiedIssuer::signed_by(ca_params(name), KeyPair::generate().expect("key"), by)
+            .expect("ca")
     }
 
     fn leaf(
