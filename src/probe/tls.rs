@@ -131,8 +131,10 @@ pub fn facts(
         Some(s) => (s.chain, s.verdict.err().map(|e| e.to_string())),
         None => (Vec::new(), Some("no certificate was presented".to_string())),
     };
-    let chain: Vec<CertFacts> = chain_der.iter().filter_map(|der| cert_facts(der)).collect();
-    let leaf_not_after = chain_der.first().and_then(|der| not_after_unix(der));
+    let parsed: Vec<Option<(CertFacts, i64)>> =
+        chain_der.iter().map(|der| cached_cert_facts(der)).collect();
+    let leaf_not_after = parsed.first().and_then(|p| p.as_ref().map(|(_, t)| *t));
+    let chain: Vec<CertFacts> = parsed.into_iter().flatten().map(|(f, _)| f).collect();
     let now_unix = now
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -213,10 +215,37 @@ pub fn cipher_name(suite: rustls::CipherSuite) -> String {
         .unwrap_or_else(|| format!("{suite:?}"))
 }
 
-fn not_after_unix(der: &[u8]) -> Option<i64> {
-    X509Certificate::from_der(der)
-        .ok()
-        .map(|(_, c)| c.validity().not_after.timestamp())
+/// Certificates whose facts are kept, at most: the agent meets the same certificates round
+/// after round, and reading one (x509-parser, its names rendered) cost ~230,000 instructions,
+/// a fifth of a verified STARTTLS probe (`bench/probe_vs_blackbox.sh`). Emptied when full.
+const FACTS_CACHE_ENTRIES: usize = 4096;
+
+/// Facts already read, by the certificate's SHA-256.
+type FactsCache = std::collections::HashMap<[u8; 32], (CertFacts, i64)>;
+
+static FACTS: std::sync::LazyLock<Mutex<FactsCache>> = std::sync::LazyLock::new(Mutex::default);
+
+/// The facts of `der` and its end of validity (seconds since the epoch, unclamped), read once
+/// per distinct certificate; the key is the whole certificate's digest, so a changed
+/// certificate is read anew.
+fn cached_cert_facts(der: &[u8]) -> Option<(CertFacts, i64)> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let key: [u8; 32] = digest.as_ref().try_into().ok()?;
+    if let Some(known) = FACTS.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Some(known);
+    }
+    let fresh = cert_facts(der, &key)?;
+    if let Ok(mut cache) = FACTS.lock() {
+        remember(&mut cache, key, fresh.clone(), FACTS_CACHE_ENTRIES);
+    }
+    Some(fresh)
+}
+
+fn remember(cache: &mut FactsCache, key: [u8; 32], facts: (CertFacts, i64), limit: usize) {
+    if cache.len() >= limit {
+        cache.clear();
+    }
+    cache.insert(key, facts);
 }
 
 /// Certificates are untrusted input: clamp their dates to what a report can print.
@@ -225,7 +254,7 @@ fn system_time_from_unix(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs.clamp(0, MAX_RFC3339 as i64) as u64)
 }
 
-fn cert_facts(der: &[u8]) -> Option<CertFacts> {
+fn cert_facts(der: &[u8], sha256: &[u8; 32]) -> Option<(CertFacts, i64)> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     let mut sans = Vec::new();
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
@@ -241,12 +270,58 @@ fn cert_facts(der: &[u8]) -> Option<CertFacts> {
             }
         }
     }
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    Some(CertFacts {
+    let not_after = cert.validity().not_after.timestamp();
+    let facts = CertFacts {
         subject: escape_str(&cert.subject().to_string()),
         issuer: escape_str(&cert.issuer().to_string()),
-        not_after: system_time_from_unix(cert.validity().not_after.timestamp()),
+        not_after: system_time_from_unix(not_after),
         sans,
-        sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
-    })
+        sha256: sha256.iter().map(|b| format!("{b:02x}")).collect(),
+    };
+    Some((facts, not_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate(name: &str) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        params.self_signed(&key).expect("cert").der().to_vec()
+    }
+
+    #[test]
+    fn facts_read_once_are_the_facts_read_fresh() {
+        let der = certificate("cached.test");
+        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+        let key: [u8; 32] = digest.as_ref().try_into().expect("32 bytes");
+        let fresh = cert_facts(&der, &key).expect("parses");
+        assert_eq!(cached_cert_facts(&der), Some(fresh.clone()));
+        assert_eq!(
+            cached_cert_facts(&der),
+            Some(fresh.clone()),
+            "from the cache"
+        );
+        assert_eq!(fresh.0.sans, ["cached.test"]);
+        let other = certificate("other.test");
+        assert_eq!(
+            cached_cert_facts(&other).map(|(f, _)| f.sans),
+            Some(vec!["other.test".to_string()]),
+            "another certificate, other facts"
+        );
+        assert_eq!(cached_cert_facts(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let der = certificate("bounded.test");
+        let facts = cert_facts(&der, &[0; 32]).expect("parses");
+        let mut cache = FactsCache::new();
+        for i in 0..10u8 {
+            remember(&mut cache, [i; 32], facts.clone(), 4);
+            assert!(cache.len() <= 4);
+            assert!(cache.contains_key(&[i; 32]), "the newest is kept");
+        }
+    }
 }
