@@ -43,9 +43,13 @@ pub async fn in_background<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     let (done, result) = tokio::sync::oneshot::channel();
+    // The work may start tasks (a reload starts new notifiers' workers): it runs inside the
+    // caller's runtime, as tokio's own blocking threads do.
+    let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
+            let _inside = runtime.enter();
             lower_this_threads_priority();
             let _ = done.send(work());
         })
@@ -91,5 +95,17 @@ mod tests {
             .expect("ran");
         assert_eq!(inside, (before + super::BACKGROUND_NICE).min(19));
         assert_eq!(nice(), before, "only the calling thread changes");
+    }
+
+    #[test]
+    fn background_work_can_start_tasks_on_the_callers_runtime() {
+        let runtime = super::single_threaded().expect("runtime");
+        let answer = runtime.block_on(async {
+            let task = super::in_background("test-spawn", || tokio::spawn(async { 42 }))
+                .await
+                .expect("ran without panicking");
+            task.await.expect("the task ran on the caller's runtime")
+        });
+        assert_eq!(answer, 42);
     }
 }
