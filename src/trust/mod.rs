@@ -2,9 +2,9 @@
 //! that notifiers and the MTA-STS policy fetcher share. Probes build their recording TLS
 //! configuration from a [`Trust`] in [`crate::probe::tls`].
 //!
-//! The system bundle is decoded at most once per process (`system_roots`): a `check` run
-//! every minute by a Nagios scheduler pays for it once, and an agent with several CA files does
-//! not decode the system bundle once per file.
+//! The agent decodes the system bundle at most once per process (`system_roots`), so several
+//! CA files do not decode it once each; `check` decodes only the roots a chain can use
+//! ([`Trust::on_demand`]).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -18,11 +18,17 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use super::names::issuer_and_subject;
 use super::pem;
 
-/// One root of the system store, not yet decoded.
-enum Root {
-    /// A block of the bundle file, with its subject (None: it could not be read from the
-    /// prefix nor from the whole, so the root is always offered and WebPKI judges it).
-    Block(pem::Block, Option<Vec<u8>>),
+/// One root of the system store, and its subject (None: it could not be read, so the root is
+/// always offered and WebPKI judges it).
+struct Root {
+    source: Source,
+    subject: Option<Vec<u8>>,
+}
+
+/// Where a root's DER comes from.
+enum Source {
+    /// A block of the bundle file, decoded when a chain needs it.
+    Block(pem::Block),
     /// Already decoded (a store that did not come from one bundle file).
     Der(CertificateDer<'static>),
 }
@@ -54,19 +60,24 @@ impl SystemIndex {
                     // 48 bytes on, look after every line.
                     let has_names =
                         |der: &[u8]| der.len() >= 240 && issuer_and_subject(der).is_some();
-                    let subject = pem::decode_prefix(&text, &block, has_names)
-                        .or_else(|| pem::decode(&text, &block).ok())
-                        .and_then(|der| {
-                            issuer_and_subject(&der).map(|(_, subject)| subject.to_vec())
-                        });
-                    Root::Block(block, subject)
+                    let der = pem::decode_prefix(&text, &block, has_names)
+                        .or_else(|| pem::decode(&text, &block).ok());
+                    Root {
+                        subject: der.as_deref().and_then(subject_of),
+                        source: Source::Block(block),
+                    }
                 })
                 .collect();
             return SystemIndex { text, roots };
         }
-        let roots = super::read_system_roots()
+        // No bundle file: the store rustls-native-certs finds (a directory), decoded now.
+        let roots = rustls_native_certs::load_native_certs()
+            .certs
             .into_iter()
-            .map(Root::Der)
+            .map(|der| Root {
+                subject: subject_of(&der),
+                source: Source::Der(der),
+            })
             .collect();
         SystemIndex {
             text: Vec::new(),
@@ -74,40 +85,28 @@ impl SystemIndex {
         }
     }
 
-    /// The roots whose subject is one of `issuers` (and those whose subject is unknown).
-    fn issuing(&self, issuers: &[&[u8]]) -> Vec<CertificateDer<'static>> {
+    /// The roots whose subject is one of `issuers` (every root when None), and those whose
+    /// subject is unknown.
+    fn issuing(&self, issuers: Option<&[&[u8]]>) -> Vec<CertificateDer<'static>> {
+        let wanted = |subject: Option<&[u8]>| match (issuers, subject) {
+            (Some(issuers), Some(subject)) => issuers.contains(&subject),
+            _ => true,
+        };
         self.roots
             .iter()
-            .filter_map(|root| match root {
-                Root::Block(block, subject) => {
-                    let wanted = subject.as_deref().is_none_or(|s| issuers.contains(&s));
-                    wanted
-                        .then(|| pem::decode(&self.text, block).ok())
-                        .flatten()
-                        .map(CertificateDer::from)
-                }
-                Root::Der(der) => {
-                    let subject = issuer_and_subject(der).map(|(_, s)| s);
-                    subject
-                        .is_none_or(|s| issuers.contains(&s))
-                        .then(|| der.clone())
-                }
-            })
-            .collect()
-    }
-
-    /// Every root (for a chain whose issuers cannot be read).
-    fn all(&self) -> Vec<CertificateDer<'static>> {
-        self.roots
-            .iter()
-            .filter_map(|root| match root {
-                Root::Block(block, _) => pem::decode(&self.text, block)
+            .filter(|root| wanted(root.subject.as_deref()))
+            .filter_map(|root| match &root.source {
+                Source::Block(block) => pem::decode(&self.text, block)
                     .ok()
                     .map(CertificateDer::from),
-                Root::Der(der) => Some(der.clone()),
+                Source::Der(der) => Some(der.clone()),
             })
             .collect()
     }
+}
+
+fn subject_of(der: &[u8]) -> Option<Vec<u8>> {
+    issuer_and_subject(der).map(|(_, subject)| subject.to_vec())
 }
 
 /// Verifies as a WebPKI verifier over the system store plus `extra` would, building for each
@@ -154,10 +153,8 @@ impl OnDemandVerifier {
             .iter()
             .map(|c| issuer_and_subject(c).map(|(issuer, _)| issuer))
             .collect();
-        let candidates = match &issuers {
-            Some(issuers) => index.issuing(issuers),
-            None => index.all(),
-        };
+        // A chain whose issuers cannot be read is offered every root.
+        let candidates = index.issuing(issuers.as_deref());
         let mut roots = RootCertStore::empty();
         let (added, _) = roots.add_parsable_certificates(candidates);
         if added == 0 && index.roots.is_empty() {
