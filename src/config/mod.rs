@@ -132,10 +132,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             (_, DeValue::Array(tables)) => tables,
             // Not an array of tables: serde's own message says what was expected.
             (span, other) => {
-                let wrong = Spanned::new(span, other);
-                Vec::<probe::RawProbe>::deserialize(ValueDeserializer::from(wrong))
-                    .map_err(toml_error)?;
-                toml::de::DeArray::new()
+                let wrong = Spanned::new(span.clone(), other);
+                return Err(
+                    match Vec::<probe::RawProbe>::deserialize(ValueDeserializer::from(wrong)) {
+                        Err(e) => toml_error(e),
+                        Ok(_) => at(
+                            span,
+                            "`probe` must be an array of tables ([[probe]])".into(),
+                        ),
+                    },
+                );
             }
         },
     };
