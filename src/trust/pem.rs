@@ -124,14 +124,24 @@ pub fn blocks(text: &[u8]) -> Vec<Result<Block, PemError>> {
     found
 }
 
+/// The lines of `block`'s base64, without their blanks and line ends.
+fn body_lines<'t>(text: &'t [u8], block: &Block) -> impl Iterator<Item = &'t [u8]> {
+    let body = &text[block.body.clone()];
+    let mut from = 0;
+    memchr::memchr_iter(b'\n', body)
+        .chain(std::iter::once(body.len()))
+        .map(move |end| {
+            let line = body[from..end].trim_ascii();
+            from = end + 1;
+            line
+        })
+}
+
 /// The DER of `block` in `text`.
 pub fn decode(text: &[u8], block: &Block) -> Result<Vec<u8>, PemError> {
-    let body = &text[block.body.clone()];
-    let mut base64 = Vec::with_capacity(body.len());
-    let mut from = 0;
-    for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
-        base64.extend_from_slice(body[from..end].trim_ascii());
-        from = end + 1;
+    let mut base64 = Vec::with_capacity(block.body.len());
+    for line in body_lines(text, block) {
+        base64.extend_from_slice(line);
     }
     let mut der = Vec::with_capacity(base64.len() / 4 * 3);
     super::base64::decode_into(&base64, &mut der).map_err(|_| PemError::Base64 {
@@ -149,12 +159,8 @@ pub fn decode_prefix(
     block: &Block,
     enough: impl Fn(&[u8]) -> bool,
 ) -> Option<Vec<u8>> {
-    let body = &text[block.body.clone()];
     let mut der = Vec::with_capacity(512);
-    let mut from = 0;
-    for end in memchr::memchr_iter(b'\n', body) {
-        let line = body[from..end].trim_ascii();
-        from = end + 1;
+    for line in body_lines(text, block) {
         // A line with padding ends the certificate; one that does not split into groups of
         // four is not for a line-by-line decode.
         super::base64::decode_into(line, &mut der).ok()?;
