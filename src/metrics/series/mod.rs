@@ -8,13 +8,18 @@
 //! Lean by default (DESIGN.md, Metrics): last-value gauges for the probe's and each phase's
 //! duration, so an address costs at most about 25 series; the latency histograms exist (and
 //! cost their memory) only with `[agent] histograms = true`.
+//!
+//! The event loop never waits for the store's lock: a scrape renders under it on a thread of
+//! its own (at a lower priority, taking and releasing it chunk after chunk), and a round that
+//! finds it held is queued and applied by whoever takes the lock next, in arrival order.
 
 mod render;
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::UNIX_EPOCH;
 
 pub use self::render::{family_header, FAMILY_COUNT, HISTOGRAM_FAMILIES};
@@ -68,11 +73,21 @@ struct ProbeSeries {
     addresses: Vec<AddressSeries>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     probes: BTreeMap<String, ProbeSeries>,
     /// The distinct TLS version and cipher names seen (a handful).
     names: Vec<Arc<str>>,
+    /// Rounds that arrived while the lock was held, oldest first.
+    deferred: Receiver<Deferred>,
+}
+
+/// A round that could not be applied at once (see the module header).
+#[derive(Debug)]
+struct Deferred {
+    probe: String,
+    labels: BTreeMap<String, String>,
+    reports: Vec<ProbeReport>,
 }
 
 /// The shared copy of `name` in `names`.
@@ -87,10 +102,27 @@ fn intern(names: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
 
 /// The per-address series of every probe, grouped by probe so that a round only touches its
 /// own probe's series.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeriesStore {
     inner: Mutex<Inner>,
+    /// Where a round goes when `inner` is held by someone else.
+    defer: Sender<Deferred>,
     histograms: AtomicBool,
+}
+
+impl Default for SeriesStore {
+    fn default() -> Self {
+        let (defer, deferred) = channel();
+        SeriesStore {
+            inner: Mutex::new(Inner {
+                probes: BTreeMap::new(),
+                names: Vec::new(),
+                deferred,
+            }),
+            defer,
+            histograms: AtomicBool::new(false),
+        }
+    }
 }
 
 /// Whether STARTTLS was offered, when the report can tell.
@@ -150,7 +182,8 @@ impl SeriesStore {
         self.histograms.load(Ordering::Relaxed)
     }
 
-    /// Records one round of `probe`: its reports replace its set of addresses.
+    /// Records one round of `probe`: its reports replace its set of addresses. Never waits:
+    /// while a scrape holds the lock, the round is queued (see the module header).
     pub fn observe_round(
         &self,
         probe: &str,
@@ -158,11 +191,84 @@ impl SeriesStore {
         reports: &[ProbeReport],
     ) {
         let histograms = self.histograms();
-        let labels_of = fingerprint(user_labels);
-        let Ok(mut inner) = self.inner.lock() else {
-            return;
+        let mut inner = match self.inner.try_lock() {
+            Ok(inner) => inner,
+            Err(TryLockError::WouldBlock) => {
+                // The receiver lives as long as the store: sending cannot fail.
+                let _ = self.defer.send(Deferred {
+                    probe: probe.to_string(),
+                    labels: user_labels.clone(),
+                    reports: reports.to_vec(),
+                });
+                return;
+            }
+            Err(TryLockError::Poisoned(_)) => return,
         };
-        let Inner { probes, names } = &mut *inner;
+        inner.apply_deferred(histograms);
+        inner.apply(probe, user_labels, reports, histograms);
+    }
+
+    /// Drops the series of `removed` probes (after a reload): one lookup each, so a reload of
+    /// 100,000 probes holds the lock for microseconds, not a walk over every probe.
+    pub fn forget_probes(&self, removed: &[String]) {
+        if let Ok(mut inner) = self.inner.lock() {
+            // A queued round of a removed probe must not bring its series back.
+            inner.apply_deferred(self.histograms());
+            for name in removed {
+                inner.probes.remove(name);
+            }
+        }
+    }
+
+    /// Appends family `family`'s samples for up to `max_probes` probes after `after` (in name
+    /// order) to `out`; returns the last probe rendered, or None when the family is complete.
+    /// The lock is held for one chunk only, so scrapes never stall probing for long.
+    pub fn render_chunk(
+        &self,
+        family: usize,
+        after: Option<&str>,
+        max_probes: usize,
+        out: &mut String,
+    ) -> Option<String> {
+        let Ok(mut inner) = self.inner.lock() else {
+            return None;
+        };
+        inner.apply_deferred(self.histograms());
+        let range = match after {
+            None => inner.probes.range::<str, _>(..),
+            Some(name) => inner
+                .probes
+                .range::<str, _>((std::ops::Bound::Excluded(name), std::ops::Bound::Unbounded)),
+        };
+        let mut last = None;
+        for (probe, series) in range.take(max_probes) {
+            series
+                .addresses
+                .iter()
+                .for_each(|s| render::write_samples(out, family, s));
+            last = Some(probe.clone());
+        }
+        last
+    }
+}
+
+impl Inner {
+    /// Applies the rounds queued while the lock was held, oldest first.
+    fn apply_deferred(&mut self, histograms: bool) {
+        while let Ok(round) = self.deferred.try_recv() {
+            self.apply(&round.probe, &round.labels, &round.reports, histograms);
+        }
+    }
+
+    fn apply(
+        &mut self,
+        probe: &str,
+        user_labels: &BTreeMap<String, String>,
+        reports: &[ProbeReport],
+        histograms: bool,
+    ) {
+        let labels_of = fingerprint(user_labels);
+        let Inner { probes, names, .. } = self;
         if !probes.contains_key(probe) {
             probes.insert(probe.to_string(), ProbeSeries::default());
         }
@@ -202,46 +308,6 @@ impl SeriesStore {
             }
         }
         series.addresses.retain(|s| s.round == round);
-    }
-
-    /// Drops the series of `removed` probes (after a reload): one lookup each, so a reload of
-    /// 100,000 probes holds the lock for microseconds, not a walk over every probe.
-    pub fn forget_probes(&self, removed: &[String]) {
-        if let Ok(mut inner) = self.inner.lock() {
-            for name in removed {
-                inner.probes.remove(name);
-            }
-        }
-    }
-
-    /// Appends family `family`'s samples for up to `max_probes` probes after `after` (in name
-    /// order) to `out`; returns the last probe rendered, or None when the family is complete.
-    /// The lock is held for one chunk only, so scrapes never stall probing for long.
-    pub fn render_chunk(
-        &self,
-        family: usize,
-        after: Option<&str>,
-        max_probes: usize,
-        out: &mut String,
-    ) -> Option<String> {
-        let Ok(inner) = self.inner.lock() else {
-            return None;
-        };
-        let range = match after {
-            None => inner.probes.range::<str, _>(..),
-            Some(name) => inner
-                .probes
-                .range::<str, _>((std::ops::Bound::Excluded(name), std::ops::Bound::Unbounded)),
-        };
-        let mut last = None;
-        for (probe, series) in range.take(max_probes) {
-            series
-                .addresses
-                .iter()
-                .for_each(|s| render::write_samples(out, family, s));
-            last = Some(probe.clone());
-        }
-        last
     }
 }
 
@@ -290,3 +356,6 @@ fn update(s: &mut AddressSeries, report: &ProbeReport, histograms: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

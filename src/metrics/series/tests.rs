@@ -1,0 +1,93 @@
+//! The store's promise to the event loop: a round never waits for the lock a scrape holds,
+//! and is not lost for it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use super::SeriesStore;
+use crate::report::{ProbeReport, Status};
+
+fn report(duration: f64) -> ProbeReport {
+    ProbeReport {
+        probe: Some("mx".into()),
+        target: "mx.test:25".into(),
+        address: Some("127.0.0.1:25".into()),
+        started_at: SystemTime::now(),
+        success: true,
+        status: Status::Ok,
+        duration_seconds: duration,
+        failure: None,
+        phases: Vec::new(),
+        banner: None,
+        capabilities: Vec::new(),
+        capabilities_before_tls: Vec::new(),
+        ehlo_name: None,
+        tls: None,
+        warnings: Vec::new(),
+        transcript: Vec::new(),
+    }
+}
+
+/// Everything family `family` renders, chunk by chunk as a scrape does.
+fn render(store: &SeriesStore, family: usize) -> String {
+    let mut out = String::new();
+    let mut after = None;
+    while let Some(last) = store.render_chunk(family, after.as_deref(), 1, &mut out) {
+        after = Some(last);
+    }
+    out
+}
+
+/// The `smtpwatch_probe_duration_seconds` samples (each round replaces the value).
+fn durations(store: &SeriesStore) -> String {
+    (0..super::FAMILY_COUNT)
+        .map(|f| render(store, f))
+        .flat_map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|line| line.starts_with("smtpwatch_probe_duration_seconds{"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_round_does_not_wait_for_a_held_lock_and_is_applied_in_order_after_it() {
+    let store = SeriesStore::new();
+    let labels = BTreeMap::new();
+    let held = store.inner.lock().expect("lock");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            store.observe_round("mx", &labels, &[report(0.25)]);
+            store.observe_round("mx", &labels, &[report(0.5)]);
+            let _ = done.send(());
+        });
+        // With a waiting lock this would time out: the lock is held until after the wait.
+        let returned = finished.recv_timeout(Duration::from_secs(10)).is_ok();
+        drop(held);
+        assert!(returned, "observe_round waited for the held lock");
+    });
+    let text = durations(&store);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.ends_with(" 0.5"), "the later round wins: {text}");
+}
+
+#[test]
+fn a_queued_round_of_a_removed_probe_does_not_bring_it_back() {
+    let store = SeriesStore::new();
+    let labels = BTreeMap::new();
+    let held = store.inner.lock().expect("lock");
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            store.observe_round("mx", &labels, &[report(0.25)]);
+            let _ = done.send(());
+        });
+        let returned = finished.recv_timeout(Duration::from_secs(10)).is_ok();
+        drop(held);
+        assert!(returned, "observe_round waited for the held lock");
+    });
+    store.forget_probes(&["mx".to_string()]);
+    for family in 0..super::FAMILY_COUNT {
+        let text = render(&store, family);
+        assert!(!text.contains("probe=\"mx\""), "family {family}: {text}");
+    }
+}
