@@ -20,7 +20,6 @@
 //! Time comes from `tokio::time`, so tests drive it with `pause()`/`advance()`.
 
 use std::cmp::Reverse;
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -132,10 +131,19 @@ impl<J: Job> Shared<J> {
     }
 }
 
-/// The running schedule.
+/// The running schedule (a handle: clones share it).
 pub struct Scheduler<J: Job> {
     shared: Arc<Shared<J>>,
     driver: TaskTracker,
+}
+
+impl<J: Job> Clone for Scheduler<J> {
+    fn clone(&self) -> Self {
+        Scheduler {
+            shared: self.shared.clone(),
+            driver: self.driver.clone(),
+        }
+    }
 }
 
 impl<J: Job> Scheduler<J> {
@@ -178,60 +186,108 @@ impl<J: Job> Scheduler<J> {
     /// Replaces the job set: unchanged jobs keep their slots (and a round in flight goes on),
     /// changed ones restart at their next slot, removed ones stop (a round in flight is
     /// cancelled).
-    pub fn apply(&mut self, jobs: Vec<Arc<J>>, concurrency: usize) {
-        let shared = &self.shared;
-        shared.permits.resize(concurrency);
+    pub fn apply(&self, jobs: Vec<Arc<J>>, concurrency: usize) {
+        self.begin_apply(concurrency);
+        let mut jobs = jobs.into_iter();
+        while self.place(&mut jobs) {}
+        let mut from = 0;
+        while let Some(next) = self.remove_unmarked(from) {
+            from = next;
+        }
+    }
+
+    /// [`Scheduler::apply`] a batch at a time, letting the driver and the rounds run between
+    /// batches: what a reload does on the event loop. The driver takes the table's lock for
+    /// every start, so a reload must take it from the same thread: from a thread of its own
+    /// (which the kernel may set aside while it holds the lock, or which takes it back before
+    /// the woken driver can), a 100,000-probe reload kept probes waiting for up to ~90 ms.
+    pub async fn apply_in_steps(&self, jobs: Vec<Arc<J>>, concurrency: usize) {
+        self.begin_apply(concurrency);
+        let mut jobs = jobs.into_iter();
+        while self.place(&mut jobs) {
+            tokio::task::yield_now().await;
+        }
+        let mut from = 0;
+        while let Some(next) = self.remove_unmarked(from) {
+            from = next;
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Sets the limit, starts the driver the first time, and opens a new job set.
+    fn begin_apply(&self, concurrency: usize) {
+        self.shared.permits.resize(concurrency);
         if self.driver.is_empty() && !self.driver.is_closed() {
-            self.driver.spawn(drive(shared.clone()));
+            self.driver.spawn(drive(self.shared.clone()));
             self.driver.close();
         }
+        self.shared.table().applies += 1;
+    }
+
+    /// Places up to [`APPLY_BATCH`] of `jobs` in the table and marks them as in the job set:
+    /// a job unchanged from the one under its name stays as it is (and the new copy is
+    /// dropped here, a batch at a time: 100,000 of them at once is a long pause). Returns
+    /// whether there may be more. The driver takes the table's lock for every start: comparing
+    /// 100,000 jobs in one hold kept it from starting probes for ~50 ms; a batch at a time, it
+    /// waits ~0.5 ms.
+    fn place(&self, jobs: &mut impl Iterator<Item = Arc<J>>) -> bool {
+        let batch: Vec<Arc<J>> = jobs.take(APPLY_BATCH).collect();
+        let shared = &self.shared;
         let now = Instant::now();
-        let wanted: HashSet<&str> = jobs.iter().map(|job| job.name()).collect();
-        // The driver takes the table's lock for every start: comparing 100,000 jobs in one
-        // hold kept it from starting probes for ~50 ms. A batch at a time, it waits ~0.5 ms.
-        for batch in jobs.chunks(APPLY_BATCH) {
-            let mut table = shared.table();
-            let mut earliest: Option<Instant> = None;
-            for job in batch {
-                let same = table
-                    .by_name
-                    .get(job.name())
-                    .and_then(|i| table.slots.get(*i as usize)?.entry.as_ref())
-                    .is_some_and(|e| e.job.same_as(job));
-                if same {
-                    continue;
-                }
-                table.remove(job.name());
-                let interval = job.interval().max(Duration::from_millis(1));
-                let first = shared.base + offset(job.name(), interval);
-                let k = slot_after(first, interval, now, true);
-                let at = planned(&**job, first, k, shared.jitter);
-                table.insert(job.name().to_string(), job.clone(), first, at);
-                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+        let mut table = shared.table();
+        let applies = table.applies;
+        let mut earliest: Option<Instant> = None;
+        for job in &batch {
+            let same = table
+                .by_name
+                .get(job.name())
+                .copied()
+                .and_then(|i| table.slots.get_mut(i as usize)?.entry.as_mut())
+                .filter(|e| e.job.same_as(job));
+            if let Some(entry) = same {
+                entry.applied = applies;
+                continue;
             }
-            if let Some(at) = earliest {
-                shared.tell(&table, at);
-            }
+            table.remove(job.name());
+            let interval = job.interval().max(Duration::from_millis(1));
+            let first = shared.base + offset(job.name(), interval);
+            let k = slot_after(first, interval, now, true);
+            let at = planned(&**job, first, k, shared.jitter);
+            table.insert(job.name().to_string(), job.clone(), first, at);
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
-        let gone: Vec<String> = shared
-            .table()
-            .by_name
-            .keys()
-            .filter(|name| !wanted.contains(name.as_str()))
-            .cloned()
+        if let Some(at) = earliest {
+            shared.tell(&table, at);
+        }
+        drop(table);
+        batch.len() == APPLY_BATCH
+    }
+
+    /// Removes the jobs that the job set being applied did not mark, among [`APPLY_BATCH`]
+    /// places of the table from place `from`; returns where to go on, or None when the table
+    /// has been walked.
+    fn remove_unmarked(&self, from: usize) -> Option<usize> {
+        let mut table = self.shared.table();
+        let applies = table.applies;
+        let end = (from + APPLY_BATCH).min(table.slots.len());
+        let gone: Vec<String> = table
+            .slots
+            .get(from..end)?
+            .iter()
+            .filter_map(|slot| slot.entry.as_ref())
+            .filter(|entry| entry.applied != applies)
+            .map(|entry| entry.job.name().to_string())
             .collect();
-        for batch in gone.chunks(APPLY_BATCH) {
-            let mut table = shared.table();
-            for name in batch {
-                table.remove(name);
-            }
+        for name in &gone {
+            table.remove(name);
         }
+        (end < table.slots.len()).then_some(end)
     }
 
     /// Stops scheduling; rounds in flight get `grace` to finish, then are cancelled.
     /// Returns whether everything finished within the grace period.
-    pub async fn shutdown(self, grace: Duration) -> bool {
-        let shared = self.shared;
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        let shared = &self.shared;
         shared.stop.cancel();
         self.driver.close();
         self.driver.wait().await;

@@ -307,10 +307,9 @@ pub(super) fn run(servers: &[SocketAddr]) {
 
         let before = first_probe_count(&agent);
         let r0 = snapshot(&agent);
-        let reloading = agent.clone();
         let reload_started = Instant::now();
-        let reload = tokio::task::spawn_blocking(move || reloading.reload());
-        let reload_result = reload.await.expect("reload task");
+        // As SIGHUP and POST /-/reload do it.
+        let reload_result = agent.reload().await;
         let reload_seconds = reload_started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(10)).await;
         let d = snapshot(&agent);

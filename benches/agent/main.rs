@@ -242,7 +242,7 @@ async fn run_phase(
 
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let mut scheduler = Scheduler::new(256, run, on_lag);
+    let scheduler = Scheduler::new(256, run, on_lag);
     scheduler.apply(jobs, 256);
     tokio::time::sleep(length).await;
     let _ = scheduler.shutdown(Duration::from_secs(10)).await;

@@ -6,7 +6,6 @@
 //! endpoints on a given listener until a shutdown token fires, so tests start an agent on
 //! `127.0.0.1:0` and stop it; the binary passes signal handling in.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -26,11 +25,12 @@ use crate::resolve::{DnsError, Resolver};
 use crate::schedule::{self, Scheduler};
 use crate::trust::LazyTrust;
 
-use self::jobs::{build_jobs, share_unchanged, JobSet, ProbeJob, Shared};
+use self::jobs::{build_jobs, JobSet, ProbeJob, Shared};
 pub use self::jobs::{JobError, JobProblem};
 
 mod jobs;
 pub mod process;
+mod reload;
 mod round;
 mod view;
 
@@ -57,6 +57,8 @@ pub struct Agent {
     alerting: Arc<Alerting>,
     /// Stops the agent's own background work (alert re-sends).
     background: CancellationToken,
+    /// One reload at a time (SIGHUP and `POST /-/reload` may come together).
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// Why the agent could not start.
@@ -135,6 +137,7 @@ impl Agent {
                 resolver: RwLock::new(resolver),
                 alerting,
                 background: CancellationToken::new(),
+                reloading: tokio::sync::Mutex::new(()),
             }
         });
         tokio::spawn(
@@ -172,63 +175,6 @@ impl Agent {
             .iter()
             .map(|p| (p.clone(), self.latest.get(&p.name)))
             .collect()
-    }
-
-    /// Re-reads the configuration file. On error the old configuration keeps running and
-    /// `smtpwatch_config_last_reload_successful` drops to 0.
-    pub fn reload(&self) -> Result<(), AgentError> {
-        let result = config::load(&self.path)
-            .map_err(AgentError::from)
-            .and_then(|mut new| {
-                share_unchanged(&mut new, &self.config());
-                let shared = Shared {
-                    system_trust: &self.system_trust,
-                    connections: &self.connections,
-                };
-                let built = build_jobs(&new, &shared)?;
-                Ok((new, built))
-            });
-        let (new, JobSet { jobs, resolver }) = match result {
-            Ok(ok) => ok,
-            Err(e) => {
-                self.metrics.config_loaded(false);
-                tracing::error!(error = %e, "configuration reload failed; keeping the previous configuration");
-                return Err(e);
-            }
-        };
-        if new.listen != self.config().listen {
-            tracing::warn!(listen = %new.listen, "a new listen address takes effect after a restart");
-        }
-        self.connections.resize(new.concurrency);
-        self.adhoc.resize(new.web.probe_endpoint.max_concurrent);
-        if let Ok(mut guard) = self.scheduler.lock() {
-            if let Some(scheduler) = guard.as_mut() {
-                scheduler.apply(jobs, new.concurrency);
-            }
-        }
-        self.set_resolver(resolver);
-        // Only what the reload removed is looked up under the sinks' locks, which the event
-        // loop takes after every round.
-        let kept: HashSet<&str> = new.probes.iter().map(|p| p.name.as_str()).collect();
-        let removed: Vec<String> = self
-            .config()
-            .probes
-            .iter()
-            .filter(|p| !kept.contains(p.name.as_str()))
-            .map(|p| p.name.clone())
-            .collect();
-        drop(kept);
-        self.metrics.forget_probes(&removed);
-        self.metrics.set_histograms(new.histograms);
-        self.latest.forget(&removed);
-        self.alerting.reconfigure(&new);
-        let count = new.probes.len();
-        if let Ok(mut config) = self.config.write() {
-            *config = Arc::new(new);
-        }
-        self.metrics.config_loaded(true);
-        tracing::info!(probes = count, "configuration reloaded");
-        Ok(())
     }
 
     fn set_resolver(&self, resolver: Result<Resolver, DnsError>) {

@@ -59,10 +59,8 @@ fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Resu
         loop {
             tokio::select! {
                 _ = hup.recv() => {
-                    let agent = agent.clone();
                     // A failed reload is logged and counted by the agent; it keeps running.
-                    let reload = move || agent.reload();
-                    let _ = crate::runtime::in_background("smtpwatch-reload", reload).await;
+                    let _ = agent.reload().await;
                 }
                 _ = term.recv() => break,
                 _ = int.recv() => break,

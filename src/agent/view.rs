@@ -22,8 +22,8 @@ impl crate::http::AgentView for Agent {
         &self.metrics
     }
 
-    fn reload(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Ok(Agent::reload(self)?)
+    fn reload_configuration(self: Arc<Self>) -> crate::http::Reloading {
+        Box::pin(async move { Ok(Agent::reload(&self).await?) })
     }
 
     fn adhoc_settings(&self) -> ProbeSettings {

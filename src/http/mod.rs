@@ -41,8 +41,8 @@ pub trait AgentView: Send + Sync + 'static {
     fn latest(&self) -> Vec<(Arc<ProbeConfig>, Option<Round>)>;
     /// The agent's metric families.
     fn metrics(&self) -> &Metrics;
-    /// Re-reads the configuration file (blocking: reads files, builds resolvers).
-    fn reload(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    /// Re-reads the configuration file; the agent decides what runs off the event loop.
+    fn reload_configuration(self: Arc<Self>) -> Reloading;
     /// How an ad-hoc `/probe` probes: the agent's EHLO name, the system trust store and the
     /// agent's timeout.
     fn adhoc_settings(&self) -> ProbeSettings;
@@ -53,6 +53,14 @@ pub trait AgentView: Send + Sync + 'static {
     /// The ad-hoc probes that may run at once (`[agent.probe_endpoint] max_concurrent`).
     fn adhoc_limit(&self) -> &Limit;
 }
+
+/// A reload under way ([`AgentView::reload_configuration`]).
+pub type Reloading = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>>
+            + Send,
+    >,
+>;
 
 /// The shared state of every handler.
 type View = Arc<dyn AgentView>;
@@ -133,16 +141,9 @@ async fn reload(State(agent): State<View>) -> Response {
         let why = "POST /-/reload is off: set [agent] enable_lifecycle = true, or send SIGHUP\n";
         return (StatusCode::FORBIDDEN, why).into_response();
     }
-    // Reloading reads files and builds resolvers: off the event loop, at a lower priority.
-    let result = crate::runtime::in_background("smtpwatch-reload", move || agent.reload()).await;
-    match result {
-        Some(Ok(())) => (StatusCode::OK, "reloaded\n").into_response(),
-        Some(Err(e)) => (StatusCode::BAD_REQUEST, format!("reload failed: {e}\n")).into_response(),
-        None => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "reload failed: it could not run\n",
-        )
-            .into_response(),
+    match agent.reload_configuration().await {
+        Ok(()) => (StatusCode::OK, "reloaded\n").into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("reload failed: {e}\n")).into_response(),
     }
 }
 

@@ -16,6 +16,8 @@ pub(super) struct Entry<J> {
     pub first: Instant,
     /// Cancels the round in flight (or its wait for a permit): a reload removed the job.
     pub round: Option<CancellationToken>,
+    /// The last job set (`Table::applies`) that had this job: what a reload did not mark goes.
+    pub applied: u64,
 }
 
 /// A place in the table. Its generation changes whenever the place is emptied, so heap items of
@@ -36,6 +38,8 @@ pub(super) struct Table<J> {
     pub heap: BinaryHeap<Due>,
     /// When the driver means to wake next (None: it waits for news).
     pub wake_at: Option<Instant>,
+    /// How many job sets have been applied.
+    pub applies: u64,
 }
 
 impl<J> Table<J> {
@@ -46,6 +50,7 @@ impl<J> Table<J> {
             by_name: HashMap::new(),
             heap: BinaryHeap::new(),
             wake_at: None,
+            applies: 0,
         }
     }
 
@@ -64,6 +69,7 @@ impl<J> Table<J> {
             job,
             first,
             round: None,
+            applied: self.applies,
         });
         self.heap.push(Reverse((at, index, slot.generation)));
     }

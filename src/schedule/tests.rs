@@ -1,6 +1,7 @@
 //! Scheduler tests on paused tokio time: exact firing times, spreading, no overlap, the
 //! concurrency limit, reloads and shutdown.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::*;
@@ -66,7 +67,7 @@ fn no_lag() -> LagFn {
 async fn fires_at_offset_then_every_interval() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
     s.apply(vec![job("mx1", 60, 1)], 10);
     tokio::time::sleep(Duration::from_secs(200)).await;
     let off = offset("mx1", Duration::from_secs(60));
@@ -138,7 +139,7 @@ async fn jitter_is_small_and_bounded() {
 async fn a_round_longer_than_the_interval_never_overlaps_itself() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
     s.apply(vec![job("slow", 10, 25)], 10);
     tokio::time::sleep(Duration::from_secs(100)).await;
     let off = offset("slow", Duration::from_secs(10));
@@ -164,7 +165,7 @@ async fn the_concurrency_limit_holds_and_waiting_is_lag() {
     let lag_sink = lags.clone();
     let base = Instant::now();
     let on_lag: LagFn = Arc::new(move |d| lag_sink.lock().unwrap().push(d));
-    let mut s = Scheduler::new(1, recorder(base, log.clone()), on_lag).without_jitter();
+    let s = Scheduler::new(1, recorder(base, log.clone()), on_lag).without_jitter();
     let jobs: Vec<_> = (0..5).map(|i| job(&format!("j{i}"), 10, 3)).collect();
     s.apply(jobs, 1);
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -188,7 +189,7 @@ async fn the_concurrency_limit_holds_and_waiting_is_lag() {
 async fn reload_keeps_unchanged_restarts_changed_and_stops_removed() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
     s.apply(
         vec![
             job("keep", 60, 1),
@@ -228,7 +229,7 @@ async fn reload_keeps_unchanged_restarts_changed_and_stops_removed() {
 async fn shutdown_lets_rounds_in_flight_finish_within_the_grace() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
     let off = offset("long", Duration::from_secs(60));
     s.apply(vec![job("long", 60, 5)], 10);
     tokio::time::sleep_until(base + off + Duration::from_secs(1)).await;
@@ -242,7 +243,7 @@ async fn shutdown_lets_rounds_in_flight_finish_within_the_grace() {
         "the round in flight completed"
     );
 
-    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
     s.apply(vec![job("long", 60, 50)], 10);
     tokio::time::sleep(Duration::from_secs(61)).await;
     assert!(
@@ -275,7 +276,7 @@ fn peak_overlap(log: &Log) -> usize {
 async fn reloads_that_change_the_limit_under_load_never_add_permits() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(2, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(2, recorder(base, log.clone()), no_lag()).without_jitter();
     // Rounds of 8 s every 10 s: the permits are nearly always held.
     let jobs = || {
         (0..6)
@@ -300,7 +301,7 @@ async fn reloads_that_change_the_limit_under_load_never_add_permits() {
 async fn a_job_changed_twice_before_it_runs_fires_once_per_slot() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10, recorder(base, log.clone()), no_lag()).without_jitter();
     s.apply(vec![job("a", 60, 1), job("b", 60, 1)], 10);
     // Changed (new work time), changed back, removed and re-added: each leaves a stale start
     // in the heap, and none of them may fire.
@@ -322,7 +323,7 @@ async fn a_job_changed_twice_before_it_runs_fires_once_per_slot() {
 async fn a_reload_larger_than_a_batch_keeps_changes_and_removes_exactly() {
     let log: Log = Default::default();
     let base = Instant::now();
-    let mut s = Scheduler::new(10_000, recorder(base, log.clone()), no_lag()).without_jitter();
+    let s = Scheduler::new(10_000, recorder(base, log.clone()), no_lag()).without_jitter();
     let count = APPLY_BATCH * 3 + 7;
     let names: Vec<String> = (0..count).map(|i| format!("j{i:05}")).collect();
     s.apply(names.iter().map(|n| job(n, 60, 0)).collect(), 10_000);
@@ -340,7 +341,8 @@ async fn a_reload_larger_than_a_batch_keeps_changes_and_removes_exactly() {
     next.extend(names[..third].iter().map(|n| job(n, 60, 0)));
     next.extend(names[third..2 * third].iter().map(|n| job(n, 30, 0)));
     next.push(job("late", 60, 0));
-    s.apply(next, 10_000);
+    // As a reload does it: a batch at a time, with the event loop running in between.
+    s.apply_in_steps(next, 10_000).await;
     let mut want: Vec<String> = names[..2 * third].to_vec();
     want.push("late".into());
     want.sort();
@@ -359,4 +361,35 @@ async fn a_reload_larger_than_a_batch_keeps_changes_and_removes_exactly() {
     assert_eq!(ran(&names[third]), 2, "changed: every 30 s");
     assert_eq!(ran(&names[count - 1]), 0, "removed");
     assert_eq!(ran("late"), 1, "added");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_reload_in_steps_lets_the_event_loop_run_between_batches() {
+    let base = Instant::now();
+    let s = Scheduler::new(10, recorder(base, Log::default()), no_lag());
+    let count = APPLY_BATCH * 4;
+    let turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let other = {
+        let turns = turns.clone();
+        tokio::spawn(async move {
+            loop {
+                turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    // Let the other task start before the reload.
+    tokio::task::yield_now().await;
+    let before = turns.load(std::sync::atomic::Ordering::Relaxed);
+    let jobs = (0..count)
+        .map(|i| job(&format!("j{i:05}"), 60, 0))
+        .collect();
+    s.apply_in_steps(jobs, 10).await;
+    let during = turns.load(std::sync::atomic::Ordering::Relaxed) - before;
+    other.abort();
+    assert!(
+        during >= 4,
+        "the other task ran {during} times during four batches"
+    );
+    assert_eq!(s.job_names().len(), count);
 }
