@@ -55,10 +55,20 @@ impl Agent {
         }
         let me = self.clone();
         let (config, resolver) = (prepared.config, prepared.resolver);
-        crate::runtime::in_background("smtpwatch-reload", move || {
+        let finished = crate::runtime::in_background("smtpwatch-reload", move || {
             me.put_in_force(config, resolver)
         })
         .await;
+        if finished.is_none() {
+            // The new jobs run, but the rest of the agent did not follow: say so, never a
+            // silent success.
+            self.metrics.config_loaded(false);
+            let e = AgentError::Setup(
+                "the reload stopped half-way: its last step could not run".into(),
+            );
+            tracing::error!(error = %e, "configuration reload failed");
+            return Err(e);
+        }
         Ok(())
     }
 
