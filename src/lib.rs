@@ -35,7 +35,8 @@
 //! - [`posture`]: mail-domain posture: DNSSEC, DANE, MTA-STS, TLS-RPT, FCrDNS.
 //! - [`probe`]: the per-address fan-out ([`probe::fanout`]), the phase dialogue
 //!   ([`probe::probe`]), the session with its single read buffer ([`probe::session`]), sans-IO
-//!   reply framing ([`probe::reply`]) and TLS facts ([`probe::tls`]).
+//!   reply framing ([`probe::reply`]), TLS facts ([`probe::tls`]), and the mail-flow checks'
+//!   settings ([`probe::mail_flow`]) and IMAP client ([`probe::imap`]).
 //! - [`report`]: `ProbeReport` and its renderings.
 //! - [`resolve`]: hickory-resolver lookups (A/AAAA, MX).
 //! - [`target`]: parsing `host[:port]`, `smtp://`, `submission://`, `smtps://`, `mx:domain`, and
@@ -44,6 +45,7 @@
 //! - [`limit`]: a concurrency limit that can be resized under load (rounds and connections).
 //! - [`runtime`]: the one async runtime builder.
 //! - [`escape`]: making untrusted server text safe to print.
+//! - [`secret`]: values (passwords, webhook URLs) that are never printed.
 
 pub mod agent;
 pub mod alert;
@@ -61,6 +63,7 @@ pub mod report;
 pub mod resolve;
 pub mod runtime;
 pub mod schedule;
+pub mod secret;
 pub mod systemd;
 pub mod target;
 pub mod trust;

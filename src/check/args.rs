@@ -93,6 +93,64 @@ pub struct CheckArgs {
     /// DNSSEC trust anchor (DNSKEY records, zone-file format; default: the root's keys).
     #[arg(long, value_name = "PATH")]
     pub dnssec_trust_anchor: Option<PathBuf>,
+    /// Mail flow: the checks of AUTH, the envelope and delivery.
+    #[command(flatten)]
+    pub mail: Box<MailFlowArgs>,
+}
+
+/// `check`'s mail-flow options. Secrets come from files or the environment, never from the
+/// command line (where `ps` and shell history would show them).
+#[derive(Debug, Args)]
+pub struct MailFlowArgs {
+    /// AUTH as this user (inside TLS only).
+    #[arg(long, value_name = "NAME", help_heading = "Mail flow")]
+    pub auth_user: Option<String>,
+    /// The AUTH password, read from this file (or set SMTPWATCH_AUTH_PASSWORD).
+    #[arg(long, value_name = "PATH", help_heading = "Mail flow")]
+    pub auth_password_file: Option<PathBuf>,
+    /// AUTH mechanism: auto (PLAIN when offered, else LOGIN), plain or login.
+    #[arg(
+        long,
+        value_name = "MECH",
+        default_value = "auto",
+        help_heading = "Mail flow"
+    )]
+    pub auth_mech: String,
+    /// Envelope sender (default: the null sender <>).
+    #[arg(long, value_name = "ADDR", help_heading = "Mail flow")]
+    pub mail_from: Option<String>,
+    /// Check that the server accepts this recipient (RCPT TO, then RSET; nothing is sent);
+    /// repeatable.
+    #[arg(long = "rcpt", value_name = "ADDR", help_heading = "Mail flow")]
+    pub rcpt: Vec<String>,
+    /// Send a test message to this address and find it over IMAP (needs --imap).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "imap",
+        help_heading = "Mail flow"
+    )]
+    pub deliver_to: Option<String>,
+    /// The mailbox to find the message in: imaps://host[:port][/folder] or imap://… (STARTTLS
+    /// required).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "deliver_to",
+        help_heading = "Mail flow"
+    )]
+    pub imap: Option<String>,
+    /// IMAP user (default: --auth-user).
+    #[arg(long, value_name = "NAME", help_heading = "Mail flow")]
+    pub imap_user: Option<String>,
+    /// The IMAP password, read from this file (or set SMTPWATCH_IMAP_PASSWORD; default: the
+    /// AUTH password).
+    #[arg(long, value_name = "PATH", help_heading = "Mail flow")]
+    pub imap_password_file: Option<PathBuf>,
+    /// How long the message may take to reach the mailbox, IMAP steps included.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration,
+          help_heading = "Mail flow")]
+    pub delivery_timeout: Duration,
 }
 
 impl CheckArgs {

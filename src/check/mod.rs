@@ -7,9 +7,11 @@ use std::sync::Arc;
 use hickory_resolver::proto::dnssec::TrustAnchors;
 
 mod args;
+mod mail_flow;
 mod output;
 
-pub use self::args::{CheckArgs, Format};
+pub use self::args::{CheckArgs, Format, MailFlowArgs};
+pub use self::mail_flow::{AUTH_PASSWORD_ENV, IMAP_PASSWORD_ENV};
 use crate::config::values::{EhloName, ValueError};
 use crate::posture::dns::AnchorError;
 use crate::posture::domain::{check_domain, DomainCheck, PostureTools, ToolsError};
@@ -52,6 +54,9 @@ pub enum CheckError {
     /// The posture checks' resolver or policy fetcher.
     #[error(transparent)]
     Posture(#[from] ToolsError),
+    /// A mail-flow flag (its message names it; never a secret).
+    #[error("{0}")]
+    MailFlow(String),
 }
 
 /// What the flags decide, checked before anything goes on the network.
@@ -104,8 +109,12 @@ fn plan(args: &CheckArgs) -> Result<Plan, CheckError> {
         None => None,
     };
     let with_posture = target.kind == TargetKind::Mx && !args.no_posture;
+    let mut settings = args.probe_settings(trust, &ehlo_name);
+    let flow =
+        mail_flow::mail_flow(&args.mail, &target.to_string()).map_err(CheckError::MailFlow)?;
+    settings.mail = flow.map(Arc::new);
     Ok(Plan {
-        settings: args.probe_settings(trust, &ehlo_name),
+        settings,
         target,
         with_posture,
         anchors,

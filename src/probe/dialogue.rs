@@ -7,7 +7,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
-use self::verdict::{capabilities, require, session_failure};
+use self::verdict::{capabilities, expiry_warning, require, session_failure};
+use super::mail_flow::Submitted;
 use super::reply::Reply;
 use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
 use super::settings::{ProbePlan, ProbeSettings};
@@ -18,6 +19,7 @@ use crate::report::{
 use crate::target::TlsMode;
 
 mod early_end;
+mod mail_flow;
 mod verdict;
 
 /// A phase's outcome: what it found, or why the probe failed.
@@ -29,12 +31,7 @@ pub(super) fn fail(
     code: Option<u16>,
     message: String,
 ) -> Failure {
-    Failure {
-        phase,
-        reason,
-        code,
-        message,
-    }
+    Failure::new(phase, reason, code, message)
 }
 
 /// Probes one address and reports every phase; never panics on server input.
@@ -64,13 +61,20 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         quick_ack: Default::default(),
         refused: None,
         warnings: Vec::new(),
+        mail: Default::default(),
+        submitted: None,
     };
     let outcome = dialogue.steps().await;
     let polite = match &outcome {
         Ok(()) => true,
         Err(f) => {
             (f.reason == FailureReason::Rejected && f.code != Some(421))
-                || f.reason == FailureReason::StarttlsUnavailable
+                || matches!(
+                    f.reason,
+                    FailureReason::StarttlsUnavailable
+                        | FailureReason::AuthUnavailable
+                        | FailureReason::AuthFailed
+                )
                 // After STARTTLS the server waits for a command; with implicit TLS it has not
                 // greeted yet, and a QUIT before its banner would be talking out of turn.
                 || (f.reason == FailureReason::TlsCertificate
@@ -86,7 +90,11 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         .session
         .shutdown(tls_up, close_by.min(deadline))
         .await;
-    dialogue.finish(outcome.err())
+    let mut failure = outcome.err();
+    if failure.is_none() {
+        failure = dialogue.find_delivered().await;
+    }
+    dialogue.finish(failure)
 }
 
 struct Dialogue<'a> {
@@ -107,6 +115,10 @@ struct Dialogue<'a> {
     refused: Option<tls::Refusal>,
     /// Findings that make the round a warning.
     warnings: Vec<String>,
+    /// What a mail-flow check found.
+    mail: crate::report::MailSection,
+    /// The delivery check's message, once the server accepted it.
+    submitted: Option<Submitted>,
 }
 
 impl Dialogue<'_> {
@@ -199,6 +211,9 @@ impl Dialogue<'_> {
             _ => {}
         }
 
+        if let Some(flow) = self.settings.mail.clone() {
+            self.mail_flow(&flow).await?;
+        }
         if self.settings.noop {
             let reply = self.exchange(Phase::Noop, Some("NOOP")).await?;
             require(Phase::Noop, &reply, 250, "NOOP")?;
@@ -382,19 +397,9 @@ impl Dialogue<'_> {
             capabilities_before_tls: self.capabilities_before_tls,
             ehlo_name: self.ehlo_name,
             tls: self.tls.map(Box::new),
+            mail: self.mail,
             warnings,
             transcript: self.session.transcript.into_lines(),
         }
     }
-}
-
-fn expiry_warning(seconds_left: f64, warn: Duration) -> String {
-    if seconds_left <= 0.0 {
-        return "certificate has expired".into();
-    }
-    let days = seconds_left / 86_400.0;
-    format!(
-        "certificate expires in {days:.1} days (warning threshold {})",
-        humantime::format_duration(warn)
-    )
 }

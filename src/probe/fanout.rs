@@ -303,6 +303,7 @@ pub fn unresolved(
         capabilities_before_tls: Vec::new(),
         ehlo_name: None,
         tls: None,
+        mail: Default::default(),
         warnings: Vec::new(),
         transcript: Vec::new(),
     }

@@ -275,10 +275,52 @@ impl Session {
     /// Sends one command line (CRLF appended) before `deadline`.
     pub async fn send(&mut self, line: &str, deadline: Instant) -> Result<(), SessionError> {
         self.transcript.push("C", &escape_str(line));
-        let wire = format!("{line}\r\n");
+        self.write(format!("{line}\r\n").as_bytes(), deadline).await
+    }
+
+    /// Sends a line that carries a secret; the transcript records `shown` instead.
+    pub async fn send_hidden(
+        &mut self,
+        line: &str,
+        shown: &str,
+        deadline: Instant,
+    ) -> Result<Reply, SessionError> {
+        self.transcript.push("C", shown);
+        self.write(format!("{line}\r\n").as_bytes(), deadline)
+            .await?;
+        self.read_reply(deadline).await
+    }
+
+    /// Sends a message after DATA's 354: its lines dot-stuffed (RFC 5321 §4.5.2), then the
+    /// lone `.`, and reads the reply. The transcript records the header lines only.
+    pub async fn send_message(
+        &mut self,
+        message: &str,
+        deadline: Instant,
+    ) -> Result<Reply, SessionError> {
+        let mut wire = String::with_capacity(message.len() + 16);
+        let mut in_header = true;
+        for line in message.lines() {
+            in_header &= !line.is_empty();
+            if in_header {
+                self.transcript.push("C", &escape_str(line));
+            }
+            if line.starts_with('.') {
+                wire.push('.');
+            }
+            wire.push_str(line);
+            wire.push_str("\r\n");
+        }
+        self.transcript.push("C", "[message body] .");
+        wire.push_str(".\r\n");
+        self.write(wire.as_bytes(), deadline).await?;
+        self.read_reply(deadline).await
+    }
+
+    async fn write(&mut self, wire: &[u8], deadline: Instant) -> Result<(), SessionError> {
         let stream = self.stream()?;
         match timeout_at(deadline, async {
-            stream.write_all(wire.as_bytes()).await?;
+            stream.write_all(wire).await?;
             stream.flush().await
         })
         .await

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::mail_flow::MailFlow;
 use super::reply::Limits;
 use crate::limit::Limit;
 use crate::target::TlsMode;
@@ -49,6 +50,8 @@ pub struct ProbeSettings {
     /// The agent-wide limit on open connections (`concurrency`); each address probed holds one
     /// unit while it is connected. None: no limit (`check`).
     pub connections: Option<Limit>,
+    /// AUTH, envelope and delivery checks (None: the plain probe).
+    pub mail: Option<Arc<MailFlow>>,
 }
 
 impl ProbeSettings {
@@ -73,6 +76,7 @@ impl ProbeSettings {
             quit_timeout: Duration::from_secs(2),
             limits: Limits::default(),
             connections: None,
+            mail: None,
         }
     }
 }

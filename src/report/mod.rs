@@ -6,6 +6,10 @@
 
 pub mod render;
 
+mod mail;
+
+pub use self::mail::{DeliveryFacts, MailFacts, MailSection, RecipientReply};
+
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize, Serializer};
@@ -30,15 +34,33 @@ pub enum Phase {
     Starttls,
     /// EHLO again, inside TLS.
     EhloTls,
+    /// AUTH (mail-flow checks with credentials; only inside TLS).
+    Auth,
+    /// MAIL FROM.
+    MailFrom,
+    /// RCPT TO, once per recipient.
+    RcptTo,
+    /// DATA and the message, up to the 250 that accepts it (delivery checks).
+    Data,
+    /// RSET, ending an envelope check without a message.
+    Rset,
     /// NOOP.
     Noop,
     /// QUIT.
     Quit,
+    /// Delivery checks: connecting to the IMAP server (TLS and STARTTLS included).
+    ImapConnect,
+    /// Delivery checks: IMAP LOGIN.
+    ImapLogin,
+    /// Delivery checks: from the 250 after DATA until the message is seen in the mailbox.
+    Delivery,
+    /// Delivery checks: deleting the test messages, EXPUNGE and LOGOUT.
+    ImapCleanup,
 }
 
 impl Phase {
     /// Every phase, in order (for metrics that pre-create their series).
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 19] = [
         Phase::Resolve,
         Phase::Connect,
         Phase::TlsHandshake,
@@ -47,8 +69,17 @@ impl Phase {
         Phase::Helo,
         Phase::Starttls,
         Phase::EhloTls,
+        Phase::Auth,
+        Phase::MailFrom,
+        Phase::RcptTo,
+        Phase::Data,
+        Phase::Rset,
         Phase::Noop,
         Phase::Quit,
+        Phase::ImapConnect,
+        Phase::ImapLogin,
+        Phase::Delivery,
+        Phase::ImapCleanup,
     ];
 
     /// The label value used in JSON and metrics.
@@ -62,8 +93,17 @@ impl Phase {
             Phase::Helo => "helo",
             Phase::Starttls => "starttls",
             Phase::EhloTls => "ehlo_tls",
+            Phase::Auth => "auth",
+            Phase::MailFrom => "mail_from",
+            Phase::RcptTo => "rcpt_to",
+            Phase::Data => "data",
+            Phase::Rset => "rset",
             Phase::Noop => "noop",
             Phase::Quit => "quit",
+            Phase::ImapConnect => "imap_connect",
+            Phase::ImapLogin => "imap_login",
+            Phase::Delivery => "delivery",
+            Phase::ImapCleanup => "imap_cleanup",
         }
     }
 }
@@ -106,6 +146,15 @@ pub enum FailureReason {
     MtaStsPolicy,
     /// An MX host is not covered by the MTA-STS policy, or fails it under `enforce`.
     MtaStsMxMismatch,
+    /// AUTH, or the wanted mechanism, is not offered, or the session is not encrypted (the
+    /// credentials are never sent in plaintext).
+    AuthUnavailable,
+    /// The server refused the credentials (535, 534).
+    AuthFailed,
+    /// The test message was not seen in the mailbox before `--delivery-timeout`.
+    DeliveryTimeout,
+    /// The IMAP server refused the mailbox credentials.
+    ImapLoginFailed,
 }
 
 impl FailureReason {
@@ -129,6 +178,10 @@ impl FailureReason {
             FailureReason::DaneMismatch => "dane_mismatch",
             FailureReason::MtaStsPolicy => "mta_sts_policy",
             FailureReason::MtaStsMxMismatch => "mta_sts_mx_mismatch",
+            FailureReason::AuthUnavailable => "auth_unavailable",
+            FailureReason::AuthFailed => "auth_failed",
+            FailureReason::DeliveryTimeout => "delivery_timeout",
+            FailureReason::ImapLoginFailed => "imap_login_failed",
         }
     }
 }
@@ -187,6 +240,18 @@ pub struct Failure {
     pub code: Option<u16>,
     /// Human-readable detail (server text escaped).
     pub message: String,
+}
+
+impl Failure {
+    /// A failure at `phase` for `reason`, with the reply code if there was one.
+    pub fn new(phase: Phase, reason: FailureReason, code: Option<u16>, message: String) -> Self {
+        Failure {
+            phase,
+            reason,
+            code,
+            message,
+        }
+    }
 }
 
 /// Facts about one certificate of the presented chain.
@@ -279,6 +344,10 @@ pub struct ProbeReport {
     /// TLS facts, when a handshake was attempted and got as far as a certificate (boxed: a
     /// plaintext report should not carry their size).
     pub tls: Option<Box<TlsFacts>>,
+    /// Mail-flow results: `recipients` and `delivery` (boxed and absent unless a mail-flow
+    /// check ran, so a plain probe's report stays small).
+    #[serde(flatten)]
+    pub mail: MailSection,
     /// Observations that deserve attention.
     pub warnings: Vec<String>,
     /// The conversation, bounded.
@@ -316,6 +385,13 @@ fn rfc3339_seconds<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Erro
 fn opt_rfc3339_seconds<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => rfc3339_seconds(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn opt_rfc3339_millis<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339_millis(t, s),
         None => s.serialize_none(),
     }
 }

@@ -69,8 +69,20 @@ pub fn nagios(target: &str, reports: &[ProbeReport]) -> String {
                 let _ = write!(out, " - {}", nagios_text(w, 160));
             });
             let _ = write!(out, " | time={:.6}s;;;0", only.duration_seconds);
-            for p in &only.phases {
-                let _ = write!(out, " {}={:.6}s;;;0", p.phase.as_str(), p.seconds);
+            let mut shown = Vec::new();
+            for p in only
+                .phases
+                .iter()
+                .filter(|p| p.phase != super::Phase::Delivery)
+            {
+                // One perfdata label per phase (RCPT TO may run several times).
+                if !shown.contains(&p.phase) {
+                    shown.push(p.phase);
+                    let _ = write!(out, " {}={:.6}s;;;0", p.phase.as_str(), p.seconds);
+                }
+            }
+            if let Some(seconds) = only.mail.delivery().and_then(|d| d.seconds) {
+                let _ = write!(out, " delivery={seconds:.3}s;;;0");
             }
             if let Some(left) = only.tls.as_ref().and_then(|t| t.cert_seconds_left) {
                 let _ = write!(out, " cert_days_left={:.1};;;", left / 86_400.0);
@@ -203,6 +215,7 @@ fn text_block(out: &mut String, r: &ProbeReport, with_transcript: bool) {
             }
         }
     }
+    mail_lines(out, r);
     if let Some(f) = &r.failure {
         let code = f.code.map(|c| format!(" {c}")).unwrap_or_default();
         let _ = writeln!(
@@ -221,6 +234,37 @@ fn text_block(out: &mut String, r: &ProbeReport, with_transcript: bool) {
         for l in &r.transcript {
             let arrow = if l.dir == "C" { "->" } else { "<-" };
             let _ = writeln!(out, "    {:>9} {arrow} {}", millis(l.t), l.line);
+        }
+    }
+}
+
+/// The recipients' answers and the delivery round trip, when a mail-flow check ran.
+fn mail_lines(out: &mut String, r: &ProbeReport) {
+    for rcpt in r.mail.recipients() {
+        let _ = writeln!(
+            out,
+            "  recipient:     <{}> {} {}",
+            rcpt.rcpt, rcpt.code, rcpt.message
+        );
+    }
+    if let Some(d) = r.mail.delivery() {
+        let queue = d.queue_id.as_deref().unwrap_or("-");
+        let seen = match d.seconds {
+            Some(s) => format!("seen after {s:.3} s"),
+            None => "not seen".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  delivery:      to <{}>, queue id {queue}, {seen}",
+            d.to
+        );
+        let verdicts: Vec<String> = d
+            .authentication_results
+            .iter()
+            .map(|(method, result)| format!("{method}={result}"))
+            .collect();
+        if !verdicts.is_empty() {
+            let _ = writeln!(out, "    auth results: {}", verdicts.join(" "));
         }
     }
 }

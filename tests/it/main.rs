@@ -12,6 +12,7 @@ mod docs;
 mod fanout;
 mod hostile_dns;
 mod http_server;
+mod mail_flow;
 mod posture;
 mod scenarios;
 mod settings;

@@ -48,6 +48,7 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
                 chain_der: Vec::new(),
             })
         }),
+        mail: Default::default(),
         warnings: Vec::new(),
         transcript: Vec::new(),
     }

@@ -23,6 +23,7 @@ fn report(duration: f64) -> ProbeReport {
         capabilities_before_tls: Vec::new(),
         ehlo_name: None,
         tls: None,
+        mail: Default::default(),
         warnings: Vec::new(),
         transcript: Vec::new(),
     }

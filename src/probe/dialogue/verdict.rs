@@ -1,6 +1,8 @@
 //! Judging replies: a code against what the command expects, a session error as a failure
 //! reason, EHLO lines as capabilities.
 
+use std::time::Duration;
+
 use super::{fail, Step};
 use crate::probe::reply::{Reply, ReplyError};
 use crate::probe::session::SessionError;
@@ -47,4 +49,16 @@ pub(super) fn capabilities(reply: &Reply) -> Vec<String> {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// The warning for a leaf certificate that expires within `warn`.
+pub(super) fn expiry_warning(seconds_left: f64, warn: Duration) -> String {
+    if seconds_left <= 0.0 {
+        return "certificate has expired".into();
+    }
+    let days = seconds_left / 86_400.0;
+    format!(
+        "certificate expires in {days:.1} days (warning threshold {})",
+        humantime::format_duration(warn)
+    )
 }

@@ -37,6 +37,7 @@ fn report(address: &str, failure: Option<Failure>, warnings: Vec<String>) -> Pro
         capabilities_before_tls: Vec::new(),
         ehlo_name: None,
         tls: None,
+        mail: Default::default(),
         warnings,
         transcript: Vec::new(),
     }

@@ -36,6 +36,8 @@ pub enum Step {
     HalfClose,
     /// The client must end TLS with close_notify (a clean EOF), then stop.
     ExpectCloseNotify,
+    /// Read a message after DATA's 354, up to the lone `.` (its lines are recorded).
+    ReadMessage,
 }
 
 /// Shorthand for [`Step::Raw`] from a string.
@@ -140,6 +142,14 @@ async fn play(tcp: TcpStream, steps: Vec<Step>) -> Result<Vec<String>, String> {
                     return Err(format!("expected {prefix:?}, client sent {line:?}"));
                 }
             }
+            Step::ReadMessage => loop {
+                let line = read_line(&mut stream, &mut buf).await?;
+                let end = line == ".";
+                received.push(line);
+                if end {
+                    break;
+                }
+            },
             Step::Trickle(bytes, pause) => {
                 for b in bytes {
                     stream.write_all(&[b]).await.map_err(|e| e.to_string())?;

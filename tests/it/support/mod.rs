@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod dns_relay;
 pub mod fake_dns;
+pub mod fake_imap;
 pub mod fake_smtp;
 pub mod http;
 pub mod policy_server;
