@@ -235,6 +235,7 @@ async fn run_phase(
                     labels: BTreeMap::new(),
                     notify: None,
                     posture: None,
+                    mail: None,
                 },
             })
         })

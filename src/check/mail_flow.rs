@@ -77,6 +77,7 @@ pub fn mail_flow(args: &MailFlowArgs, target: &str) -> Result<Option<MailFlow>, 
                 to: to.clone(),
                 mailbox,
                 timeout: args.delivery_timeout,
+                warn_after: None,
                 identity: identity_of(&["check", target, to]),
             })
         }

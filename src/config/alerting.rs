@@ -299,19 +299,8 @@ fn webhook_secret(
     ctx: &str,
     src: &Source<'_>,
 ) -> Result<Option<Secret>, ConfigError> {
-    match (&raw.secret_file, &raw.secret_env) {
-        (Some(_), Some(env)) => Err(src.at(
-            env.span(),
-            format!("{ctx}: give either secret_file or secret_env, not both"),
-        )),
-        (Some(file), None) => secret::read_secret_file(file.get_ref())
-            .map(Some)
-            .map_err(|e| src.at(file.span(), format!("{ctx}: secret_file: {e}"))),
-        (None, Some(env)) => secret::read_secret_env(env.get_ref())
-            .map(Some)
-            .map_err(|e| src.at(env.span(), format!("{ctx}: secret_env: {e}"))),
-        (None, None) => Ok(None),
-    }
+    let keys = ["secret_file", "secret_env"];
+    super::mail_flow::one_secret(&raw.secret_file, &raw.secret_env, keys, ctx, src)
 }
 
 /// A webhook's extra headers, each a valid HTTP header name and value.

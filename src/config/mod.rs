@@ -17,6 +17,7 @@ use toml::Spanned;
 
 pub mod alerting;
 pub mod files;
+mod mail_flow;
 pub mod posture;
 pub mod probe;
 pub mod secret;

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use super::alerting::AlertingConfig;
 use super::files::{FileCache, Loaded};
+use super::mail_flow;
 use super::posture::{self, ProbePosture};
 use super::source::{ConfigError, Source};
 use super::values::EhloName;
@@ -48,6 +49,8 @@ pub struct ProbeConfig {
     pub notify: Option<Vec<String>>,
     /// Mail-domain posture checks (`mx:` targets only).
     pub posture: Option<ProbePosture>,
+    /// AUTH, envelope and delivery checks.
+    pub mail: Option<Arc<crate::probe::mail_flow::MailFlow>>,
 }
 
 impl ProbeConfig {
@@ -64,6 +67,7 @@ impl ProbeConfig {
         settings.noop = self.noop;
         settings.set_timeout(self.timeout);
         settings.warn_cert = self.warn_cert;
+        settings.mail = self.mail.clone();
         settings
     }
 }
@@ -87,6 +91,10 @@ pub(super) struct RawProbe {
     mta_sts: Option<Spanned<bool>>,
     dnssec_trust_anchor: Option<Spanned<PathBuf>>,
     fcrdns: Option<Spanned<bool>>,
+    auth: Option<Spanned<mail_flow::RawAuth>>,
+    mail_from: Option<Spanned<String>>,
+    rcpt: Option<Spanned<Vec<String>>>,
+    delivery: Option<Spanned<mail_flow::RawDelivery>>,
 }
 
 /// What a probe table inherits: the `[agent]` defaults and the notifiers it may name.
@@ -153,6 +161,27 @@ pub(super) fn parse(
         fcrdns: p.fcrdns,
     };
     let posture = posture::parse(raw_posture, &target, &ctx, files, src)?;
+    let raw_mail = mail_flow::RawMailFlow {
+        auth: p.auth,
+        mail_from: p.mail_from,
+        rcpt: p.rcpt,
+        delivery: p.delivery,
+    };
+    let mail = mail_flow::parse(raw_mail, &name, &ctx, src)?;
+    if let Some(delivery) = mail.as_ref().and_then(|m| m.delivery.as_ref()) {
+        if timeout + delivery.timeout >= interval {
+            let span = p.interval.as_ref().map_or(p.name.span(), |s| s.span());
+            return Err(src.at(
+                span,
+                format!(
+                    "{ctx}: timeout {} plus delivery.timeout {} must be shorter than interval {}",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(delivery.timeout),
+                    humantime::format_duration(interval)
+                ),
+            ));
+        }
+    }
     Ok(ProbeConfig {
         name,
         target,
@@ -167,6 +196,7 @@ pub(super) fn parse(
         labels,
         notify,
         posture,
+        mail,
     })
 }
 

@@ -206,6 +206,15 @@ fn the_example_file_is_valid_and_documents_every_key() {
         "enabled",
         "allow",
         "max_concurrent",
+        "user",
+        "mail_from",
+        "rcpt",
+        "to",
+        "password_file",
+        "password_env",
+        "mech",
+        "imap",
+        "warn_after",
     ] {
         assert!(
             text.contains(&format!("{key} =")),

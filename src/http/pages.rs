@@ -61,6 +61,29 @@ fn phases(r: &ProbeReport) -> String {
         .join(" · ")
 }
 
+/// The delivery check's line: how long the message took, and the receiving server's verdicts.
+fn delivery(r: &ProbeReport) -> String {
+    let Some(d) = r.mail.delivery() else {
+        return String::new();
+    };
+    let took = match (d.seconds, d.submitted_at) {
+        (Some(s), _) => format!("{s:.2} s"),
+        (None, Some(_)) => "not seen".into(),
+        (None, None) => "not sent".into(),
+    };
+    let verdicts: Vec<String> = d
+        .authentication_results
+        .iter()
+        .map(|(m, v)| format!("{m}={v}"))
+        .collect();
+    let verdicts = if verdicts.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", verdicts.join(" "))
+    };
+    format!("<br><b>delivery</b> {}{}", esc(&took), esc(&verdicts))
+}
+
 fn cert(r: &ProbeReport) -> String {
     match r
         .tls
@@ -104,12 +127,13 @@ fn address_rows(out: &mut String, round: &Round) {
         };
         let _ = write!(
             out,
-            "<tr><td>{}{target}</td><td data-label=\"status\">{}</td><td data-label=\"phases\">{}</td>\
+            "<tr><td>{}{target}</td><td data-label=\"status\">{}</td><td data-label=\"phases\">{}{}</td>\
              <td data-label=\"failure\">{failure}</td><td data-label=\"certificate\">{}</td>\
              <td data-label=\"TLS\">{}</td></tr>",
             esc(address),
             badge(Some(r.status)),
             esc(&phases(r)),
+            delivery(r),
             esc(&cert(r)),
             esc(&tls),
         );

@@ -64,6 +64,9 @@ pub async fn probe(plan: &ProbePlan, settings: &ProbeSettings) -> ProbeReport {
         mail: Default::default(),
         submitted: None,
     };
+    if let Some(delivery) = settings.mail.as_ref().and_then(|m| m.delivery.as_ref()) {
+        dialogue.mail.facts_mut().delivery = Some(mail_flow::unsent(delivery));
+    }
     let outcome = dialogue.steps().await;
     let polite = match &outcome {
         Ok(()) => true,

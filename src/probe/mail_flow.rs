@@ -149,6 +149,8 @@ pub struct Delivery {
     /// From the 250 after DATA, how long the message may take to appear (every IMAP phase,
     /// cleanup included, ends within it).
     pub timeout: Duration,
+    /// A message slower than this makes the round a warning (and `SMTPDeliverySlow` fire).
+    pub warn_after: Option<Duration>,
     /// The probe's identity in the token, so leftovers of earlier rounds of this probe (and
     /// only of this probe) are found and deleted.
     pub identity: String,

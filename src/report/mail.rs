@@ -26,7 +26,8 @@ pub struct RecipientReply {
 pub struct DeliveryFacts {
     /// The mailbox address the message was sent to.
     pub to: String,
-    /// The token in the Subject and `X-Smtpwatch-Token` that identifies the message.
+    /// The token in the Subject and `X-Smtpwatch-Token` that identifies the message (empty
+    /// when the probe failed before submitting it).
     pub token: String,
     /// The queue id in the server's 250 after DATA (Postfix `queued as`, Exim `id=`).
     pub queue_id: Option<String>,
@@ -38,6 +39,8 @@ pub struct DeliveryFacts {
     pub seen_at: Option<SystemTime>,
     /// `seen_at - submitted_at`.
     pub seconds: Option<f64>,
+    /// The configured `delivery.warn_after`: slower is a warning.
+    pub warn_after_seconds: Option<f64>,
     /// `spf`, `dkim`, `dmarc` (and other methods) as the receiving server's
     /// `Authentication-Results` recorded them, escaped.
     pub authentication_results: BTreeMap<String, String>,
@@ -48,7 +51,8 @@ pub struct DeliveryFacts {
 pub struct MailFacts {
     /// Each recipient of the envelope check, in order.
     pub recipients: Vec<RecipientReply>,
-    /// The delivery round trip, when one was configured and the message was submitted.
+    /// The delivery round trip, whenever one was configured (`submitted_at` null: the probe
+    /// failed before the message was accepted).
     pub delivery: Option<DeliveryFacts>,
 }
 

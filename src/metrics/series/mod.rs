@@ -63,7 +63,44 @@ struct AddressSeries {
     /// TLS version and cipher, shared with every address that negotiated the same.
     tls_info: Option<(Arc<str>, Arc<str>)>,
     starttls_advertised: Option<bool>,
+    /// Delivery checks only (one pointer otherwise).
+    delivery: Option<Box<DeliverySample>>,
     histograms: Option<Box<Histograms>>,
+}
+
+/// The last round of a delivery check.
+#[derive(Debug, Default)]
+struct DeliverySample {
+    success: bool,
+    /// The last time the message was seen (kept through failures, like the other last values).
+    seconds: Option<f64>,
+    warn_after: Option<f64>,
+    /// Method and result, from closed sets ([`authentication_label`]).
+    results: Vec<(&'static str, &'static str)>,
+}
+
+/// The methods and results `smtpwatch_delivery_authentication_result` may carry (RFC 8601's
+/// registry, the common part): anything else a server wrote is left out or `other`, so a
+/// hostile header cannot grow the label set.
+fn authentication_label(method: &str, result: &str) -> Option<(&'static str, &'static str)> {
+    const METHODS: [&str; 4] = ["spf", "dkim", "dmarc", "arc"];
+    const RESULTS: [&str; 9] = [
+        "pass",
+        "fail",
+        "softfail",
+        "neutral",
+        "none",
+        "temperror",
+        "permerror",
+        "policy",
+        "hardfail",
+    ];
+    let method = METHODS.into_iter().find(|m| *m == method)?;
+    let result = RESULTS
+        .into_iter()
+        .find(|r| *r == result)
+        .unwrap_or("other");
+    Some((method, result))
 }
 
 /// One probe's addresses (one, or a few for a host name or an `mx:` domain).
@@ -340,6 +377,22 @@ fn update(s: &mut AddressSeries, report: &ProbeReport, histograms: bool) {
     }
     if let Some(advertised) = starttls_advertised(report) {
         s.starttls_advertised = Some(advertised);
+    }
+    match report.mail.delivery() {
+        None => s.delivery = None,
+        Some(d) => {
+            let sample = s.delivery.get_or_insert_with(Box::default);
+            sample.success = report.success && d.seconds.is_some();
+            sample.seconds = d.seconds.or(sample.seconds);
+            sample.warn_after = d.warn_after_seconds;
+            if d.seconds.is_some() {
+                sample.results = d
+                    .authentication_results
+                    .iter()
+                    .filter_map(|(m, r)| authentication_label(m, r))
+                    .collect();
+            }
+        }
     }
     if histograms {
         let h = s.histograms.get_or_insert_with(Box::default);

@@ -10,9 +10,10 @@ use prometheus::proto::MetricType;
 use super::super::family::Hist;
 use super::AddressSeries;
 
-/// The families: name, help, type. The last two are the latency histograms, present only
+/// The families: name, help, type. The delivery families have samples only for delivery
+/// checks. The last two are the latency histograms, present only
 /// with `[agent] histograms = true` ([`HISTOGRAM_FAMILIES`]).
-const FAMILIES: [(&str, &str, MetricType); 12] = [
+const FAMILIES: [(&str, &str, MetricType); 16] = [
     (
         "smtpwatch_probe_success",
         "Whether the last probe of this address succeeded (1) or not (0).",
@@ -64,6 +65,26 @@ const FAMILIES: [(&str, &str, MetricType); 12] = [
         MetricType::GAUGE,
     ),
     (
+        "smtpwatch_delivery_success",
+        "Whether the last delivery check's message reached the mailbox (1) or not (0).",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_delivery_seconds",
+        "From the 250 after DATA until the message was seen over IMAP, last time it was seen.",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_delivery_warn_after_seconds",
+        "The probe's delivery.warn_after: SMTPDeliverySlow fires above it.",
+        MetricType::GAUGE,
+    ),
+    (
+        "smtpwatch_delivery_authentication_result",
+        "The receiving server's Authentication-Results for the last message seen (always 1).",
+        MetricType::GAUGE,
+    ),
+    (
         "smtpwatch_probe_duration_histogram_seconds",
         "Duration of whole probes, resolution included ([agent] histograms = true).",
         MetricType::HISTOGRAM,
@@ -79,7 +100,7 @@ const FAMILIES: [(&str, &str, MetricType); 12] = [
 pub const FAMILY_COUNT: usize = FAMILIES.len();
 
 /// The families that exist only with `[agent] histograms = true`.
-pub const HISTOGRAM_FAMILIES: std::ops::Range<usize> = 10..12;
+pub const HISTOGRAM_FAMILIES: std::ops::Range<usize> = 14..16;
 
 /// The `# HELP` and `# TYPE` lines of family `family`.
 pub fn family_header(family: usize, out: &mut String) {
@@ -157,6 +178,28 @@ pub(super) fn write_samples(out: &mut String, family: usize, s: &AddressSeries) 
             }
         }),
         10 => s
+            .delivery
+            .iter()
+            .for_each(|d| sample(out, name, l, "", f64::from(u8::from(d.success)))),
+        11 => s
+            .delivery
+            .iter()
+            .filter_map(|d| d.seconds)
+            .for_each(|v| sample(out, name, l, "", v)),
+        12 => s
+            .delivery
+            .iter()
+            .filter_map(|d| d.warn_after)
+            .for_each(|v| sample(out, name, l, "", v)),
+        13 => s
+            .delivery
+            .iter()
+            .flat_map(|d| d.results.iter())
+            .for_each(|(m, r)| {
+                let extra = format!("{},{}", pair("method", m), pair("result", r));
+                sample(out, name, l, &extra, 1.0)
+            }),
+        14 => s
             .histograms
             .iter()
             .for_each(|h| histogram(out, name, l, "", &h.duration)),

@@ -88,3 +88,60 @@ fn a_queued_round_of_a_removed_probe_does_not_bring_it_back() {
         assert!(!text.contains("probe=\"mx\""), "family {family}: {text}");
     }
 }
+
+fn all_samples(store: &SeriesStore) -> String {
+    (0..super::FAMILY_COUNT).map(|f| render(store, f)).collect()
+}
+
+#[test]
+fn delivery_checks_have_their_families_and_plain_probes_none() {
+    use crate::report::DeliveryFacts;
+    let store = SeriesStore::new();
+    store.observe_round("mx", &BTreeMap::new(), &[report(0.1)]);
+    assert!(!all_samples(&store).contains("smtpwatch_delivery"));
+
+    let mut seen = report(0.1);
+    let results = [
+        ("spf", "pass"),
+        ("dkim", "weird\"}"),
+        ("x-evil", "pass"),
+        ("dmarc", "fail"),
+    ];
+    seen.mail.facts_mut().delivery = Some(DeliveryFacts {
+        to: "box@test".into(),
+        token: "t".into(),
+        queue_id: None,
+        submitted_at: Some(SystemTime::now()),
+        seen_at: Some(SystemTime::now()),
+        seconds: Some(1.5),
+        warn_after_seconds: Some(30.0),
+        authentication_results: results.map(|(m, r)| (m.into(), r.into())).into(),
+    });
+    store.observe_round("mx", &BTreeMap::new(), &[seen.clone()]);
+    let text = all_samples(&store);
+    for wanted in [
+        "smtpwatch_delivery_success{probe=\"mx\",target=\"mx.test:25\",address=\"127.0.0.1:25\"} 1",
+        "smtpwatch_delivery_seconds{probe=\"mx\",target=\"mx.test:25\",address=\"127.0.0.1:25\"} 1.5",
+        "smtpwatch_delivery_warn_after_seconds{probe=\"mx\",target=\"mx.test:25\",address=\"127.0.0.1:25\"} 30",
+        "method=\"spf\",result=\"pass\"} 1",
+        "method=\"dkim\",result=\"other\"} 1",
+        "method=\"dmarc\",result=\"fail\"} 1",
+    ] {
+        assert!(text.contains(wanted), "{wanted} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("x-evil") && !text.contains("weird"),
+        "{text}"
+    );
+
+    // A round whose message never came: success 0, the last seen time kept.
+    let mut lost = seen;
+    if let Some(d) = lost.mail.facts_mut().delivery.as_mut() {
+        d.seconds = None;
+    }
+    lost.success = false;
+    store.observe_round("mx", &BTreeMap::new(), &[lost]);
+    let text = all_samples(&store);
+    assert!(text.contains("smtpwatch_delivery_success{probe=\"mx\",target=\"mx.test:25\",address=\"127.0.0.1:25\"} 0"), "{text}");
+    assert!(text.contains("smtpwatch_delivery_seconds{probe=\"mx\",target=\"mx.test:25\",address=\"127.0.0.1:25\"} 1.5"));
+}

@@ -60,6 +60,16 @@ impl Dialogue<'_> {
             facts.seconds = trip.seen.as_ref().map(|s| s.seconds);
             if let Some(seen) = trip.seen {
                 facts.authentication_results = seen.authentication_results;
+                if let Some(warn) = delivery
+                    .warn_after
+                    .filter(|w| seen.seconds > w.as_secs_f64())
+                {
+                    self.warnings.push(format!(
+                        "delivery took {:.1} s (warning threshold {})",
+                        seen.seconds,
+                        humantime::format_duration(warn)
+                    ));
+                }
             }
         }
         trip.failure
@@ -200,17 +210,30 @@ impl Dialogue<'_> {
         let reply = reply.map_err(|e| super::verdict::session_failure(Phase::Data, e))?;
         require(Phase::Data, &reply, 250, "the message")?;
         let at = Instant::now();
-        self.mail.facts_mut().delivery = Some(DeliveryFacts {
-            to: delivery.to.clone(),
-            token: token.clone(),
-            queue_id: queue_id(&reply.text()),
-            submitted_at: Some(std::time::SystemTime::now()),
-            seen_at: None,
-            seconds: None,
-            authentication_results: Default::default(),
-        });
+        let facts = self
+            .mail
+            .facts_mut()
+            .delivery
+            .get_or_insert_with(|| unsent(delivery));
+        facts.token = token.clone();
+        facts.queue_id = queue_id(&reply.text());
+        facts.submitted_at = Some(std::time::SystemTime::now());
         self.submitted = Some(Submitted { token, at });
         Ok(())
+    }
+}
+
+/// The delivery facts before anything was sent.
+pub(super) fn unsent(delivery: &Delivery) -> DeliveryFacts {
+    DeliveryFacts {
+        to: delivery.to.clone(),
+        token: String::new(),
+        queue_id: None,
+        submitted_at: None,
+        seen_at: None,
+        seconds: None,
+        warn_after_seconds: delivery.warn_after.map(|w| w.as_secs_f64()),
+        authentication_results: Default::default(),
     }
 }
 

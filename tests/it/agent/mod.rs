@@ -1,6 +1,7 @@
 //! The agent on 127.0.0.1:0 against fake SMTP servers: metrics, /probe, the status page,
 //! reloads and shutdown. Waiting is always for an observable condition, bounded in time.
 
+mod delivery;
 mod endpoints;
 mod lifecycle;
 mod protection;

@@ -70,6 +70,7 @@ async fn trip(
                 to: TO.into(),
                 mailbox,
                 timeout,
+                warn_after: None,
                 identity: identity(),
             }),
             ..MailFlow::default()
@@ -308,6 +309,7 @@ async fn an_imap_server_that_is_down_is_imap_connect() {
                 to: TO.into(),
                 mailbox,
                 timeout: Duration::from_secs(5),
+                warn_after: None,
                 identity: identity(),
             }),
             ..MailFlow::default()
