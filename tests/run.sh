@@ -2,7 +2,7 @@
 # The project's test command (CI runs exactly this, as root, on a fresh Debian machine):
 #   1. hermetic tests: `cargo test --locked` (fake servers in-process, loopback only);
 #   2. end-to-end: installs what is missing from Debian, starts real servers on loopback
-#      (Postfix, the smtpwatch agent, Prometheus), runs the e2e tests against them (plus
+#      (Postfix, Dovecot, the smtpwatch agent, Prometheus), runs the e2e tests against them (plus
 #      promtool, headless Chromium, Alertmanager (which its test starts and restarts), the
 #      dashboard's queries, the alerting rules' unit tests and the systemd unit), and stops what
 #      it started.
@@ -41,6 +41,9 @@ cleanup() {
     done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -f "$state/dovecot/run/master.pid" ]; then
+        kill "$(cat "$state/dovecot/run/master.pid")" 2>/dev/null || true
+    fi
     if [ "$started_postfix" = yes ]; then postfix stop >/dev/null 2>&1 || true; fi
     rm -rf "$state"
 }
@@ -60,6 +63,10 @@ wait_http() {
 echo "== end-to-end: Postfix with STARTTLS on 127.0.0.1:2525 and [::1]:2525"
 postfix status >/dev/null 2>&1 || started_postfix=yes
 "$root/tests/e2e/postfix-up.sh" "$state/postfix"
+
+echo "== end-to-end: mail flow: Postfix submission :2587 with Dovecot SASL, LMTP, IMAP(S) :10143/:10993"
+"$root/tests/e2e/mailflow-up.sh" "$state" "$state/postfix"
+echo agent-pw > "$state/agent-imap.pw"
 
 agent=127.0.0.1:19925
 prom=127.0.0.1:9090
@@ -107,6 +114,25 @@ dnssec_trust_anchor = "$state/dnslab/test.dnskey"
 notify = []
 
 [[probe]]
+name = "mailflow"
+target = "127.0.0.1:2525"
+tls = "starttls"
+ca_file = "$state/postfix/ca.pem"
+server_name = "localhost"
+interval = "15s"
+timeout = "3s"
+mail_from = "agent@e2e.smtpwatch.test"
+notify = []
+
+[probe.delivery]
+to = "agent@mail.e2e.test"
+imap = "imaps://localhost:10993"
+user = "agent@mail.e2e.test"
+password_file = "$state/agent-imap.pw"
+timeout = "10s"
+warn_after = "5s"
+
+[[probe]]
 name = "flappy"
 target = "127.0.0.1:$flappy_port"
 interval = "1s"
@@ -149,5 +175,5 @@ mkdir -p "$root/target/e2e"
 SMTPWATCH_E2E_STATE="$state/postfix" SMTPWATCH_E2E_AGENT="$agent" SMTPWATCH_E2E_PROMETHEUS="$prom" \
 SMTPWATCH_E2E_SCREENSHOTS="$root/target/e2e" \
 SMTPWATCH_E2E_ALERTMANAGER="$alertmanager" SMTPWATCH_E2E_FLAPPY_PORT="$flappy_port" \
-SMTPWATCH_E2E_DNSLAB="$state/dnslab" \
+SMTPWATCH_E2E_DNSLAB="$state/dnslab" SMTPWATCH_E2E_MAILFLOW="$state" \
     cargo test --locked --release --test e2e -- --ignored --test-threads=1

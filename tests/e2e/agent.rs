@@ -66,7 +66,7 @@ pub(crate) fn query(promql: &str) -> Vec<(serde_json::Value, f64)> {
 }
 
 /// Polls `promql` until it returns exactly one series with `value`; at most 60 s.
-fn wait_for_value(promql: &str, value: f64) -> serde_json::Value {
+pub(crate) fn wait_for_value(promql: &str, value: f64) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let result = query(promql);
