@@ -151,8 +151,8 @@ pub struct Delivery {
     pub timeout: Duration,
     /// A message slower than this makes the round a warning (and `SMTPDeliverySlow` fire).
     pub warn_after: Option<Duration>,
-    /// The probe's identity in the token, so leftovers of earlier rounds of this probe (and
-    /// only of this probe) are found and deleted.
+    /// The probe's identity (with each address's, it prefixes the token), so leftovers of
+    /// earlier rounds of this probe (and only of this probe) are found and deleted.
     pub identity: String,
 }
 
@@ -161,6 +161,8 @@ pub struct Delivery {
 pub struct Submitted {
     /// The token in its headers.
     pub token: String,
+    /// The token's prefix: this probe's messages to this address, leftovers included.
+    pub identity: String,
     /// When the server's 250 after DATA arrived.
     pub at: tokio::time::Instant,
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::verdict::require;
 use super::{fail, Dialogue, Step};
-use crate::probe::mail_flow::{Auth, AuthMech, Delivery, MailFlow, Submitted};
+use crate::probe::mail_flow::{identity_of, Auth, AuthMech, Delivery, MailFlow, Submitted};
 use crate::probe::session::SessionError;
 use crate::report::{DeliveryFacts, Failure, FailureReason, Phase, RecipientReply, TlsFacts};
 
@@ -194,7 +194,11 @@ impl Dialogue<'_> {
     ) -> Step<()> {
         self.mail_from(sender).await?;
         self.rcpt_to(&delivery.to).await?;
-        let token = new_token(&delivery.identity);
+        // Per address: the addresses of one target are probed at once, and each cleans up only
+        // its own leftovers, never a sibling's message that is still on its way.
+        let address = self.plan.address.to_string();
+        let identity = identity_of(&[&delivery.identity, &address]);
+        let token = new_token(&identity);
         let from = match from_header {
             Some(from) => from.to_string(),
             None => format!("smtpwatch@{}", self.settings.ehlo_name),
@@ -218,7 +222,11 @@ impl Dialogue<'_> {
         facts.token = token.clone();
         facts.queue_id = queue_id(&reply.text());
         facts.submitted_at = Some(std::time::SystemTime::now());
-        self.submitted = Some(Submitted { token, at });
+        self.submitted = Some(Submitted {
+            token,
+            identity,
+            at,
+        });
         Ok(())
     }
 }

@@ -62,6 +62,7 @@ pub(super) async fn round_trip(
     let mut trip = session::Trip {
         settings,
         delivery,
+        identity: &submitted.identity,
         wait_until: end - reserve,
         end,
         phases: Vec::new(),

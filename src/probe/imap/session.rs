@@ -35,6 +35,8 @@ const MAX_CLEANUP: usize = 500;
 pub(super) struct Trip<'a> {
     pub settings: &'a ProbeSettings,
     pub delivery: &'a Delivery,
+    /// The prefix of this probe's tokens at this address (see [`crate::probe::mail_flow::Submitted`]).
+    pub identity: &'a str,
     /// When waiting for the message gives up (cleanup's reserve is after it).
     pub wait_until: Instant,
     /// When everything, cleanup included, ends.
@@ -329,7 +331,7 @@ impl Trip<'_> {
     /// Deletes every message of this probe (this round's and leftovers), then logs out.
     async fn clean_up(&self, conn: &mut Conn<'_>, capabilities: &[String]) -> Result<(), String> {
         let deadline = (Instant::now() + self.settings.phase_timeout).min(self.end);
-        let identity = &self.delivery.identity;
+        let identity = self.identity;
         let search = format!("UID SEARCH HEADER X-Smtpwatch-Token \"{identity}-\"");
         let response = conn
             .command(&search, None, deadline)

@@ -51,10 +51,20 @@ async fn trip(
     timeout: Duration,
     phase: Duration,
 ) -> Trip {
+    trip_with(|_| script, imap_url, timeout, phase).await
+}
+
+/// [`trip`], the script made knowing the SMTP server's address.
+async fn trip_with(
+    script: impl FnOnce(std::net::SocketAddr) -> Script,
+    imap_url: impl FnOnce(u16) -> String,
+    timeout: Duration,
+    phase: Duration,
+) -> Trip {
     let ca = TestCa::new("delivery CA");
     let leaf = ca.leaf(&["localhost"], 90);
-    let imap = FakeImap::start(script, &leaf).await;
     let smtp = FakeSmtp::start(submission()).await;
+    let imap = FakeImap::start(script(smtp.addr), &leaf).await;
     let mut s = settings(&ca);
     s.phase_timeout = phase;
     let mailbox = Mailbox::parse_url(
@@ -97,10 +107,17 @@ fn imaps(port: u16) -> String {
 
 #[tokio::test]
 async fn a_round_trip_over_imaps_with_idle_finds_reads_and_deletes_the_message() {
-    let mut script = Script::good(PASSWORD);
-    let stale = format!("{}-1-00", identity());
-    script.leftovers = vec![stale, "someone-else-1-00".into()];
-    let t = trip(
+    // Leftovers: this probe's at this address (deleted), this probe's at a sibling address
+    // (its round may still be waiting for it: kept), another probe's (kept).
+    let sibling = format!("{}-1-00", identity_of(&[&identity(), "192.0.2.1:25"]));
+    let kept = sibling.clone();
+    let script = move |addr: std::net::SocketAddr| {
+        let mut script = Script::good(PASSWORD);
+        let stale = format!("{}-1-00", identity_of(&[&identity(), &addr.to_string()]));
+        script.leftovers = vec![stale, sibling, "someone-else-1-00".into()];
+        script
+    };
+    let t = trip_with(
         script,
         imaps,
         Duration::from_secs(10),
@@ -137,7 +154,8 @@ async fn a_round_trip_over_imaps_with_idle_finds_reads_and_deletes_the_message()
         d.authentication_results.get("dkim").map(String::as_str),
         Some("none")
     );
-    assert!(d.token.starts_with(&identity()));
+    let address = t.report.address.clone().expect("address");
+    assert!(d.token.starts_with(&identity_of(&[&identity(), &address])));
     // The message carried the token in the headers the contract names.
     for header in [
         "X-Smtpwatch-Token: ",
@@ -155,7 +173,7 @@ async fn a_round_trip_over_imaps_with_idle_finds_reads_and_deletes_the_message()
         .iter()
         .any(|l| l.starts_with("Subject: ") && l.contains(&d.token)));
     // This round's message and the stale one are gone; another probe's message stays.
-    assert_eq!(t.left, ["someone-else-1-00"]);
+    assert_eq!(t.left, [kept.as_str(), "someone-else-1-00"]);
     assert!(
         t.imap_commands.iter().any(|c| c == "IDLE"),
         "{:?}",
