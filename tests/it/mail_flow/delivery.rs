@@ -32,6 +32,21 @@ fn submission() -> Vec<Step> {
     steps
 }
 
+/// A delivery check of [`TO`], found in `url` as `monitor` with [`PASSWORD`].
+fn delivery_to(url: &str, timeout: Duration) -> MailFlow {
+    let mailbox = Mailbox::parse_url(url, "monitor".into(), Secret::new(PASSWORD)).expect("url");
+    MailFlow {
+        delivery: Some(Delivery {
+            to: TO.into(),
+            mailbox,
+            timeout,
+            warn_after: None,
+            identity: identity(),
+        }),
+        ..MailFlow::default()
+    }
+}
+
 fn identity() -> String {
     identity_of(&["delivery-test", TO])
 }
@@ -67,25 +82,7 @@ async fn trip_with(
     let imap = FakeImap::start(script(smtp.addr), &leaf).await;
     let mut s = settings(&ca);
     s.phase_timeout = phase;
-    let mailbox = Mailbox::parse_url(
-        &imap_url(imap.addr.port()),
-        "monitor".into(),
-        Secret::new(PASSWORD),
-    )
-    .expect("url");
-    with_flow(
-        &mut s,
-        MailFlow {
-            delivery: Some(Delivery {
-                to: TO.into(),
-                mailbox,
-                timeout,
-                warn_after: None,
-                identity: identity(),
-            }),
-            ..MailFlow::default()
-        },
-    );
+    with_flow(&mut s, delivery_to(&imap_url(imap.addr.port()), timeout));
     let started = Instant::now();
     let report = probe_addr(smtp.addr, TlsMode::None, &s).await;
     let took = started.elapsed();
@@ -314,24 +311,9 @@ async fn an_imap_server_that_is_down_is_imap_connect() {
     let smtp = FakeSmtp::start(submission()).await;
     let ca = TestCa::new("delivery CA");
     let mut s = settings(&ca);
-    let mailbox = Mailbox::parse_url(
-        &format!("imaps://127.0.0.1:{port}"),
-        "monitor".into(),
-        Secret::new(PASSWORD),
-    )
-    .expect("url");
     with_flow(
         &mut s,
-        MailFlow {
-            delivery: Some(Delivery {
-                to: TO.into(),
-                mailbox,
-                timeout: Duration::from_secs(5),
-                warn_after: None,
-                identity: identity(),
-            }),
-            ..MailFlow::default()
-        },
+        delivery_to(&format!("imaps://127.0.0.1:{port}"), Duration::from_secs(5)),
     );
     let report = probe_addr(smtp.addr, TlsMode::None, &s).await;
     smtp.finish().await.expect("smtp script");

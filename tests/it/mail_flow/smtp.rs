@@ -23,6 +23,19 @@ fn tls_session(ca: &TestCa, caps: &'static str) -> Vec<Step> {
     steps
 }
 
+/// The settings tweak of an AUTH-only check.
+fn auth_only(mech: AuthMech) -> impl FnOnce(&mut smtpwatch::probe::ProbeSettings) {
+    move |s| {
+        with_flow(
+            s,
+            MailFlow {
+                auth: Some(auth(mech)),
+                ..MailFlow::default()
+            },
+        )
+    }
+}
+
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
@@ -36,16 +49,8 @@ async fn auth_plain_inside_tls_succeeds_and_the_transcript_hides_the_credentials
         Step::Line("235 2.7.0 Authentication successful"),
     ]);
     steps.extend(noop_quit());
-    let (report, sent) = run_trusting(&ca, steps, TlsMode::Starttls, |s| {
-        with_flow(
-            s,
-            MailFlow {
-                auth: Some(auth(AuthMech::Auto)),
-                ..MailFlow::default()
-            },
-        )
-    })
-    .await;
+    let (report, sent) =
+        run_trusting(&ca, steps, TlsMode::Starttls, auth_only(AuthMech::Auto)).await;
     assert_outcome(&report, None);
     let sent = sent.expect("script");
     let wire = format!("AUTH PLAIN {}", b64(&format!("\0monitor\0{PASSWORD}")));
@@ -76,16 +81,8 @@ async fn auth_login_answers_both_challenges_and_shows_neither() {
         Step::Line("235 2.7.0 ok"),
     ]);
     steps.extend(noop_quit());
-    let (report, sent) = run_trusting(&ca, steps, TlsMode::Starttls, |s| {
-        with_flow(
-            s,
-            MailFlow {
-                auth: Some(auth(AuthMech::Auto)),
-                ..MailFlow::default()
-            },
-        )
-    })
-    .await;
+    let (report, sent) =
+        run_trusting(&ca, steps, TlsMode::Starttls, auth_only(AuthMech::Auto)).await;
     assert_outcome(&report, None);
     assert!(sent.expect("script").contains(&b64(PASSWORD)));
     assert_no_secret(&report);
@@ -105,16 +102,8 @@ async fn refused_credentials_are_auth_failed_and_the_probe_still_says_quit() {
             Step::Expect("QUIT"),
             Step::Line("221 bye"),
         ]);
-        let (report, sent) = run_trusting(&ca, steps, TlsMode::Starttls, |s| {
-            with_flow(
-                s,
-                MailFlow {
-                    auth: Some(auth(AuthMech::Plain)),
-                    ..MailFlow::default()
-                },
-            )
-        })
-        .await;
+        let (report, sent) =
+            run_trusting(&ca, steps, TlsMode::Starttls, auth_only(AuthMech::Plain)).await;
         assert_outcome(&report, Some(("auth", "auth_failed")));
         assert_eq!(
             report.failure.as_ref().and_then(|f| f.code),
@@ -130,16 +119,7 @@ async fn credentials_are_never_sent_without_tls_or_an_offered_mechanism() {
     // Plaintext session that offers AUTH: nothing is sent, the next command is QUIT.
     let mut steps = greet_and_ehlo(&["AUTH PLAIN LOGIN"]);
     steps.extend([Step::Expect("QUIT"), Step::Line("221 bye")]);
-    let (report, sent) = run(steps, TlsMode::Opportunistic, |s| {
-        with_flow(
-            s,
-            MailFlow {
-                auth: Some(auth(AuthMech::Auto)),
-                ..MailFlow::default()
-            },
-        )
-    })
-    .await;
+    let (report, sent) = run(steps, TlsMode::Opportunistic, auth_only(AuthMech::Auto)).await;
     assert_outcome(&report, Some(("auth", "auth_unavailable")));
     let sent = sent.expect("script");
     assert!(
@@ -158,16 +138,7 @@ async fn credentials_are_never_sent_without_tls_or_an_offered_mechanism() {
     ] {
         let mut steps = tls_session(&ca, caps);
         steps.extend([Step::Expect("QUIT"), Step::Line("221 bye")]);
-        let (report, sent) = run_trusting(&ca, steps, TlsMode::Starttls, |s| {
-            with_flow(
-                s,
-                MailFlow {
-                    auth: Some(auth(mech)),
-                    ..MailFlow::default()
-                },
-            )
-        })
-        .await;
+        let (report, sent) = run_trusting(&ca, steps, TlsMode::Starttls, auth_only(mech)).await;
         assert_outcome(&report, Some(("auth", "auth_unavailable")));
         sent.expect("script");
     }
