@@ -1,5 +1,6 @@
 //! One delivery attempt: the notification rendered for its receiver (webhook JSON with
-//! signature, Slack Block Kit, Alertmanager alerts), POSTed, and the answer classified.
+//! signature, Slack Block Kit, Alertmanager alerts, a PagerDuty event, a Teams Adaptive Card,
+//! a Discord embed, an ntfy message, a filled-in template), POSTed, and the answer classified.
 //!
 //! - 2xx (Slack: 200 with body `ok`): delivered.
 //! - Network errors, 5xx and 408: worth retrying; 429: retry after `Retry-After` (seconds or
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::notification::{Notification, NotificationEvent};
-use super::{alertmanager, slack, webhook};
+use super::{alertmanager, discord, ntfy, pagerduty, slack, teams, template, webhook};
 use crate::config::secret::Secret;
 use crate::config::{AlertingConfig, NotifierConfig, NotifierKind};
 
@@ -77,6 +78,43 @@ enum Destination {
     Alertmanager {
         url: Secret,
     },
+    PagerDuty {
+        url: Secret,
+        routing_key: Secret,
+    },
+    Teams {
+        url: Secret,
+    },
+    Discord {
+        url: Secret,
+    },
+    Ntfy {
+        /// The server's root (the topic goes in the body).
+        url: Secret,
+        topic: String,
+        token: Option<Secret>,
+    },
+    Template {
+        url: Secret,
+        body: String,
+        content_type: String,
+        headers: Vec<(String, String)>,
+    },
+}
+
+impl Destination {
+    fn url(&self) -> &Secret {
+        match self {
+            Destination::Webhook { url, .. }
+            | Destination::Slack { url }
+            | Destination::Alertmanager { url }
+            | Destination::PagerDuty { url, .. }
+            | Destination::Teams { url }
+            | Destination::Discord { url }
+            | Destination::Ntfy { url, .. }
+            | Destination::Template { url, .. } => url,
+        }
+    }
 }
 
 /// One receiver of one notifier (an Alertmanager notifier has one per URL).
@@ -91,10 +129,7 @@ impl Endpoint {
     /// What names this endpoint in the outbox across restarts: the notifier and a hash of
     /// its URL (the URL itself is a secret and never written to the state file).
     pub fn key(&self) -> String {
-        let url = match &self.destination {
-            Destination::Webhook { url, .. } | Destination::Slack { url } => url.expose(),
-            Destination::Alertmanager { url } => url.expose(),
-        };
+        let url = self.destination.url().expose();
         let digest = ring::digest::digest(&ring::digest::SHA256, url.as_bytes());
         let short: String = digest.as_ref()[..8]
             .iter()
@@ -130,6 +165,35 @@ impl Endpoint {
                     one(Destination::Alertmanager { url })
                 })
                 .collect(),
+            NotifierKind::PagerDuty { url, routing_key } => vec![one(Destination::PagerDuty {
+                url: url.clone(),
+                routing_key: routing_key.clone(),
+            })],
+            NotifierKind::Teams { url } => vec![one(Destination::Teams { url: url.clone() })],
+            NotifierKind::Discord { url } => vec![one(Destination::Discord { url: url.clone() })],
+            NotifierKind::Ntfy { url, token } => {
+                // The configuration checked that the URL names a topic.
+                let (root, topic) = ntfy::split_topic_url(url.expose()).unwrap_or_default();
+                vec![one(Destination::Ntfy {
+                    url: Secret::new(root),
+                    topic,
+                    token: token.clone(),
+                })]
+            }
+            NotifierKind::Template {
+                url,
+                body,
+                content_type,
+                headers,
+            } => vec![one(Destination::Template {
+                url: url.clone(),
+                body: body.clone(),
+                content_type: content_type.clone(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            })],
         }
     }
 
@@ -140,11 +204,7 @@ impl Endpoint {
 
     /// Where it sends, redacted.
     pub fn redacted_url(&self) -> String {
-        match &self.destination {
-            Destination::Webhook { url, .. }
-            | Destination::Slack { url }
-            | Destination::Alertmanager { url } => url.redacted(),
-        }
+        self.destination.url().redacted()
     }
 }
 
@@ -166,46 +226,19 @@ pub async fn deliver(
     item: &Item,
     policy: &Policy,
 ) -> Attempt {
-    let (url, body, extra_headers): (&Secret, Vec<u8>, Vec<(String, String)>) =
-        match (&endpoint.destination, item) {
-            (
-                Destination::Webhook {
-                    url,
-                    secret,
-                    headers,
-                },
-                Item::One(n),
-            ) => {
-                let body = webhook::body(n);
-                let mut headers = headers.clone();
-                if let Some(key) = secret {
-                    let signature = webhook::signature(key.expose().as_bytes(), &body);
-                    headers.push((webhook::SIGNATURE_HEADER.into(), signature));
-                }
-                (url, body, headers)
-            }
-            (Destination::Slack { url }, Item::One(n)) => {
-                (url, slack::payload(n).to_string().into_bytes(), Vec::new())
-            }
-            (Destination::Alertmanager { url }, item) => {
-                let list: Vec<Notification> = match item {
-                    Item::One(n) => vec![n.as_ref().clone()],
-                    Item::Resend(all) => all.as_ref().clone(),
-                };
-                let body = alertmanager::body(&list, SystemTime::now(), policy.resend_interval);
-                (url, body.to_string().into_bytes(), Vec::new())
-            }
-            (_, Item::Resend(_)) => return Attempt::Delivered,
-        };
-    let mut request = client
-        .post(url.expose())
+    let Some(request) = request(&endpoint.destination, item, policy) else {
+        // Only Alertmanager takes the periodic re-sends.
+        return Attempt::Delivered;
+    };
+    let mut builder = client
+        .post(request.url.expose())
         .timeout(policy.timeout)
-        .header("content-type", "application/json")
-        .body(body);
-    for (k, v) in extra_headers {
-        request = request.header(k, v);
+        .header("content-type", request.content_type)
+        .body(request.body);
+    for (k, v) in request.headers {
+        builder = builder.header(k, v);
     }
-    let response = match request.send().await {
+    let response = match builder.send().await {
         Ok(r) => r,
         Err(e) => return Attempt::Retry(None, e.without_url().to_string()),
     };
@@ -227,6 +260,83 @@ pub async fn deliver(
         408 | 500..=599 => Attempt::Retry(None, why),
         _ => Attempt::Refused(why),
     }
+}
+
+/// One HTTP request to make.
+struct Request<'a> {
+    url: &'a Secret,
+    body: Vec<u8>,
+    content_type: String,
+    headers: Vec<(String, String)>,
+}
+
+/// The request that delivers `item` to `destination` (None: this destination takes no such
+/// item).
+fn request<'a>(destination: &'a Destination, item: &Item, policy: &Policy) -> Option<Request<'a>> {
+    let json = |url, value: serde_json::Value| Request {
+        url,
+        body: value.to_string().into_bytes(),
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+    };
+    let n = match (destination, item) {
+        (Destination::Alertmanager { url }, item) => {
+            let list: Vec<Notification> = match item {
+                Item::One(n) => vec![n.as_ref().clone()],
+                Item::Resend(all) => all.as_ref().clone(),
+            };
+            let body = alertmanager::body(&list, SystemTime::now(), policy.resend_interval);
+            return Some(json(url, body));
+        }
+        (_, Item::Resend(_)) => return None,
+        (_, Item::One(n)) => n,
+    };
+    Some(match destination {
+        Destination::Webhook {
+            url,
+            secret,
+            headers,
+        } => {
+            let body = webhook::body(n);
+            let mut headers = headers.clone();
+            if let Some(key) = secret {
+                let signature = webhook::signature(key.expose().as_bytes(), &body);
+                headers.push((webhook::SIGNATURE_HEADER.into(), signature));
+            }
+            Request {
+                url,
+                body,
+                content_type: "application/json".into(),
+                headers,
+            }
+        }
+        Destination::Slack { url } => json(url, slack::payload(n)),
+        Destination::PagerDuty { url, routing_key } => {
+            json(url, pagerduty::payload(n, routing_key.expose()))
+        }
+        Destination::Teams { url } => json(url, teams::payload(n)),
+        Destination::Discord { url } => json(url, discord::payload(n)),
+        Destination::Ntfy { url, topic, token } => {
+            let mut request = json(url, ntfy::payload(n, topic));
+            if let Some(token) = token {
+                let bearer = format!("Bearer {}", token.expose());
+                request.headers.push(("authorization".into(), bearer));
+            }
+            request
+        }
+        Destination::Template {
+            url,
+            body,
+            content_type,
+            headers,
+        } => Request {
+            url,
+            body: template::render(body, n).into_bytes(),
+            content_type: content_type.clone(),
+            headers: headers.clone(),
+        },
+        Destination::Alertmanager { .. } => return None,
+    })
 }
 
 /// At most [`BODY_EXCERPT`] bytes of the body, as text.

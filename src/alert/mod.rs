@@ -20,13 +20,18 @@ pub mod alertmanager;
 pub mod book;
 pub mod deliver;
 pub mod delivery_metrics;
+pub mod discord;
 pub mod dispatch;
 pub mod drift;
 pub mod notification;
+pub mod ntfy;
 pub mod outbox;
+pub mod pagerduty;
 pub mod slack;
 pub mod state;
 pub mod store;
+pub mod teams;
+pub mod template;
 pub mod webhook;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

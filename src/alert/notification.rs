@@ -166,6 +166,57 @@ impl Notification {
         self
     }
 
+    /// What stays the same through an alert's firing, reminders and resolved: the agent, the
+    /// probe, the address (of a per-address alert only: a probe-level alert keeps its identity
+    /// when DNS changes the address), the kind and when the trouble began. PagerDuty's
+    /// `dedup_key`.
+    pub fn alert_key(&self) -> String {
+        let address = match self.scope {
+            Scope::Address => self.address.as_deref().unwrap_or(""),
+            Scope::Probe => "",
+        };
+        let identity = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.agent,
+            self.probe,
+            address,
+            self.alert.alertname(),
+            self.since
+        );
+        let digest = ring::digest::digest(&ring::digest::SHA256, identity.as_bytes());
+        digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The facts chat messages show, in order: (name, value), values as escaped at entry.
+    pub fn facts(&self) -> Vec<(&'static str, String)> {
+        let mut facts = vec![
+            ("Probe", self.probe.clone()),
+            ("Target", self.target.clone()),
+            (
+                "Address",
+                self.address
+                    .clone()
+                    .unwrap_or_else(|| "all addresses".into()),
+            ),
+            ("Severity", self.severity.as_str().to_string()),
+            ("Since", self.since.clone()),
+            ("Agent", self.agent.clone()),
+        ];
+        if let (Some(phase), Some(reason)) = (&self.phase, &self.reason) {
+            facts.push(("Phase / reason", format!("{phase} / {reason}")));
+        }
+        if let Some(code) = self.code {
+            facts.push(("SMTP code", code.to_string()));
+        }
+        if let Some(previous) = &self.previous_reason {
+            facts.push(("Previously", previous.clone()));
+        }
+        facts
+    }
+
     /// A one-line title: `[FIRING] mx1 (192.0.2.1:25): connect/connect_refused`.
     pub fn title(&self) -> String {
         let scope = match &self.address {
@@ -182,6 +233,16 @@ impl Notification {
             self.event.as_str().to_ascii_uppercase()
         )
     }
+}
+
+/// `text` cut to `limit` characters, an ellipsis marking the cut.
+pub fn clip(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut clipped: String = text.chars().take(limit.saturating_sub(1)).collect();
+    clipped.push('…');
+    clipped
 }
 
 /// RFC 3339 with seconds.

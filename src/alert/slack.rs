@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::notification::{Notification, NotificationEvent, Severity};
+use super::notification::{clip, Notification, NotificationEvent, Severity};
 use crate::escape;
 
 /// Longest text in one Slack section (Slack's limit is 3000 characters).
@@ -19,23 +19,7 @@ pub fn payload(n: &Notification) -> Value {
         (_, Severity::Critical) => "#e01e5a",
         (_, Severity::Warning) => "#ecb22e",
     };
-    let mut facts = vec![
-        field("Probe", &n.probe),
-        field("Target", &n.target),
-        field("Address", n.address.as_deref().unwrap_or("all addresses")),
-        field("Severity", n.severity.as_str()),
-        field("Since", &n.since),
-        field("Agent", &n.agent),
-    ];
-    if let (Some(phase), Some(reason)) = (&n.phase, &n.reason) {
-        facts.push(field("Phase / reason", &format!("{phase} / {reason}")));
-    }
-    if let Some(code) = n.code {
-        facts.push(field("SMTP code", &code.to_string()));
-    }
-    if let Some(previous) = &n.previous_reason {
-        facts.push(field("Previously", previous));
-    }
+    let facts: Vec<Value> = n.facts().iter().map(|(k, v)| field(k, v)).collect();
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": clip(&n.title(), 150)}}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": clip(&escape::slack(&n.message), SECTION_LIMIT)}}),
@@ -65,15 +49,6 @@ pub fn accepted(status: u16, body: &str) -> bool {
 
 fn field(name: &str, value: &str) -> Value {
     json!({"type": "mrkdwn", "text": clip(&format!("*{name}*\n{}", escape::slack(value)), 1900)})
-}
-
-fn clip(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_string();
-    }
-    let mut clipped: String = text.chars().take(limit.saturating_sub(1)).collect();
-    clipped.push('…');
-    clipped
 }
 
 #[cfg(test)]

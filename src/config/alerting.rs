@@ -5,15 +5,13 @@
 //! a silent delivery failure hours later. Error messages name the key and the file or
 //! variable, never the value.
 
-use std::collections::BTreeMap;
-use std::ops::Range;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::secret::{self, Secret};
+use super::notifiers::RawNotifier;
+pub use super::notifiers::{NotifierConfig, NotifierKind};
 use super::source::{ConfigError, Source};
 
 /// Delivery settings and notifiers.
@@ -58,50 +56,6 @@ impl Default for AlertingConfig {
     }
 }
 
-/// One notifier.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotifierConfig {
-    /// Unique name (`notify = [...]`, the `notifier` metric label).
-    pub name: String,
-    /// What it is and where it sends.
-    pub kind: NotifierKind,
-}
-
-/// The three kinds of notifier.
-#[derive(Debug, Clone, PartialEq)]
-pub enum NotifierKind {
-    /// Generic JSON webhook.
-    Webhook {
-        /// Where to POST.
-        url: Secret,
-        /// HMAC-SHA256 key for the signature header.
-        secret: Option<Secret>,
-        /// Extra request headers.
-        headers: BTreeMap<String, String>,
-    },
-    /// Slack incoming webhook.
-    Slack {
-        /// The incoming-webhook URL.
-        url: Secret,
-    },
-    /// Alertmanager (every URL of an HA cluster gets every alert).
-    Alertmanager {
-        /// Base URLs (`/api/v2/alerts` is appended unless present).
-        urls: Vec<Secret>,
-    },
-}
-
-impl NotifierKind {
-    /// `webhook`, `slack` or `alertmanager`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            NotifierKind::Webhook { .. } => "webhook",
-            NotifierKind::Slack { .. } => "slack",
-            NotifierKind::Alertmanager { .. } => "alertmanager",
-        }
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAlerting {
@@ -120,20 +74,16 @@ pub(super) struct RawAlerting {
     slack: Vec<RawNotifier>,
     #[serde(default)]
     alertmanager: Vec<RawNotifier>,
-}
-
-/// Every notifier table has the same shape; keys that a kind does not use are rejected below.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNotifier {
-    name: Spanned<String>,
-    url: Option<Spanned<String>>,
-    urls: Option<Spanned<Vec<String>>>,
-    url_file: Option<Spanned<PathBuf>>,
-    url_env: Option<Spanned<String>>,
-    secret_file: Option<Spanned<PathBuf>>,
-    secret_env: Option<Spanned<String>>,
-    headers: Option<Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    pagerduty: Vec<RawNotifier>,
+    #[serde(default)]
+    teams: Vec<RawNotifier>,
+    #[serde(default)]
+    discord: Vec<RawNotifier>,
+    #[serde(default)]
+    ntfy: Vec<RawNotifier>,
+    #[serde(default)]
+    template: Vec<RawNotifier>,
 }
 
 pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig, ConfigError> {
@@ -182,14 +132,20 @@ pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig
         )?,
         notifiers: Vec::new(),
     };
-    let kinds = [
-        ("webhook", raw.webhook),
-        ("slack", raw.slack),
-        ("alertmanager", raw.alertmanager),
+    let tables = [
+        raw.webhook,
+        raw.slack,
+        raw.alertmanager,
+        raw.pagerduty,
+        raw.teams,
+        raw.discord,
+        raw.ntfy,
+        raw.template,
     ];
+    let kinds = super::notifiers::KINDS.into_iter().zip(tables);
     for (kind, tables) in kinds {
         for table in tables {
-            let notifier = notifier(kind, table, src)?;
+            let notifier = super::notifiers::notifier(kind, table, src)?;
             if let Some(dup) = config.notifiers.iter().find(|n| n.name == notifier.name) {
                 return Err(src.at(
                     0..0,
@@ -205,181 +161,4 @@ pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig
         }
     }
     Ok(config)
-}
-
-fn notifier(kind: &str, raw: RawNotifier, src: &Source<'_>) -> Result<NotifierConfig, ConfigError> {
-    let name = raw.name.get_ref().clone();
-    let ctx = format!("alerting.{kind} {name:?}");
-    if !super::values::is_simple_name(&name) {
-        return Err(src.at(
-            raw.name.span(),
-            format!("{ctx}: name: use letters, digits, '-', '_' and '.'"),
-        ));
-    }
-    let unused = |present: bool, key: &str, span: Range<usize>| {
-        if present {
-            Err(src.at(
-                span,
-                format!("{ctx}: key `{key}` is not used by a {kind} notifier"),
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let whole = raw.name.span();
-    let webhook_only_keys = || {
-        let span = raw.secret_file.as_ref().map_or(whole.clone(), |s| s.span());
-        unused(
-            raw.secret_file.is_some() || raw.secret_env.is_some(),
-            "secret_*",
-            span,
-        )?;
-        let span = raw.headers.as_ref().map_or(whole.clone(), |s| s.span());
-        unused(raw.headers.is_some(), "headers", span)
-    };
-    let kind = match kind {
-        "alertmanager" => {
-            webhook_only_keys()?;
-            if let Some(urls) = &raw.urls {
-                unused(raw.url.is_some(), "url (with urls)", urls.span())?;
-            }
-            NotifierKind::Alertmanager {
-                urls: alertmanager_urls(&raw, &ctx, src)?,
-            }
-        }
-        _ => {
-            let span = raw.urls.as_ref().map_or(whole.clone(), |s| s.span());
-            unused(raw.urls.is_some(), "urls", span)?;
-            let url = checked_url(url_source(&raw, &ctx, src)?, &ctx, &raw, src)?;
-            if kind == "slack" {
-                webhook_only_keys()?;
-                NotifierKind::Slack { url }
-            } else {
-                let secret = webhook_secret(&raw, &ctx, src)?;
-                let headers = webhook_headers(raw.headers, &ctx, src)?;
-                NotifierKind::Webhook {
-                    url,
-                    secret,
-                    headers,
-                }
-            }
-        }
-    };
-    Ok(NotifierConfig { name, kind })
-}
-
-/// An Alertmanager notifier's URLs: `urls`, or one of the `url` keys holding several
-/// (separated by spaces, commas or newlines), each checked.
-fn alertmanager_urls(
-    raw: &RawNotifier,
-    ctx: &str,
-    src: &Source<'_>,
-) -> Result<Vec<Secret>, ConfigError> {
-    let text = match &raw.urls {
-        Some(urls) => Secret::new(urls.get_ref().join(" ")),
-        None => url_source(raw, ctx, src)?,
-    };
-    let mut urls = Vec::new();
-    for one in text
-        .expose()
-        .split([' ', ',', '\n', '\t'])
-        .filter(|u| !u.is_empty())
-    {
-        urls.push(checked_url(Secret::new(one), ctx, raw, src)?);
-    }
-    if urls.is_empty() {
-        return Err(src.at(raw.name.span(), format!("{ctx}: `urls` lists no URL")));
-    }
-    Ok(urls)
-}
-
-/// A webhook's signing secret, from at most one of `secret_file` and `secret_env`.
-fn webhook_secret(
-    raw: &RawNotifier,
-    ctx: &str,
-    src: &Source<'_>,
-) -> Result<Option<Secret>, ConfigError> {
-    let keys = ["secret_file", "secret_env"];
-    super::mail_flow::one_secret(&raw.secret_file, &raw.secret_env, keys, ctx, src)
-}
-
-/// A webhook's extra headers, each a valid HTTP header name and value.
-fn webhook_headers(
-    headers: Option<Spanned<BTreeMap<String, String>>>,
-    ctx: &str,
-    src: &Source<'_>,
-) -> Result<BTreeMap<String, String>, ConfigError> {
-    let Some(headers) = headers else {
-        return Ok(BTreeMap::new());
-    };
-    let span = headers.span();
-    let headers = headers.into_inner();
-    for (key, value) in &headers {
-        let bad_name = reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err();
-        let bad_value = reqwest::header::HeaderValue::from_str(value).is_err();
-        if bad_name || bad_value {
-            return Err(src.at(
-                span,
-                format!("{ctx}: headers: {key:?} is not a valid HTTP header"),
-            ));
-        }
-    }
-    Ok(headers)
-}
-
-/// The URL from exactly one of `url`, `url_file`, `url_env`.
-fn url_source(raw: &RawNotifier, ctx: &str, src: &Source<'_>) -> Result<Secret, ConfigError> {
-    let given = [
-        raw.url.as_ref().map(|u| u.span()),
-        raw.url_file.as_ref().map(|u| u.span()),
-        raw.url_env.as_ref().map(|u| u.span()),
-    ];
-    let spans: Vec<_> = given.into_iter().flatten().collect();
-    if spans.len() != 1 {
-        let span = spans.get(1).cloned().unwrap_or(raw.name.span());
-        return Err(src.at(
-            span,
-            format!("{ctx}: give exactly one of url, url_file or url_env"),
-        ));
-    }
-    if let Some(url) = &raw.url {
-        return Ok(Secret::new(url.get_ref().trim()));
-    }
-    if let Some(file) = &raw.url_file {
-        return secret::read_secret_file(file.get_ref())
-            .map_err(|e| src.at(file.span(), format!("{ctx}: url_file: {e}")));
-    }
-    match &raw.url_env {
-        Some(env) => secret::read_secret_env(env.get_ref())
-            .map_err(|e| src.at(env.span(), format!("{ctx}: url_env: {e}"))),
-        None => Err(src.at(raw.name.span(), format!("{ctx}: no URL"))),
-    }
-}
-
-/// An http(s) URL with a host. The message never contains the URL itself.
-fn checked_url(
-    url: Secret,
-    ctx: &str,
-    raw: &RawNotifier,
-    src: &Source<'_>,
-) -> Result<Secret, ConfigError> {
-    let ok = reqwest::Url::parse(url.expose())
-        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if ok {
-        return Ok(url);
-    }
-    let span = [
-        raw.url.as_ref().map(|u| u.span()),
-        raw.urls.as_ref().map(|u| u.span()),
-        raw.url_file.as_ref().map(|u| u.span()),
-        raw.url_env.as_ref().map(|u| u.span()),
-    ]
-    .into_iter()
-    .flatten()
-    .next()
-    .unwrap_or(raw.name.span());
-    Err(src.at(
-        span,
-        format!("{ctx}: the URL is not an http:// or https:// URL with a host (value not shown)"),
-    ))
 }

@@ -18,6 +18,7 @@ use toml::Spanned;
 pub mod alerting;
 pub mod files;
 mod mail_flow;
+pub mod notifiers;
 pub mod posture;
 pub mod probe;
 pub mod secret;

@@ -59,7 +59,9 @@ struct AddressSeries {
     probes: u64,
     failures: Vec<((Phase, FailureReason), u64)>,
     last_timestamp: f64,
-    cert_not_after: Option<f64>,
+    /// Unix time; 0 until a certificate was seen (a plain f64 keeps the struct in a smaller
+    /// allocation class: at 100,000 addresses, 3 MB).
+    cert_not_after: f64,
     /// TLS version and cipher, shared with every address that negotiated the same.
     tls_info: Option<(Arc<str>, Arc<str>)>,
     starttls_advertised: Option<bool>,
@@ -373,7 +375,7 @@ fn update(s: &mut AddressSeries, report: &ProbeReport, histograms: bool) {
     s.last_timestamp = started.as_secs_f64() + report.duration_seconds;
     if let Some(not_after) = report.tls.as_ref().and_then(|t| t.cert_not_after) {
         let secs = not_after.duration_since(UNIX_EPOCH).unwrap_or_default();
-        s.cert_not_after = Some(secs.as_secs_f64());
+        s.cert_not_after = secs.as_secs_f64();
     }
     if let Some(advertised) = starttls_advertised(report) {
         s.starttls_advertised = Some(advertised);

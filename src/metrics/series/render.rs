@@ -154,10 +154,11 @@ pub(super) fn write_samples(out: &mut String, family: usize, s: &AddressSeries) 
             sample(out, name, l, &extra, *n as f64)
         }),
         5 => sample(out, name, l, "", s.last_timestamp),
-        6 => s
-            .cert_not_after
-            .iter()
-            .for_each(|t| sample(out, name, l, "", *t)),
+        6 => {
+            if s.cert_not_after > 0.0 {
+                sample(out, name, l, "", s.cert_not_after)
+            }
+        }
         7 => s.tls_info.iter().for_each(|(version, cipher)| {
             let extra = format!("{},{}", pair("version", version), pair("cipher", cipher));
             sample(out, name, l, &extra, 1.0)

@@ -2,6 +2,7 @@
 //! Retry-After, no retry on 400, queue overflow, restart with a state file, Alertmanager
 //! re-sends to every URL, `alert test`, and secrets kept out of logs and metrics.
 
+mod chat;
 mod lifecycle;
 mod notifiers;
 mod outbox;

@@ -1,0 +1,150 @@
+//! The notifier kinds and what their tables hold once validated, with the checks the
+//! configuration and the senders share (template placeholders, ntfy topic URLs).
+
+use std::collections::BTreeMap;
+
+use crate::config::secret::Secret;
+
+/// One notifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifierConfig {
+    /// Unique name (`notify = [...]`, the `notifier` metric label).
+    pub name: String,
+    /// What it is and where it sends.
+    pub kind: NotifierKind,
+}
+
+/// The kinds of notifier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotifierKind {
+    /// Generic JSON webhook.
+    Webhook {
+        /// Where to POST.
+        url: Secret,
+        /// HMAC-SHA256 key for the signature header.
+        secret: Option<Secret>,
+        /// Extra request headers.
+        headers: BTreeMap<String, String>,
+    },
+    /// Slack incoming webhook.
+    Slack {
+        /// The incoming-webhook URL.
+        url: Secret,
+    },
+    /// Alertmanager (every URL of an HA cluster gets every alert).
+    Alertmanager {
+        /// Base URLs (`/api/v2/alerts` is appended unless present).
+        urls: Vec<Secret>,
+    },
+    /// PagerDuty Events API v2.
+    PagerDuty {
+        /// The events endpoint (PagerDuty's by default).
+        url: Secret,
+        /// The integration (routing) key.
+        routing_key: Secret,
+    },
+    /// Microsoft Teams Workflows webhook (Adaptive Card).
+    Teams {
+        /// The workflow's URL.
+        url: Secret,
+    },
+    /// Discord webhook.
+    Discord {
+        /// The webhook URL.
+        url: Secret,
+    },
+    /// ntfy topic.
+    Ntfy {
+        /// The topic URL (`https://ntfy.sh/TOPIC`).
+        url: Secret,
+        /// Access token (`Authorization: Bearer`).
+        token: Option<Secret>,
+    },
+    /// A webhook with a body template.
+    Template {
+        /// Where to POST.
+        url: Secret,
+        /// The body, `{{field}}` placeholders filled JSON-escaped.
+        body: String,
+        /// The `Content-Type` header.
+        content_type: String,
+        /// Extra request headers.
+        headers: BTreeMap<String, String>,
+    },
+}
+
+impl NotifierKind {
+    /// The table name: `webhook`, `slack`, `alertmanager`, `pagerduty`, …
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NotifierKind::Webhook { .. } => "webhook",
+            NotifierKind::Slack { .. } => "slack",
+            NotifierKind::Alertmanager { .. } => "alertmanager",
+            NotifierKind::PagerDuty { .. } => "pagerduty",
+            NotifierKind::Teams { .. } => "teams",
+            NotifierKind::Discord { .. } => "discord",
+            NotifierKind::Ntfy { .. } => "ntfy",
+            NotifierKind::Template { .. } => "template",
+        }
+    }
+}
+
+/// PagerDuty's Events API v2 endpoint, a `pagerduty` notifier's default `url`.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// The fields a template may use.
+pub const TEMPLATE_FIELDS: [&str; 17] = [
+    "id",
+    "alert_key",
+    "event",
+    "alert",
+    "severity",
+    "scope",
+    "probe",
+    "target",
+    "address",
+    "status",
+    "phase",
+    "reason",
+    "code",
+    "message",
+    "since",
+    "at",
+    "agent",
+];
+
+/// A `{{...}}` that names no field (or is not closed), for the configuration's error.
+pub fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "a `{{` is not closed by `}}`".to_string())?;
+        let name = after[..end].trim();
+        if !TEMPLATE_FIELDS.contains(&name) && name != "title" && name != "transcript" {
+            return Err(format!(
+                "unknown placeholder {{{{{name}}}}}; fields: {}, title, transcript",
+                TEMPLATE_FIELDS.join(", ")
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
+}
+
+/// The server's root URL and the topic of a topic URL (`https://ntfy.sh/mytopic`).
+pub fn ntfy_topic(url: &str) -> Option<(String, String)> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let topic = parsed
+        .path_segments()?
+        .rfind(|s| !s.is_empty())?
+        .to_string();
+    let mut root = parsed.clone();
+    {
+        let mut segments = root.path_segments_mut().ok()?;
+        segments.pop_if_empty().pop().push("");
+    }
+    root.set_query(None);
+    Some((root.to_string(), topic))
+}
