@@ -226,7 +226,13 @@ pub async fn serve(
         stopping.cancelled().await;
         crate::systemd::stopping();
     });
-    http::server::serve(listener, app, limits, shutdown, grace).await;
+    let front = match &agent.config().web.web_config_file {
+        None => None,
+        Some(path) => Some(Arc::new(
+            http::secure::Front::open(path.clone()).map_err(AgentError::Setup)?,
+        )),
+    };
+    http::server::serve(listener, app, front, limits, shutdown, grace).await;
     agent.stop(grace).await;
     Ok(())
 }

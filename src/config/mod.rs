@@ -25,6 +25,7 @@ pub mod secret;
 mod source;
 pub mod values;
 pub mod web;
+pub mod web_file;
 
 pub use self::source::ConfigError;
 use self::source::{key_at, without_values, Source};
@@ -93,6 +94,7 @@ struct RawAgent {
     histograms: Option<bool>,
     allowed_hosts: Option<Vec<Spanned<String>>>,
     probe_endpoint: Option<web::RawProbeEndpoint>,
+    web_config_file: Option<Spanned<PathBuf>>,
 }
 
 /// Reads and validates `path`.
@@ -232,6 +234,7 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
         enable_lifecycle: agent.enable_lifecycle,
         allowed_hosts: &agent.allowed_hosts,
         probe_endpoint: &agent.probe_endpoint,
+        web_config_file: &agent.web_config_file,
     };
     let web = web::parse(raw_web, listen, src)?;
     Ok(AgentPart {

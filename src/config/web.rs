@@ -18,6 +18,9 @@ pub struct WebConfig {
     pub allowed_hosts: Option<Vec<String>>,
     /// `/probe`.
     pub probe_endpoint: ProbeEndpoint,
+    /// The exporter-toolkit web configuration (TLS, basic auth), checked at load and re-read
+    /// by the server when it changes.
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 /// The ad-hoc probe endpoint.
@@ -58,6 +61,7 @@ pub(super) struct RawWeb<'a> {
     pub enable_lifecycle: Option<bool>,
     pub allowed_hosts: &'a Option<Vec<Spanned<String>>>,
     pub probe_endpoint: &'a Option<RawProbeEndpoint>,
+    pub web_config_file: &'a Option<Spanned<std::path::PathBuf>>,
 }
 
 pub(super) fn parse(
@@ -112,7 +116,18 @@ pub(super) fn parse(
         1,
         DEFAULT_PROBE_CONCURRENCY,
     )?;
+    let web_config_file = match raw.web_config_file {
+        None => None,
+        Some(file) => {
+            let path = super::secret::expand_systemd_dirs(file.get_ref())
+                .map_err(|e| src.at(file.span(), format!("agent.web_config_file: {e}")))?;
+            super::web_file::load(&path)
+                .map_err(|e| src.at(file.span(), format!("agent.web_config_file: {e}")))?;
+            Some(path)
+        }
+    };
     Ok(WebConfig {
+        web_config_file,
         enable_lifecycle: raw.enable_lifecycle.unwrap_or(false),
         allowed_hosts,
         probe_endpoint: ProbeEndpoint {
@@ -268,6 +283,7 @@ mod tests {
             enable_lifecycle: false,
             allowed_hosts: Some(vec!["localhost".into(), "::1".into(), "127.0.0.1".into()]),
             probe_endpoint: endpoint(&[]),
+            web_config_file: None,
         };
         for ok in [
             "localhost:9925",

@@ -8,6 +8,7 @@
 pub mod adhoc;
 mod pages;
 mod scrape;
+pub mod secure;
 pub mod server;
 
 use std::sync::Arc;

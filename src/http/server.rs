@@ -18,6 +18,12 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::secure::Front;
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// How long a client has to send a request's headers (and an idle connection to start one).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -140,10 +146,18 @@ impl ServerLimits {
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    front: Option<Arc<Front>>,
     limits: ServerLimits,
     shutdown: CancellationToken,
     grace: Duration,
 ) {
+    let app = match &front {
+        Some(front) => app.layer(axum::middleware::from_fn_with_state(
+            front.clone(),
+            super::secure::basic_auth,
+        )),
+        None => app,
+    };
     let permits = Arc::new(Semaphore::new(limits.connections.max(1)));
     let connections = TaskTracker::new();
     let closing = CancellationToken::new();
@@ -172,8 +186,22 @@ pub async fn serve(
         };
         let (service, requests) = Marked::new(TowerToHyperService::new(app.clone()));
         let (closing, kill) = (closing.clone(), kill.clone());
+        let tls = front.as_ref().and_then(|f| f.current().tls.clone());
         connections.spawn(async move {
             let _permit = permit;
+            let stream: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                Some(config) => {
+                    // The handshake gets the header deadline: a client that opens a connection
+                    // and says nothing holds a slot no longer than one that sends no headers.
+                    let accepting = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+                    match tokio::time::timeout(limits.header_read_timeout, accepting).await {
+                        Ok(Ok(tls)) => Box::new(tls),
+                        // Plain HTTP on the TLS port, a refused client certificate, a stall.
+                        _ => return,
+                    }
+                }
+            };
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)

@@ -30,6 +30,7 @@ async fn start(limits: ServerLimits) -> Server {
     let task = tokio::spawn(serve(
         listener,
         app,
+        None,
         limits,
         shutdown.clone(),
         Duration::from_secs(1),

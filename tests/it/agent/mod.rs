@@ -5,6 +5,7 @@ mod delivery;
 mod endpoints;
 mod lifecycle;
 mod protection;
+mod secure;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
