@@ -44,8 +44,13 @@ fn url_encode(text: &str) -> String {
 
 /// Runs an instant query; returns each result's labels and value.
 pub(crate) fn query(promql: &str) -> Vec<(serde_json::Value, f64)> {
+    query_at(&env("SMTPWATCH_E2E_PROMETHEUS"), promql)
+}
+
+/// [`query`] against the Prometheus at `prometheus` (`host:port`).
+pub(crate) fn query_at(prometheus: &str, promql: &str) -> Vec<(serde_json::Value, f64)> {
     let (status, body) = http_get(
-        &env("SMTPWATCH_E2E_PROMETHEUS"),
+        prometheus,
         &format!("/api/v1/query?query={}", url_encode(promql)),
     );
     assert_eq!(status, 200, "{promql}: {body}");

@@ -11,6 +11,7 @@ mod deploy;
 mod mail_flow;
 mod manners;
 mod posture;
+mod secure;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
