@@ -170,6 +170,10 @@ prometheus --config.file="$state/prometheus.yml" --storage.tsdb.path="$state/pro
 pids+=($!)
 wait_http "http://$prom/-/ready" "$state/prometheus.log"
 
+echo "== end-to-end: the Debian package (build, lintian, install, use, remove)"
+mkdir -p "$root/target/e2e"
+"$root/tests/e2e/deb-check.sh" "$root/target/e2e" "$state/postfix/ca.pem"
+
 echo "== end-to-end tests"
 mkdir -p "$root/target/e2e"
 SMTPWATCH_E2E_STATE="$state/postfix" SMTPWATCH_E2E_AGENT="$agent" SMTPWATCH_E2E_PROMETHEUS="$prom" \

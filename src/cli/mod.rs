@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::CheckArgs;
 
+mod manuals;
+
 /// Exit code for bad usage and internal errors (Nagios UNKNOWN).
 pub const EXIT_UNKNOWN: u8 = 3;
 
@@ -36,6 +38,19 @@ pub enum Command {
     /// Alerting tools.
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or with --dir write one page per command (smtpwatch.1,
+    /// smtpwatch-check.1, …) into DIR.
+    Man {
+        /// Where to write every page.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `smtpwatch alert …`
@@ -140,6 +155,27 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 EXIT_UNKNOWN
             })
         }
+        Command::Completions { shell } => {
+            manuals::completions(shell, &mut std::io::stdout());
+            0
+        }
+        Command::Man { dir: None } => match manuals::man_page(&mut std::io::stdout()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("smtpwatch man: {e}");
+                EXIT_UNKNOWN
+            }
+        },
+        Command::Man { dir: Some(dir) } => match manuals::man_pages(&dir) {
+            Ok(pages) => {
+                pages.iter().for_each(|p| println!("{}", p.display()));
+                0
+            }
+            Err(e) => {
+                eprintln!("smtpwatch man: {}: {e}", dir.display());
+                EXIT_UNKNOWN
+            }
+        },
         Command::Run(args) => crate::agent::process::run_agent(&args.config)
             .map(|()| 0)
             .unwrap_or_else(|message| {
