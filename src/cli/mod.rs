@@ -109,11 +109,20 @@ pub struct RunArgs {
 
 /// Parses `args`, runs the command, returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { EXIT_UNKNOWN } else { 0 };
+            if !e.use_stderr() {
+                return 0;
+            }
+            if nagios_requested(&args) {
+                // A Nagios plugin always says one status line, even about its own usage.
+                let why = e.kind().as_str().unwrap_or("bad usage");
+                println!("SMTP UNKNOWN - {why} (see stderr)");
+            }
+            return EXIT_UNKNOWN;
         }
     };
     let (level, json) = match &cli.command {
@@ -135,10 +144,17 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     // Every TLS user (rustls, later reqwest) relies on one process-wide provider: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Check(args) => crate::check::execute(args).unwrap_or_else(|message| {
-            eprintln!("smtpwatch check: {message}");
-            EXIT_UNKNOWN
-        }),
+        Command::Check(args) => {
+            let nagios = args.format == crate::check::Format::Nagios;
+            crate::check::execute(args).unwrap_or_else(|message| {
+                eprintln!("smtpwatch check: {message}");
+                if nagios {
+                    let line = crate::escape::escape_str(&message.to_string()).replace('|', "/");
+                    println!("SMTP UNKNOWN - {line}");
+                }
+                EXIT_UNKNOWN
+            })
+        }
         Command::Config(ConfigCommand::Check { path }) => match crate::config::load(&path) {
             Ok(config) => {
                 println!("{}: ok, {} probes", path.display(), config.probes.len());
@@ -176,14 +192,34 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 EXIT_UNKNOWN
             }
         },
-        Command::Run(args) => crate::agent::process::run_agent(&args.config)
-            .map(|()| 0)
-            .unwrap_or_else(|message| {
-                tracing::error!("{message}");
-                eprintln!("smtpwatch run: {message}");
-                1
-            }),
+        Command::Run(args) => match crate::agent::process::run_agent(&args.config) {
+            Ok(()) => 0,
+            Err(e) => {
+                // Once, through the log (stderr, or JSON lines with --log-format json).
+                tracing::error!("smtpwatch run: {e}");
+                // A bad configuration is bad usage, as for every command; what fails later
+                // (the listen address, signals) is the agent failing.
+                match e {
+                    crate::agent::AgentError::Config(_) => EXIT_UNKNOWN,
+                    _ => 1,
+                }
+            }
+        },
     }
+}
+
+/// Whether the arguments ask `check` for Nagios output (`--format nagios` or `--format=nagios`),
+/// read from the raw arguments because they did not parse.
+fn nagios_requested(args: &[OsString]) -> bool {
+    let text: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    text.iter().any(|a| a == "check")
+        && (text.iter().any(|a| a == "--format=nagios")
+            || text
+                .windows(2)
+                .any(|w| w[0] == "--format" && w[1] == "nagios"))
 }
 
 /// Runs `alert test`: one line per notifier endpoint; `Err` is a configuration problem.

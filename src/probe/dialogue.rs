@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
-use self::verdict::{capabilities, expiry_warning, require, session_failure};
+use self::verdict::{capabilities, expiry_warning, require, session_failure, trust_hint};
 use super::mail_flow::Submitted;
 use super::reply::Reply;
 use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
@@ -335,8 +335,9 @@ impl Dialogue<'_> {
                         FailureReason::TlsCertificate,
                         None,
                         format!(
-                            "certificate for {:?} not trusted: {why}",
-                            self.plan.server_name
+                            "certificate for {:?} not trusted: {why}{}",
+                            self.plan.server_name,
+                            trust_hint(&why)
                         ),
                     )),
                     _ => Ok(()),

@@ -166,3 +166,40 @@ async fn check_mx_posture_through_a_resolver_without_dnssec_warns_instead_of_fai
     // The address works; the posture only warns: exit 1.
     assert_eq!(out.status.code(), Some(1), "{stdout}");
 }
+
+#[tokio::test]
+async fn run_with_a_bad_configuration_exits_3_and_says_so_once() {
+    let path = std::env::temp_dir().join(format!("smtpwatch-bad-run-{}.toml", std::process::id()));
+    std::fs::write(&path, "[agent]\ninterval = \"soon\"\n").expect("config");
+    let path_text = path.to_string_lossy().to_string();
+    let out = smtpwatch(&["run", "--config", &path_text]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        stderr.matches("agent.interval").count(),
+        1,
+        "printed once: {stderr}"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn nagios_output_says_unknown_even_about_bad_usage() {
+    for args in [
+        vec![
+            "check",
+            "127.0.0.1:25",
+            "--format",
+            "nagios",
+            "--no-such-flag",
+        ],
+        vec!["check", "--format=nagios"],
+        vec!["check", "smtp://a@b", "--format", "nagios"],
+    ] {
+        let out = smtpwatch(&args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+        assert!(stdout.starts_with("SMTP UNKNOWN - "), "{args:?}: {stdout}");
+    }
+}

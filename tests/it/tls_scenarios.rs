@@ -320,4 +320,9 @@ async fn an_untrusted_certificate_ends_with_a_clean_session_not_a_broken_handsha
     assert!(server.is_ok(), "the server saw a clean session: {server:?}");
     let message = &report.failure.as_ref().expect("failure").message;
     assert!(message.contains("not trusted"), "{message}");
+    // A self-signed or private-CA chain says how to trust it.
+    assert!(
+        message.contains("--ca-file") && message.contains("--insecure"),
+        "{message}"
+    );
 }
