@@ -10,14 +10,16 @@ use crate::probe::ProbeSettings;
 use crate::target::{Target, TargetError, TlsMode, UnknownTlsMode};
 use crate::trust::ServerNameError;
 
-/// Query of `/probe`.
+/// Query of `/probe`. An unknown parameter is a 400, not silently ignored: a typo (`ca_file`,
+/// `modul`) must not probe with other settings than the caller meant.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeQuery {
     target: Option<String>,
     tls: Option<String>,
     format: Option<String>,
     server_name: Option<String>,
-    insecure: Option<bool>,
+    insecure: Option<String>,
 }
 
 /// A query that cannot be served (400).
@@ -38,6 +40,9 @@ pub enum BadQuery {
     /// `server_name` cannot be used for SNI.
     #[error("server_name: {0}")]
     ServerName(#[from] ServerNameError),
+    /// `insecure` is not a boolean.
+    #[error("insecure={0:?}: use 1, true, 0 or false")]
+    Insecure(String),
 }
 
 /// What one request probes, how, and how it wants the answer.
@@ -73,7 +78,11 @@ impl ProbeQuery {
             crate::trust::server_name(name)?;
         }
         settings.tls = tls;
-        settings.insecure = self.insecure.unwrap_or(false);
+        settings.insecure = match self.insecure.as_deref() {
+            None | Some("0") | Some("false") => false,
+            Some("1") | Some("true") | Some("") => true,
+            Some(other) => return Err(BadQuery::Insecure(crate::escape::escape_str(other))),
+        };
         settings.server_name = self.server_name;
         if let Some(limit) = scrape_timeout(headers) {
             settings.set_timeout(settings.timeout.min(limit));

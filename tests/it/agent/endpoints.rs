@@ -122,11 +122,21 @@ async fn probe_endpoint_answers_in_blackbox_names_and_json() {
         "/probe?target=http://x",
         "/probe?target=x.test&tls=maybe",
         "/probe?target=x.test&format=xml",
+        "/probe?target=x.test&ca_file=/etc/ca.pem",
+        "/probe?target=x.test&module=smtp_starttls",
+        "/probe?target=x.test&insecure=maybe",
     ] {
         let (status, body) = get(agent.addr, bad).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(!body.trim().is_empty(), "{bad}: a message says why");
     }
+    // insecure takes 1 as well as true.
+    let (status, body) = get(
+        agent.addr,
+        &format!("/probe?target={}&insecure=1&format=json", good.addr),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     agent.stop().await;
 }
 
