@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::notification::{Notification, NotificationEvent};
-use super::{alertmanager, discord, ntfy, pagerduty, slack, teams, template, webhook};
+use super::{alertmanager, discord, email, ntfy, pagerduty, slack, teams, template, webhook};
 use crate::config::secret::Secret;
 use crate::config::{AlertingConfig, NotifierConfig, NotifierKind};
 
@@ -100,6 +100,11 @@ enum Destination {
         content_type: String,
         headers: Vec<(String, String)>,
     },
+    Email {
+        /// `smtp://host:port`, naming the endpoint (no secret in it).
+        url: Secret,
+        settings: Box<crate::config::notifiers::EmailSettings>,
+    },
 }
 
 impl Destination {
@@ -112,7 +117,8 @@ impl Destination {
             | Destination::Teams { url }
             | Destination::Discord { url }
             | Destination::Ntfy { url, .. }
-            | Destination::Template { url, .. } => url,
+            | Destination::Template { url, .. }
+            | Destination::Email { url, .. } => url,
         }
     }
 }
@@ -180,6 +186,10 @@ impl Endpoint {
                     token: token.clone(),
                 })]
             }
+            NotifierKind::Email(settings) => vec![one(Destination::Email {
+                url: Secret::new(format!("smtp://{}:{}", settings.host, settings.port)),
+                settings: Box::new(settings.clone()),
+            })],
             NotifierKind::Template {
                 url,
                 body,
@@ -226,6 +236,16 @@ pub async fn deliver(
     item: &Item,
     policy: &Policy,
 ) -> Attempt {
+    if let Destination::Email { settings, .. } = &endpoint.destination {
+        return match item {
+            Item::One(n) => match email::send(settings, n, policy.timeout).await {
+                Ok(()) => Attempt::Delivered,
+                Err(email::Undelivered::Refused(why)) => Attempt::Refused(why),
+                Err(email::Undelivered::Retry(why)) => Attempt::Retry(None, why),
+            },
+            Item::Resend(_) => Attempt::Delivered,
+        };
+    }
     let Some(request) = request(&endpoint.destination, item, policy) else {
         // Only Alertmanager takes the periodic re-sends.
         return Attempt::Delivered;
@@ -335,7 +355,7 @@ fn request<'a>(destination: &'a Destination, item: &Item, policy: &Policy) -> Op
             content_type: content_type.clone(),
             headers: headers.clone(),
         },
-        Destination::Alertmanager { .. } => return None,
+        Destination::Alertmanager { .. } | Destination::Email { .. } => return None,
     })
 }
 

@@ -23,6 +23,7 @@ pub mod delivery_metrics;
 pub mod discord;
 pub mod dispatch;
 pub mod drift;
+pub mod email;
 pub mod notification;
 pub mod ntfy;
 pub mod outbox;

@@ -84,6 +84,8 @@ pub(super) struct RawAlerting {
     ntfy: Vec<RawNotifier>,
     #[serde(default)]
     template: Vec<RawNotifier>,
+    #[serde(default)]
+    email: Vec<RawNotifier>,
 }
 
 pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig, ConfigError> {
@@ -141,6 +143,7 @@ pub(super) fn parse(raw: RawAlerting, src: &Source<'_>) -> Result<AlertingConfig
         raw.discord,
         raw.ntfy,
         raw.template,
+        raw.email,
     ];
     let kinds = super::notifiers::KINDS.into_iter().zip(tables);
     for (kind, tables) in kinds {

@@ -60,6 +60,8 @@ pub enum NotifierKind {
         /// Access token (`Authorization: Bearer`).
         token: Option<Secret>,
     },
+    /// Email through an SMTP relay.
+    Email(EmailSettings),
     /// A webhook with a body template.
     Template {
         /// Where to POST.
@@ -85,8 +87,41 @@ impl NotifierKind {
             NotifierKind::Discord { .. } => "discord",
             NotifierKind::Ntfy { .. } => "ntfy",
             NotifierKind::Template { .. } => "template",
+            NotifierKind::Email(_) => "email",
         }
     }
+}
+
+/// How the email notifier reaches its relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTls {
+    /// STARTTLS, required (the default): never continue in plaintext.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// Plaintext: only for a relay on loopback.
+    None,
+}
+
+/// An email notifier's relay, envelope and credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    /// The relay's host name or address (also the certificate's expected name).
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// TLS to the relay.
+    pub tls: EmailTls,
+    /// The sender address.
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// AUTH user.
+    pub user: Option<String>,
+    /// AUTH password; never printed.
+    pub password: Option<Secret>,
+    /// An extra CA (PEM) to trust for the relay, beside the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// PagerDuty's Events API v2 endpoint, a `pagerduty` notifier's default `url`.

@@ -13,17 +13,19 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod email;
 mod kinds;
 
 pub use self::kinds::{
-    check_template, ntfy_topic, NotifierConfig, NotifierKind, PAGERDUTY_EVENTS_URL, TEMPLATE_FIELDS,
+    check_template, ntfy_topic, EmailSettings, EmailTls, NotifierConfig, NotifierKind,
+    PAGERDUTY_EVENTS_URL, TEMPLATE_FIELDS,
 };
 use crate::config::mail_flow::one_secret;
 use crate::config::secret::{self, Secret};
 use crate::config::source::{ConfigError, Source};
 
 /// The notifier kinds, as their tables are named.
-pub(super) const KINDS: [&str; 8] = [
+pub(super) const KINDS: [&str; 9] = [
     "webhook",
     "slack",
     "alertmanager",
@@ -32,6 +34,7 @@ pub(super) const KINDS: [&str; 8] = [
     "discord",
     "ntfy",
     "template",
+    "email",
 ];
 
 /// One notifier table.
@@ -52,6 +55,14 @@ pub(super) struct RawNotifier {
     token_env: Option<Spanned<String>>,
     body: Option<Spanned<String>>,
     content_type: Option<Spanned<String>>,
+    relay: Option<Spanned<String>>,
+    tls: Option<Spanned<String>>,
+    from: Option<Spanned<String>>,
+    to: Option<Spanned<Vec<String>>>,
+    user: Option<Spanned<String>>,
+    password_file: Option<Spanned<PathBuf>>,
+    password_env: Option<Spanned<String>>,
+    ca_file: Option<Spanned<PathBuf>>,
 }
 
 impl RawNotifier {
@@ -97,6 +108,16 @@ fn allowed(kind: &str) -> &'static [&'static str] {
         "pagerduty" => &["routing_key_file", "routing_key_env"],
         "ntfy" => &["token_file", "token_env"],
         "template" => &["headers", "body", "content_type"],
+        "email" => &[
+            "relay",
+            "tls",
+            "from",
+            "to",
+            "user",
+            "password_file",
+            "password_env",
+            "ca_file",
+        ],
         _ => &[],
     }
 }
@@ -174,6 +195,15 @@ pub(super) fn notifier(
             let keys = ["token_file", "token_env"];
             let token = one_secret(&raw.token_file, &raw.token_env, keys, &ctx, src)?;
             NotifierKind::Ntfy { url, token }
+        }
+        "email" => {
+            if let Some(u) = &raw.url {
+                return Err(src.at(
+                    u.span(),
+                    format!("{ctx}: an email notifier takes relay, not url"),
+                ));
+            }
+            NotifierKind::Email(email::settings(&raw, &ctx, src)?)
         }
         "template" => {
             let url = url(&raw)?;

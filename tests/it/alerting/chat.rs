@@ -166,6 +166,10 @@ fn notifier_tables_refuse_keys_of_other_kinds_and_missing_secrets() {
         ("[[alerting.template]]\nname = \"n\"\nurl = \"https://x.test/h\"\n", "needs a body template"),
         ("[[alerting.template]]\nname = \"n\"\nurl = \"https://x.test/h\"\nbody = \"{{secret}}\"\n", "unknown placeholder"),
         ("[[alerting.discord]]\nname = \"n\"\nurl = \"https://x.test/d\"\ntoken_env = \"T\"\n", "key `token_env` is not used by a discord notifier"),
+        ("[[alerting.email]]\nname = \"n\"\nfrom = \"a@b.test\"\nto = [\"c@d.test\"]\n", "needs relay"),
+        ("[[alerting.email]]\nname = \"n\"\nrelay = \"smtp.example.net:587\"\ntls = \"none\"\nfrom = \"a@b.test\"\nto = [\"c@d.test\"]\n", "only for a relay on loopback"),
+        ("[[alerting.email]]\nname = \"n\"\nrelay = \"127.0.0.1:25\"\nfrom = \"a@b.test\"\nto = [\"c@d.test\"]\nuser = \"u\"\n", "user and a password_* key together"),
+        ("[[alerting.email]]\nname = \"n\"\nrelay = \"127.0.0.1:25\"\nfrom = \"a@b.test>\\r\\nRCPT\"\nto = [\"c@d.test\"]\n", "from"),
     ];
     for (table, wanted) in cases {
         let text =
@@ -176,4 +180,79 @@ fn notifier_tables_refuse_keys_of_other_kinds_and_missing_secrets() {
         assert!(err.starts_with("t.toml:"), "{err}");
         assert!(err.contains(wanted), "{wanted}: {err}");
     }
+}
+
+/// One relay session: STARTTLS with `leaf`, AUTH PLAIN, one message to oncall@example.test.
+fn relay_script(leaf: &crate::support::certs::Leaf) -> Vec<crate::support::fake_smtp::Step> {
+    use crate::support::fake_smtp::{raw, Step};
+    let mut steps = greet_and_ehlo(&["STARTTLS"]);
+    steps.extend([
+        Step::Expect("STARTTLS"),
+        Step::Line("220 2.0.0 Ready"),
+        Step::StartTls(leaf.server_config()),
+        Step::Expect("EHLO "),
+        raw("250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+        Step::Expect("AUTH PLAIN"),
+        Step::Line("235 2.7.0 ok"),
+        Step::Expect("MAIL FROM:<smtpwatch@probe.test>"),
+        Step::Line("250 2.1.0 Ok"),
+        Step::Expect("RCPT TO:<oncall@example.test>"),
+        Step::Line("250 2.1.5 Ok"),
+        Step::Expect("DATA"),
+        Step::Line("354 go ahead"),
+        Step::ReadMessage,
+        Step::Line("250 2.0.0 Ok: queued as E1"),
+        Step::Expect("QUIT"),
+        Step::Line("221 2.0.0 Bye"),
+    ]);
+    steps
+}
+
+#[tokio::test]
+async fn email_goes_through_the_relay_with_starttls_and_auth_for_firing_and_resolved() {
+    use crate::support::fake_smtp::FakeSmtp;
+    let (down, up) = reports().await;
+    let ca = TestCa::new("relay CA");
+    let leaf = ca.leaf(&["127.0.0.1"], 90);
+    let ca_file = temp_path("relay-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("ca");
+    let password = secret_file("relay.pw", "relay-s3cret");
+    let relay = FakeSmtp::start(relay_script(&leaf)).await;
+    let table = format!(
+        "failure_threshold = 1\nsuccess_threshold = 1\n[[alerting.email]]\nname = \"n\"\nrelay = \"{}\"\n\
+         from = \"smtpwatch@probe.test\"\nto = [\"oncall@example.test\"]\nuser = \"smtpwatch\"\n\
+         password_file = \"{password}\"\nca_file = \"{}\"\n",
+        relay.addr,
+        ca_file.display()
+    );
+    let cfg = config(&table, "");
+    assert!(!format!("{cfg:?}").contains("relay-s3cret"));
+    let metrics = delivery_metrics();
+    let alerting = Alerting::start(&cfg, metrics.clone()).expect("alerting");
+    let probe = &cfg.probes[0];
+    alerting.observe(probe, std::slice::from_ref(&down), SystemTime::now());
+    let addr = relay.addr;
+    let firing = relay.finish().await.expect("the relay session");
+    let subject = |lines: &[String]| {
+        lines
+            .iter()
+            .find(|l| l.starts_with("Subject: "))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(subject(&firing).contains("[FIRING] mx"), "{firing:?}");
+    assert!(
+        firing.iter().any(|l| l == "Auto-Submitted: auto-generated"),
+        "{firing:?}"
+    );
+    assert!(
+        firing.iter().any(|l| l.contains("connect_refused")),
+        "{firing:?}"
+    );
+    let second = FakeSmtp::start_on(addr, relay_script(&leaf)).await;
+    alerting.observe(probe, std::slice::from_ref(&up), SystemTime::now());
+    let resolved = second.finish().await.expect("the second session");
+    assert!(subject(&resolved).contains("[RESOLVED] mx"), "{resolved:?}");
+    assert!(alerting.close(Duration::from_secs(5)).await);
+    assert_eq!(counter(&metrics, "n", "sent"), 2);
 }
