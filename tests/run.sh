@@ -132,9 +132,16 @@ password_file = "$state/agent-imap.pw"
 timeout = "10s"
 warn_after = "5s"
 
+# Down from the start; its alerts go by email through Postfix into alerts@'s Maildir.
+[[probe]]
+name = "mailed"
+target = "127.0.0.1:$closed_port"
+notify = ["mail"]
+
 [[probe]]
 name = "flappy"
 target = "127.0.0.1:$flappy_port"
+notify = ["alertmanager"]
 interval = "1s"
 timeout = "500ms"
 
@@ -149,6 +156,13 @@ retry_attempts = 3
 [[alerting.alertmanager]]
 name = "alertmanager"
 urls = ["http://$alertmanager"]
+
+[[alerting.email]]
+name = "mail"
+relay = "localhost:2525"
+from = "smtpwatch@e2e.smtpwatch.test"
+to = ["alerts@mail.e2e.test"]
+ca_file = "$state/postfix/ca.pem"
 TOML
 "$root/target/release/smtpwatch" config check "$state/agent.toml"
 "$root/target/release/smtpwatch" run --config "$state/agent.toml" --log-format json >"$state/agent.log" 2>&1 &

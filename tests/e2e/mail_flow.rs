@@ -310,3 +310,41 @@ fn the_agents_delivery_probe_reaches_prometheus() {
         5.0,
     );
 }
+
+#[test]
+#[ignore = "needs the servers started by tests/run.sh"]
+fn the_email_notifier_delivers_through_postfix_into_a_maildir() {
+    // The agent's probe "mailed" is down from the start; its firing alert goes by email through
+    // the local Postfix (STARTTLS verified against the test CA) into alerts@'s Maildir.
+    let new = lab().join("dovecot/mail/mail.e2e.test/alerts/Maildir/new");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = std::fs::read_dir(&new)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|entry| {
+                let text = std::fs::read_to_string(entry.path()).ok()?;
+                text.contains("[FIRING] mailed").then_some(text)
+            });
+        if let Some(text) = found {
+            assert!(text.contains("Auto-Submitted: auto-generated"), "{text}");
+            assert!(text.contains("connect_refused"), "{text}");
+            assert!(
+                text.contains("From: smtpwatch@e2e.smtpwatch.test"),
+                "{text}"
+            );
+            assert!(
+                text.contains("with ESMTPS"),
+                "Postfix received it over TLS: {text}"
+            );
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert mail in {}",
+            new.display()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

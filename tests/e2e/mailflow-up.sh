@@ -3,7 +3,8 @@
 #   - Dovecot (its own configuration, base_dir and logs under STATE_DIR/dovecot): IMAPS on
 #     127.0.0.1:10993, IMAP with STARTTLS on 127.0.0.1:10143 (LOGIN only after TLS), LMTP on
 #     127.0.0.1:10024, SASL for Postfix on /var/spool/postfix/private/smtpwatch-auth; users from
-#     a passwd-file: monitor@, other@ and agent@mail.e2e.test (the agent's own mailbox).
+#     a passwd-file: monitor@, other@, agent@ (the agent's delivery probe) and alerts@mail.e2e.test
+#     (where the agent's email notifier sends).
 #   - Postfix (already started by postfix-up.sh): submission on 127.0.0.1:2587 with SASL through
 #     Dovecot, delivering mail.e2e.test to Dovecot over LMTP; defer.e2e.test goes to an LMTP port
 #     where nothing listens, so its mail is deferred and stays queued. AUTH is offered even
@@ -48,6 +49,7 @@ cat > "$dir/users" <<'USERS'
 monitor@mail.e2e.test:{PLAIN}monitor-pw::::::
 other@mail.e2e.test:{PLAIN}other-pw::::::
 agent@mail.e2e.test:{PLAIN}agent-pw::::::
+alerts@mail.e2e.test:{PLAIN}alerts-pw::::::
 USERS
 chmod 644 "$dir/users"
 
@@ -106,7 +108,7 @@ else
     dovecot -c "$dir/dovecot.conf"
 fi
 
-printf 'monitor@mail.e2e.test OK\nother@mail.e2e.test OK\nagent@mail.e2e.test OK\nmonitor@defer.e2e.test OK\n' \
+printf 'monitor@mail.e2e.test OK\nother@mail.e2e.test OK\nagent@mail.e2e.test OK\nalerts@mail.e2e.test OK\nmonitor@defer.e2e.test OK\n' \
     > /etc/postfix/smtpwatch-e2e-vmailbox
 printf 'defer.e2e.test lmtp:inet:127.0.0.1:10025\n' > /etc/postfix/smtpwatch-e2e-transport
 printf '/^X-Smtpwatch-Token:/ PREPEND Authentication-Results: mx.e2e.test; spf=pass smtp.mailfrom=e2e.test; dkim=none (no signature); dmarc=none\n' \
