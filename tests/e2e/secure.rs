@@ -1,8 +1,8 @@
 //! `[agent] web_config_file` against real Prometheus and Chromium: an agent of its own (the
 //! release binary) behind TLS and basic auth, scraped by a Prometheus of its own with `scheme:
 //! https`, `basic_auth` and `tls_config.ca_file`; a wrong password and plain HTTP are refused
-//! (their jobs are down); the status page renders in headless Chromium over HTTPS, trusting the
-//! server's key.
+//! (their jobs are down); the status page renders in headless Chromium over HTTPS, with the
+//! test CA in the NSS database of Chromium's own home directory (certutil).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,9 +41,8 @@ fn pem(label: &str, der: &[u8]) -> String {
     )
 }
 
-/// A CA and a `localhost` server certificate under `dir`; returns the server's SPKI hash
-/// (base64 SHA-256), which Chromium is told to trust.
-fn certificates(dir: &Path) -> String {
+/// A CA (`ca.pem`) and a `localhost` server certificate under `dir`.
+fn certificates(dir: &Path) {
     let ca_key = rcgen::KeyPair::generate().expect("key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -63,9 +62,39 @@ fn certificates(dir: &Path) -> String {
         pem("PRIVATE KEY", &key.serialize_der()),
     )
     .expect("key");
-    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
-    let spki = ring::digest::digest(&ring::digest::SHA256, &spki);
-    base64::engine::general_purpose::STANDARD.encode(spki.as_ref())
+}
+
+/// A home directory whose NSS database (what Chromium on Linux trusts) holds the test CA.
+fn home_trusting_the_ca(dir: &Path) -> PathBuf {
+    let home = dir.join("home");
+    let nss = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&nss).expect("nssdb dir");
+    let db = format!("sql:{}", nss.display());
+    let run = |args: &[&str]| {
+        let out = Command::new("certutil")
+            .args(args)
+            .output()
+            .expect("certutil");
+        assert!(
+            out.status.success(),
+            "certutil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["-N", "-d", &db, "--empty-password"]);
+    let ca = dir.join("ca.pem").to_string_lossy().into_owned();
+    run(&[
+        "-A",
+        "-d",
+        &db,
+        "-n",
+        "smtpwatch web e2e CA",
+        "-t",
+        "C,,",
+        "-i",
+        &ca,
+    ]);
+    home
 }
 
 fn wait_up(prometheus: &str, job: &str, want: f64) {
@@ -89,7 +118,7 @@ fn prometheus_scrapes_over_https_with_basic_auth_and_chromium_renders_the_page()
     let dir: PathBuf =
         std::env::temp_dir().join(format!("smtpwatch-web-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let spki = certificates(&dir);
+    certificates(&dir);
     let hash = bcrypt::hash("scrape-pw", 6).expect("bcrypt");
     std::fs::write(
         dir.join("web.yml"),
@@ -166,9 +195,11 @@ fn prometheus_scrapes_over_https_with_basic_auth_and_chromium_renders_the_page()
         std::thread::sleep(Duration::from_millis(250));
     }
 
+    let home = home_trusting_the_ca(&dir);
     let profile = dir.join("chromium");
     let url = format!("https://prometheus:scrape-pw@localhost:{agent_port}/");
     let dom = Command::new("chromium")
+        .env("HOME", &home)
         .args([
             "--headless",
             "--no-sandbox",
@@ -180,7 +211,6 @@ fn prometheus_scrapes_over_https_with_basic_auth_and_chromium_renders_the_page()
             "--dump-dom",
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--ignore-certificate-errors-spki-list={spki}"))
         .arg(&url)
         .output()
         .expect("chromium");
