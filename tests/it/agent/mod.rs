@@ -35,6 +35,13 @@ fn temp_config(text: &str) -> PathBuf {
 }
 
 async fn start(config_text: &str) -> TestAgent {
+    let test = launch(config_text).await;
+    test.wait_for("/-/ready", |status, _| status == 200).await;
+    test
+}
+
+/// The agent on 127.0.0.1:0, not yet known to be ready.
+async fn launch(config_text: &str) -> TestAgent {
     let config = temp_config(config_text);
     let agent = Agent::start(&config).expect("valid config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -48,14 +55,12 @@ async fn start(config_text: &str) -> TestAgent {
         shutdown.clone(),
         Duration::from_secs(2),
     ));
-    let test = TestAgent {
+    TestAgent {
         addr,
         config,
         shutdown,
         task,
-    };
-    test.wait_for("/-/ready", |status, _| status == 200).await;
-    test
+    }
 }
 
 impl TestAgent {

@@ -58,38 +58,13 @@ fn client(ca: &TestCa, identity: Option<&Leaf>) -> reqwest::Client {
         .expect("client")
 }
 
-struct Secured {
-    addr: SocketAddr,
-    dir: PathBuf,
-    shutdown: CancellationToken,
-    task: JoinHandle<Result<(), smtpwatch::agent::AgentError>>,
-}
-
 /// The agent with `web.yml` (written by the caller into `dir`) as its web_config_file.
-async fn start_secured(dir: &std::path::Path, good: SocketAddr) -> Secured {
+async fn start_secured(dir: &std::path::Path, good: SocketAddr) -> TestAgent {
     let text = format!(
         "[agent]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"{}/web.yml\"\n\n[[probe]]\nname = \"good\"\ntarget = \"{good}\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
         dir.display()
     );
-    let config = temp_config(&text);
-    let agent = Agent::start(&config).expect("valid config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(serve(
-        agent,
-        listener,
-        shutdown.clone(),
-        Duration::from_secs(2),
-    ));
-    Secured {
-        addr,
-        dir: dir.to_path_buf(),
-        shutdown,
-        task,
-    }
+    launch(&text).await
 }
 
 /// GETs `path` until the server answers at all (bounded), returning the status.
@@ -164,7 +139,7 @@ async fn tls_and_basic_auth_guard_every_endpoint_and_the_file_is_re_read() {
     // A new password, written over the file, takes over within a few seconds.
     let new_hash = bcrypt::hash("n3w", 4).expect("hash");
     let text = format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {new_hash}\n");
-    std::fs::write(agent.dir.join("web.yml"), text).expect("rewrite");
+    std::fs::write(dir.join("web.yml"), text).expect("rewrite");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while status(&https, &url("/metrics"), Some(("prometheus", "n3w"))).await != Ok(200) {
         assert!(
