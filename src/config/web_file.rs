@@ -64,12 +64,6 @@ pub struct WebFile {
     pub users: BTreeMap<String, String>,
 }
 
-impl PartialEq for WebFile {
-    fn eq(&self, other: &Self) -> bool {
-        self.users == other.users && self.tls.is_some() == other.tls.is_some()
-    }
-}
-
 /// Reads and checks the file at `path` (every file it names included).
 pub fn load(path: &Path) -> Result<WebFile, String> {
     let text = read_bounded(path)?;

@@ -65,13 +65,12 @@ impl Front {
 
     /// [`Front::current`]; `force` looks at the file now, whenever it was last looked at.
     fn refresh(&self, force: bool) -> Arc<WebFile> {
-        let Ok(mut state) = self.state.lock() else {
-            // A poisoned lock cannot hold a half-written file: keep serving what it had.
-            return Arc::new(WebFile {
-                tls: None,
-                users: Default::default(),
-            });
-        };
+        // A poisoned lock cannot hold a half-written file (it is replaced whole): keep serving
+        // what it had, never an empty configuration that would drop TLS and authentication.
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if force || state.checked.elapsed() >= RECHECK {
             state.checked = Instant::now();
             let now = stamp(&self.path);
