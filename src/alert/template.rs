@@ -8,22 +8,17 @@
 
 use super::notification::Notification;
 pub use crate::config::notifiers::{check_template as check, TEMPLATE_FIELDS as FIELDS};
+use crate::config::notifiers::{template_parts, TemplatePart};
 
 /// The body: `template` with every placeholder replaced by its JSON-escaped value.
 pub fn render(template: &str, n: &Notification) -> String {
     let mut out = String::with_capacity(template.len() + n.message.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        out.push_str(&json_escaped(&value(after[..end].trim(), n)));
-        rest = &after[end + 2..];
+    for part in template_parts(template) {
+        match part {
+            TemplatePart::Text(text) | TemplatePart::Unclosed(text) => out.push_str(text),
+            TemplatePart::Field(name) => out.push_str(&json_escaped(&value(name, n))),
+        }
     }
-    out.push_str(rest);
     out
 }
 

@@ -128,7 +128,7 @@ pub struct EmailSettings {
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// The fields a template may use.
-pub const TEMPLATE_FIELDS: [&str; 17] = [
+pub const TEMPLATE_FIELDS: [&str; 19] = [
     "id",
     "alert_key",
     "event",
@@ -146,24 +146,53 @@ pub const TEMPLATE_FIELDS: [&str; 17] = [
     "since",
     "at",
     "agent",
+    "title",
+    "transcript",
 ];
+
+/// One piece of a template, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplatePart<'a> {
+    /// Text to copy as it is.
+    Text(&'a str),
+    /// A `{{name}}` placeholder (the name trimmed).
+    Field(&'a str),
+    /// The rest of a template after a `{{` that no `}}` closes.
+    Unclosed(&'a str),
+}
+
+/// The template's text and placeholders: the one reading of the syntax, shared by the check
+/// at load and the rendering.
+pub fn template_parts(template: &str) -> Vec<TemplatePart<'_>> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        parts.push(TemplatePart::Text(&rest[..start]));
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            parts.push(TemplatePart::Unclosed(&rest[start..]));
+            return parts;
+        };
+        parts.push(TemplatePart::Field(after[..end].trim()));
+        rest = &after[end + 2..];
+    }
+    parts.push(TemplatePart::Text(rest));
+    parts
+}
 
 /// A `{{...}}` that names no field (or is not closed), for the configuration's error.
 pub fn check_template(template: &str) -> Result<(), String> {
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| "a `{{` is not closed by `}}`".to_string())?;
-        let name = after[..end].trim();
-        if !TEMPLATE_FIELDS.contains(&name) && name != "title" && name != "transcript" {
-            return Err(format!(
-                "unknown placeholder {{{{{name}}}}}; fields: {}, title, transcript",
-                TEMPLATE_FIELDS.join(", ")
-            ));
+    for part in template_parts(template) {
+        match part {
+            TemplatePart::Unclosed(_) => return Err("a `{{` is not closed by `}}`".into()),
+            TemplatePart::Field(name) if !TEMPLATE_FIELDS.contains(&name) => {
+                return Err(format!(
+                    "unknown placeholder {{{{{name}}}}}; fields: {}",
+                    TEMPLATE_FIELDS.join(", ")
+                ))
+            }
+            _ => {}
         }
-        rest = &after[end + 2..];
     }
     Ok(())
 }

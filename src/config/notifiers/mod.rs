@@ -17,8 +17,8 @@ mod email;
 mod kinds;
 
 pub use self::kinds::{
-    check_template, ntfy_topic, EmailSettings, EmailTls, NotifierConfig, NotifierKind,
-    PAGERDUTY_EVENTS_URL, TEMPLATE_FIELDS,
+    check_template, ntfy_topic, template_parts, EmailSettings, EmailTls, NotifierConfig,
+    NotifierKind, TemplatePart, PAGERDUTY_EVENTS_URL, TEMPLATE_FIELDS,
 };
 use crate::config::mail_flow::one_secret;
 use crate::config::secret::{self, Secret};
