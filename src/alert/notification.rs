@@ -158,11 +158,7 @@ impl Notification {
             self.since,
             self.at
         );
-        let digest = ring::digest::digest(&ring::digest::SHA256, identity.as_bytes());
-        self.id = digest.as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        self.id = short_digest(&identity);
         self
     }
 
@@ -183,11 +179,7 @@ impl Notification {
             self.alert.alertname(),
             self.since
         );
-        let digest = ring::digest::digest(&ring::digest::SHA256, identity.as_bytes());
-        digest.as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        short_digest(&identity)
     }
 
     /// The facts chat messages show, in order: (name, value), values as escaped at entry.
@@ -233,6 +225,15 @@ impl Notification {
             self.event.as_str().to_ascii_uppercase()
         )
     }
+}
+
+/// The first 16 bytes of SHA-256 of `identity`, in hex: the form of ids and alert keys.
+fn short_digest(identity: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, identity.as_bytes());
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `text` cut to `limit` characters, an ellipsis marking the cut.
