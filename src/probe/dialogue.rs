@@ -1,6 +1,5 @@
 //! The phase sequence of one probe (see the parent module for the order and the rules).
 
-use std::io::ErrorKind;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpStream;
@@ -242,14 +241,7 @@ impl Dialogue<'_> {
                 format!("no TCP answer from {} in time", self.plan.address),
             )),
             Ok(Err(e)) => {
-                let reason = match e.kind() {
-                    ErrorKind::ConnectionRefused => FailureReason::ConnectRefused,
-                    ErrorKind::TimedOut => FailureReason::ConnectTimeout,
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-                        FailureReason::Closed
-                    }
-                    _ => FailureReason::Unreachable,
-                };
+                let reason = super::session::connect_reason(&e);
                 Err(fail(
                     phase,
                     reason,

@@ -99,6 +99,17 @@ impl AsyncWrite for QuickAck {
     }
 }
 
+/// The failure reason of a TCP connect that failed with `e` (SMTP's and IMAP's alike).
+pub fn connect_reason(e: &io::Error) -> crate::report::FailureReason {
+    use crate::report::FailureReason;
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => FailureReason::ConnectRefused,
+        io::ErrorKind::TimedOut => FailureReason::ConnectTimeout,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => FailureReason::Closed,
+        _ => FailureReason::Unreachable,
+    }
+}
+
 /// What went wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

@@ -2,7 +2,6 @@
 //! log in, select, wait and find, fetch the verdicts, clean up, log out.
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpStream;
@@ -126,11 +125,7 @@ impl Trip<'_> {
                 return Err(fail(phase, FailureReason::ConnectTimeout, None, why));
             }
             Ok(Err(e)) => {
-                let reason = match e.kind() {
-                    ErrorKind::ConnectionRefused => FailureReason::ConnectRefused,
-                    ErrorKind::TimedOut => FailureReason::ConnectTimeout,
-                    _ => FailureReason::Unreachable,
-                };
+                let reason = crate::probe::session::connect_reason(&e);
                 let why = format!("connect to {}: {e}", mailbox.url());
                 return Err(fail(phase, reason, None, why));
             }
