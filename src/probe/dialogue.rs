@@ -6,7 +6,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
-use self::verdict::{capabilities, expiry_warning, require, session_failure, trust_hint};
+use self::verdict::{capabilities, expiry_warning, require, session_failure};
 use super::mail_flow::Submitted;
 use super::reply::Reply;
 use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
@@ -329,7 +329,7 @@ impl Dialogue<'_> {
                         format!(
                             "certificate for {:?} not trusted: {why}{}",
                             self.plan.server_name,
-                            trust_hint(&why)
+                            tls::trust_hint(&why)
                         ),
                     )),
                     _ => Ok(()),

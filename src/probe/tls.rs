@@ -44,6 +44,16 @@ pub(crate) fn recording_setup(
     Ok(((Arc::new(config), recorder), name))
 }
 
+/// How to trust a private CA, for a chain that does not reach a trusted root.
+pub(crate) fn trust_hint(why: &str) -> &'static str {
+    if why.contains("UnknownIssuer") {
+        " (a private CA? trust it with --ca-file or ca_file; --insecure records the verdict \
+         without enforcing it)"
+    } else {
+        ""
+    }
+}
+
 /// The chain a server presented and whether it verified.
 #[derive(Debug, Clone)]
 pub struct Seen {

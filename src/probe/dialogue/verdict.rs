@@ -62,13 +62,3 @@ pub(super) fn expiry_warning(seconds_left: f64, warn: Duration) -> String {
         humantime::format_duration(warn)
     )
 }
-
-/// How to trust a private CA, for a chain that does not reach a trusted root.
-pub(super) fn trust_hint(why: &str) -> &'static str {
-    if why.contains("UnknownIssuer") {
-        " (a private CA? trust it with --ca-file or ca_file; --insecure records the verdict \
-         without enforcing it)"
-    } else {
-        ""
-    }
-}

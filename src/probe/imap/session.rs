@@ -201,9 +201,9 @@ impl Trip<'_> {
                 FailureReason::TlsCertificate,
                 None,
                 format!(
-                    "IMAP certificate for {host:?} not trusted: {} (trust a private CA with \
-                     --ca-file or ca_file)",
-                    crate::escape::escape_str(&why)
+                    "IMAP certificate for {host:?} not trusted: {}{}",
+                    crate::escape::escape_str(&why),
+                    tls::trust_hint(&why)
                 ),
             )),
             _ => Ok(Box::new(stream)),
