@@ -7,8 +7,10 @@ use crate::config::parse;
 
 const PASSWORD: &str = "cfg-pa55word";
 
-fn dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("smtpwatch-cfg-mf-{}", std::process::id()));
+/// One directory per test: tests run in parallel, and rewriting a shared password file while
+/// another test reads it made that test see it empty.
+fn dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("smtpwatch-cfg-mf-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("pw"), format!("{PASSWORD}\n")).expect("pw");
     dir
@@ -22,7 +24,7 @@ fn probe(extra: &str) -> String {
 
 #[test]
 fn auth_envelope_and_delivery_load_with_their_defaults() {
-    let pw = dir().join("pw");
+    let pw = dir("defaults").join("pw");
     let text = probe(&format!(
         "auth = {{ user = \"monitor\", password_file = \"{}\" }}\nrcpt = [\"a@example.com\"]\n\
          [probe.delivery]\nto = \"box@example.com\"\nimap = \"imaps://mail.example.com/Monitor\"\n",
@@ -50,7 +52,7 @@ fn auth_envelope_and_delivery_load_with_their_defaults() {
 
 #[test]
 fn bad_mail_flow_keys_are_located_and_never_quote_a_secret() {
-    let pw = dir().join("pw");
+    let pw = dir("errors").join("pw");
     let pw = pw.display();
     let cases = [
         (probe("auth = { user = \"m\" }\n"), "p.toml:5:", "auth needs password_file or password_env"),
