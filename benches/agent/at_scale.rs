@@ -80,6 +80,23 @@ fn report(label: &str, w: (f64, f64, f64, f64)) {
     );
 }
 
+/// Gaps over 5 ms in a 2 ms tick on the event loop, for `length` from `from`: (seconds after
+/// `from`, gap in ms). Says when a reload holds the loop, which the lag histogram cannot.
+async fn stalls(from: Instant, length: Duration) -> Vec<(f64, f64)> {
+    let mut found = Vec::new();
+    let mut last = Instant::now();
+    while last.duration_since(from) < length {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let now = Instant::now();
+        let gap = now.duration_since(last).as_secs_f64() * 1e3;
+        if gap > 5.0 {
+            found.push((last.duration_since(from).as_secs_f64(), gap));
+        }
+        last = now;
+    }
+    found
+}
+
 /// What one scrape brought.
 struct Scraped {
     seconds: f64,
@@ -308,12 +325,26 @@ pub(super) fn run(servers: &[SocketAddr]) {
         let before = first_probe_count(&agent);
         let r0 = snapshot(&agent);
         let reload_started = Instant::now();
+        let watch = tokio::spawn(stalls(reload_started, Duration::from_secs(11)));
         // As SIGHUP and POST /-/reload do it.
         let reload_result = agent.reload().await;
         let reload_seconds = reload_started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(10)).await;
         let d = snapshot(&agent);
         report("reload and the 10 s after", window(&r0, &d));
+        if let Ok(mut stalls) = watch.await {
+            stalls.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let shown: Vec<String> = stalls
+                .iter()
+                .take(8)
+                .map(|(at, ms)| format!("{ms:.1} ms at +{at:.3} s"))
+                .collect();
+            println!(
+                "  event-loop stalls over 5 ms from the reload's start: {} ({})",
+                stalls.len(),
+                shown.join(", ")
+            );
+        }
         println!(
             "  reload: {reload_seconds:.2} s ({}), history kept: probes_total of p000000 {before} before, {} after",
             if reload_result.is_ok() { "ok" } else { "FAILED" },
