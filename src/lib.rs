@@ -53,6 +53,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod escape;
+pub mod history;
 pub mod http;
 pub mod latest;
 pub mod limit;

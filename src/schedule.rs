@@ -37,6 +37,12 @@ use crate::limit::Limit;
 /// Jobs a reload compares and places per hold of the table's lock.
 const APPLY_BATCH: usize = 1024;
 
+/// At start, a job whose first slot is further away than this runs once within it first, so
+/// the status page has results within seconds whatever the intervals; the window grows by
+/// [`FIRST_ROUND_PER_JOB`] per job beyond 10,000 (at most 1,000 first rounds a second).
+pub const FIRST_ROUND_WINDOW: Duration = Duration::from_secs(10);
+const FIRST_ROUND_PER_JOB: Duration = Duration::from_millis(1);
+
 /// A boxed future, for the run function.
 pub type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -107,6 +113,8 @@ struct Shared<J> {
     news: Notify,
     base: Instant,
     jitter: bool,
+    /// Whether the first job set's jobs run once within the first-round window.
+    quick_first_rounds: bool,
     permits: Limit,
     run: RunFn<J>,
     on_lag: LagFn,
@@ -155,6 +163,7 @@ impl<J: Job> Scheduler<J> {
             news: Notify::new(),
             base: Instant::now(),
             jitter: true,
+            quick_first_rounds: false,
             permits: Limit::new(concurrency.max(1)),
             run,
             on_lag,
@@ -176,6 +185,15 @@ impl<J: Job> Scheduler<J> {
         self
     }
 
+    /// The first job set's jobs run once within [`FIRST_ROUND_WINDOW`] (the agent: results
+    /// on the status page within seconds); before the first `apply`.
+    pub fn with_quick_first_rounds(mut self) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.quick_first_rounds = true;
+        }
+        self
+    }
+
     /// Names of the running jobs.
     pub fn job_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.shared.table().by_name.keys().cloned().collect();
@@ -187,7 +205,7 @@ impl<J: Job> Scheduler<J> {
     /// changed ones restart at their next slot, removed ones stop (a round in flight is
     /// cancelled).
     pub fn apply(&self, jobs: Vec<Arc<J>>, concurrency: usize) {
-        self.begin_apply(concurrency);
+        self.begin_apply(concurrency, jobs.len());
         let mut jobs = jobs.into_iter();
         while self.place(&mut jobs) {}
         let mut from = 0;
@@ -202,7 +220,7 @@ impl<J: Job> Scheduler<J> {
     /// (which the kernel may set aside while it holds the lock, or which takes it back before
     /// the woken driver can), a 100,000-probe reload kept probes waiting for up to ~90 ms.
     pub async fn apply_in_steps(&self, jobs: Vec<Arc<J>>, concurrency: usize) {
-        self.begin_apply(concurrency);
+        self.begin_apply(concurrency, jobs.len());
         let mut jobs = jobs.into_iter();
         while self.place(&mut jobs) {
             tokio::task::yield_now().await;
@@ -214,14 +232,19 @@ impl<J: Job> Scheduler<J> {
         }
     }
 
-    /// Sets the limit, starts the driver the first time, and opens a new job set.
-    fn begin_apply(&self, concurrency: usize) {
+    /// Sets the limit, starts the driver the first time, and opens a new job set of `count`
+    /// jobs.
+    fn begin_apply(&self, concurrency: usize, count: usize) {
         self.shared.permits.resize(concurrency);
         if self.driver.is_empty() && !self.driver.is_closed() {
             self.driver.spawn(drive(self.shared.clone()));
             self.driver.close();
         }
-        self.shared.table().applies += 1;
+        let mut table = self.shared.table();
+        table.applies += 1;
+        if self.shared.quick_first_rounds {
+            table.first_window = FIRST_ROUND_WINDOW.max(FIRST_ROUND_PER_JOB * count as u32);
+        }
     }
 
     /// Places up to [`APPLY_BATCH`] of `jobs` in the table and marks them as in the job set:
@@ -252,7 +275,13 @@ impl<J: Job> Scheduler<J> {
             let interval = job.interval().max(Duration::from_millis(1));
             let first = shared.base + offset(job.name(), interval);
             let k = slot_after(first, interval, now, true);
-            let at = planned(&**job, first, k, shared.jitter);
+            let mut at = planned(&**job, first, k, shared.jitter);
+            // The first job set: a first slot beyond the window is preceded by a round within
+            // it, spread over the window the same way slots spread over an interval.
+            let window = interval.min(table.first_window);
+            if applies == 1 && !window.is_zero() && at > now + window {
+                at = now + offset(job.name(), window);
+            }
             table.insert(job.name().to_string(), job.clone(), first, at);
             earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }

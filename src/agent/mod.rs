@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::dispatch::DeliveryMetrics;
 use crate::alert::Alerting;
 use crate::config::{self, Config, ConfigError, ProbeConfig};
+use crate::history::History;
 use crate::http;
 use crate::latest::{LatestRounds, Round};
 use crate::limit::Limit;
@@ -59,6 +60,10 @@ pub struct Agent {
     background: CancellationToken,
     /// One reload at a time (SIGHUP and `POST /-/reload` may come together).
     reloading: tokio::sync::Mutex<()>,
+    /// Every round's outcome, for uptime and charts (off without `history_file`).
+    history: History,
+    /// The last reload that failed, and why, until one succeeds: the status page shows it.
+    reload_problem: RwLock<Option<(std::time::SystemTime, String)>>,
 }
 
 /// Why the agent could not start.
@@ -109,6 +114,10 @@ impl Agent {
         let delivery = DeliveryMetrics::register(metrics.registry()).map_err(|e| setup(&e))?;
         let alerting = Alerting::start(&config, delivery)
             .map_err(|e| AgentError::Setup(format!("alerting: {e}")))?;
+        let history = match &config.history_file {
+            None => History::off(),
+            Some(path) => History::open(path, config.history_retention),
+        };
         let concurrency = config.concurrency;
         let adhoc_concurrency = config.web.probe_endpoint.max_concurrent;
         let lag = metrics.schedule_lag.clone();
@@ -129,7 +138,9 @@ impl Agent {
                 metrics,
                 config: RwLock::new(Arc::new(config)),
                 latest: LatestRounds::default(),
-                scheduler: Mutex::new(Some(Scheduler::new(concurrency, run, on_lag))),
+                scheduler: Mutex::new(Some(
+                    Scheduler::new(concurrency, run, on_lag).with_quick_first_rounds(),
+                )),
                 ready: AtomicBool::new(false),
                 system_trust,
                 connections,
@@ -138,6 +149,8 @@ impl Agent {
                 alerting,
                 background: CancellationToken::new(),
                 reloading: tokio::sync::Mutex::new(()),
+                history,
+                reload_problem: RwLock::new(None),
             }
         });
         tokio::spawn(
@@ -197,6 +210,13 @@ impl Agent {
         if !self.alerting.close(grace).await {
             tracing::warn!("notifications still queued after the grace period were abandoned");
         }
+        let history = self.history.clone();
+        let _ = tokio::task::spawn_blocking(move || history.close(grace)).await;
+    }
+
+    /// The history of every round (off without `history_file`).
+    pub fn history(&self) -> &History {
+        &self.history
     }
 
     /// The resolver of the configuration in force, for ad-hoc `/probe` requests.

@@ -37,6 +37,7 @@ impl Agent {
             Ok(prepared) => prepared,
             Err(e) => {
                 self.metrics.config_loaded(false);
+                self.note_reload(Some(e.to_string()));
                 tracing::error!(error = %e, "configuration reload failed; keeping the previous configuration");
                 return Err(e);
             }
@@ -44,6 +45,9 @@ impl Agent {
         let new = &prepared.config;
         if new.listen != self.config().listen {
             tracing::warn!(listen = %new.listen, "a new listen address takes effect after a restart");
+        }
+        if new.history_file != self.config().history_file {
+            tracing::warn!("a new history_file takes effect after a restart");
         }
         self.connections.resize(new.concurrency);
         self.adhoc.resize(new.web.probe_endpoint.max_concurrent);
@@ -67,9 +71,23 @@ impl Agent {
                 "the reload stopped half-way: its last step could not run".into(),
             );
             tracing::error!(error = %e, "configuration reload failed");
+            self.note_reload(Some(e.to_string()));
             return Err(e);
         }
+        self.note_reload(None);
         Ok(())
+    }
+
+    /// Keeps (or, on success, clears) the last reload failure for the status page.
+    fn note_reload(&self, problem: Option<String>) {
+        if let Ok(mut slot) = self.reload_problem.write() {
+            *slot = problem.map(|p| (std::time::SystemTime::now(), p));
+        }
+    }
+
+    /// The last reload failure and when it happened, until a reload succeeds.
+    pub fn reload_problem(&self) -> Option<(std::time::SystemTime, String)> {
+        self.reload_problem.read().ok()?.clone()
     }
 
     /// Reads and builds the new configuration, sharing what is unchanged with the old one.

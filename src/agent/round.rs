@@ -9,7 +9,11 @@ use super::Agent;
 use crate::latest::Round;
 use crate::posture::domain::{check_domain, DomainCheck};
 use crate::probe::fanout::probe_target;
-use crate::report::Status;
+use std::fmt::Write as _;
+
+use crate::history::Entry;
+use crate::report::render::summarize;
+use crate::report::{ProbeReport, Status};
 use crate::resolve::Family;
 
 impl Agent {
@@ -61,6 +65,11 @@ impl Agent {
         }
         self.alerting
             .observe(&job.config, &reports, SystemTime::now());
+        if self.history.is_on() {
+            let posture_status = posture.as_ref().map_or(Status::Ok, |p| p.status());
+            self.history
+                .record(history_entry(name, &reports, posture_status));
+        }
         // What the latest round keeps: everything, except the transcripts of addresses that
         // were OK (the bulk of a report, and at 100,000 probes the bulk of the agent's memory).
         // Vectors grown push by push hold up to twice what they need; at 100,000 probes the
@@ -82,6 +91,51 @@ impl Agent {
             finished_at: SystemTime::now(),
         };
         self.latest.record(name, round);
+    }
+}
+
+/// Most transcript lines a failure's detail keeps in the history (its end: where it failed).
+const DETAIL_LINES: usize = 40;
+
+/// The round as history keeps it: the worst status, the slowest address, the first failure
+/// and, when it was not OK, the failures' messages with the end of each transcript.
+fn history_entry(name: &str, reports: &[ProbeReport], posture: Status) -> Entry {
+    let status = summarize(reports).status.max(posture);
+    let seconds = reports
+        .iter()
+        .map(|r| r.duration_seconds)
+        .fold(0.0, f64::max);
+    let first = reports.iter().find(|r| r.status != Status::Ok);
+    let reason = first.map(|r| match &r.failure {
+        Some(f) => format!("{}/{}", f.phase.as_str(), f.reason.as_str()),
+        None => "warning".to_string(),
+    });
+    let detail = (status != Status::Ok).then(|| {
+        let mut out = String::new();
+        for r in reports.iter().filter(|r| r.status != Status::Ok) {
+            let address = r.address.as_deref().unwrap_or(&r.target);
+            let what = match &r.failure {
+                Some(f) => f.message.clone(),
+                None => r.warnings.join("; "),
+            };
+            let _ = writeln!(out, "{address}: {}: {what}", r.status.nagios_word());
+            let skip = r.transcript.len().saturating_sub(DETAIL_LINES);
+            for line in &r.transcript[skip..] {
+                let _ = writeln!(out, "{:>9.1}ms {} {}", line.t * 1000.0, line.dir, line.line);
+            }
+        }
+        if status != Status::Ok && first.is_none() {
+            out.push_str("the mail-domain posture is not OK\n");
+        }
+        out
+    });
+    Entry {
+        probe: name.to_string(),
+        at: SystemTime::now(),
+        status,
+        seconds,
+        reason: reason.or_else(|| (status != Status::Ok).then(|| "posture".to_string())),
+        detail,
     }
 }
 

@@ -45,4 +45,12 @@ impl crate::http::AgentView for Agent {
     fn adhoc_limit(&self) -> &crate::limit::Limit {
         &self.adhoc
     }
+
+    fn history(&self) -> &crate::history::History {
+        Agent::history(self)
+    }
+
+    fn reload_problem(&self) -> Option<(std::time::SystemTime, String)> {
+        Agent::reload_problem(self)
+    }
 }

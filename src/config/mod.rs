@@ -39,6 +39,9 @@ use self::values::EhloName;
 /// see the README on the choice.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9925";
 
+/// How long history's aggregates are kept unless `[agent] history_retention` says otherwise.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
 /// The validated agent configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -56,6 +59,10 @@ pub struct Config {
     pub dns_servers: Vec<SocketAddr>,
     /// Where firing alerts are persisted across restarts (None: not persisted).
     pub state_file: Option<PathBuf>,
+    /// The history database (`[agent] history_file`; None: no history).
+    pub history_file: Option<PathBuf>,
+    /// How long history's aggregates are kept (`history_retention`, default 30 d).
+    pub history_retention: Duration,
     /// The probes, in file order (shared with the agent's jobs, not copied).
     pub probes: Vec<Arc<ProbeConfig>>,
     /// Alert thresholds, delivery and notifiers.
@@ -90,6 +97,8 @@ struct RawAgent {
     concurrency: Option<Spanned<i64>>,
     dns_servers: Option<Vec<Spanned<String>>>,
     state_file: Option<Spanned<PathBuf>>,
+    history_file: Option<Spanned<PathBuf>>,
+    history_retention: Option<Spanned<String>>,
     enable_lifecycle: Option<bool>,
     histograms: Option<bool>,
     allowed_hosts: Option<Vec<Spanned<String>>>,
@@ -171,6 +180,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         concurrency: agent.concurrency,
         dns_servers: agent.dns_servers,
         state_file: agent.state_file,
+        history_file: agent.history_file,
+        history_retention: agent.history_retention,
         probes,
         alerting,
         web: agent.web,
@@ -187,6 +198,8 @@ struct AgentPart {
     concurrency: usize,
     dns_servers: Vec<SocketAddr>,
     state_file: Option<PathBuf>,
+    history_file: Option<PathBuf>,
+    history_retention: Duration,
     web: web::WebConfig,
 }
 
@@ -230,6 +243,30 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
                 .map_err(|e| at(f.span(), format!("agent.state_file: {e}")))?,
         ),
     };
+    let history_file = match &agent.history_file {
+        None => None,
+        Some(f) => Some(
+            secret::expand_systemd_dirs(f.get_ref())
+                .map_err(|e| at(f.span(), format!("agent.history_file: {e}")))?,
+        ),
+    };
+    let history_retention = src.duration(
+        &agent.history_retention,
+        "agent.history_retention",
+        DEFAULT_HISTORY_RETENTION,
+    )?;
+    if let Some(r) = &agent.history_retention {
+        let days = history_retention.as_secs_f64() / 86_400.0;
+        if !(1.0..=400.0).contains(&days) {
+            return Err(at(
+                r.span(),
+                format!(
+                    "agent.history_retention {} must be between 1d and 400d",
+                    r.get_ref()
+                ),
+            ));
+        }
+    }
     let raw_web = web::RawWeb {
         enable_lifecycle: agent.enable_lifecycle,
         allowed_hosts: &agent.allowed_hosts,
@@ -246,6 +283,8 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
         concurrency,
         dns_servers,
         state_file,
+        history_file,
+        history_retention,
     })
 }
 

@@ -1,11 +1,14 @@
 //! The agent's HTTP endpoints (axum): `/metrics`, `/probe`, `/healthz`, `/-/ready`,
-//! `POST /-/reload`, the status page `/` and `/probes/<name>/last`.
+//! `POST /-/reload`, the status page `/`, `/probes/<name>` (history) and
+//! `/probes/<name>/last`, badges `/badges/<name>/<kind>.svg`, and `/api/v1/probes`.
 //!
 //! The handlers see the agent through [`AgentView`] only: the latest rounds, the metrics, the
 //! settings of an ad-hoc probe and a reload trigger. The web layer never reaches into the
 //! agent's scheduler, alerting or configuration state.
 
 pub mod adhoc;
+mod charts;
+mod history_pages;
 mod pages;
 mod scrape;
 pub mod secure;
@@ -23,6 +26,7 @@ use self::adhoc::{AdhocProbe, ProbeQuery};
 use crate::config::web::WebConfig;
 use crate::config::ProbeConfig;
 use crate::escape;
+use crate::history::History;
 use crate::latest::Round;
 use crate::limit::Limit;
 use crate::metrics::{blackbox, Metrics};
@@ -53,6 +57,10 @@ pub trait AgentView: Send + Sync + 'static {
     fn web(&self) -> WebConfig;
     /// The ad-hoc probes that may run at once (`[agent.probe_endpoint] max_concurrent`).
     fn adhoc_limit(&self) -> &Limit;
+    /// Every round's outcome (off without `history_file`).
+    fn history(&self) -> &History;
+    /// The last reload that failed and why, until one succeeds.
+    fn reload_problem(&self) -> Option<(std::time::SystemTime, String)>;
 }
 
 /// A reload under way ([`AgentView::reload_configuration`]).
@@ -70,7 +78,14 @@ type View = Arc<dyn AgentView>;
 pub fn router(agent: View) -> Router {
     Router::new()
         .route("/", get(pages::status_page))
+        .route("/probes/{name}", get(history_pages::history_page))
         .route("/probes/{name}/last", get(pages::last_round))
+        .route("/badges/{name}/{file}", get(history_pages::badge_svg))
+        .route("/api/v1/probes", get(history_pages::api_probes))
+        .route(
+            "/api/v1/probes/{name}/history",
+            get(history_pages::api_history),
+        )
         .route("/metrics", get(scrape::metrics))
         .route("/probe", get(probe))
         .route("/healthz", get(|| async { "ok\n" }))

@@ -1,6 +1,7 @@
 //! Server-rendered HTML: the status page and the last round of one probe (with transcripts).
 //! Every value is HTML-escaped; server text was already control-escaped at the probe.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -9,9 +10,9 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::page;
-use super::View;
+use super::{charts, page, View};
 use crate::escape::html as esc;
+use crate::history::{Overview, Range};
 use crate::latest::Round;
 use crate::report::render::{json_lines, summarize};
 use crate::report::{ProbeReport, Status};
@@ -21,6 +22,8 @@ pub const CSS: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-w
 padding:.5rem;color:#1b1b1b;background:#f6f6f4}h1{font-size:1.3rem}h2{font-size:1.1rem;margin:.2rem 0}\
 .probe{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6rem;margin:.6rem 0}\
 .badge{display:inline-block;border-radius:4px;padding:0 .4rem;font-weight:600;color:#fff}\
+.summary .badge{margin-right:.3rem}.history{margin:.3rem 0}.bar{vertical-align:middle}\
+.chart{display:block;margin:.2rem 0}.critical-box{border:2px solid #c62828;padding:.5rem;background:#fff}\
 .ok{background:#2e7d32}.warning{background:#b26a00}.critical{background:#c62828}.pending{background:#777}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{text-align:left;padding:.25rem .4rem;\
 border-top:1px solid #eee;vertical-align:top}.muted{color:#666;font-size:.85rem}\
@@ -29,7 +32,7 @@ pre{background:#111;color:#eee;padding:.5rem;overflow-x:auto;font-size:.8rem}\
 td{border:0;padding:.1rem 0}tr{border-top:1px solid #eee;padding:.3rem 0}\
 td[data-label]::before{content:attr(data-label) \": \";color:#666}}";
 
-fn badge(status: Option<Status>) -> String {
+pub(super) fn badge(status: Option<Status>) -> String {
     let (class, word) = match status {
         None => ("pending", "PENDING"),
         Some(s) => (status_class(s), s.nagios_word()),
@@ -45,7 +48,7 @@ fn status_class(status: Status) -> &'static str {
     }
 }
 
-fn ago(t: SystemTime) -> String {
+pub(super) fn ago(t: SystemTime) -> String {
     let secs = SystemTime::now()
         .duration_since(t)
         .map(|d| d.as_secs())
@@ -84,22 +87,31 @@ fn delivery(r: &ProbeReport) -> String {
     format!("<br><b>delivery</b> {}{}", esc(&took), esc(&verdicts))
 }
 
+/// The leaf certificate: its expiry, and its subject and issuer when the round kept them.
 fn cert(r: &ProbeReport) -> String {
-    match r
-        .tls
-        .as_ref()
-        .and_then(|t| t.cert_not_after.zip(t.cert_seconds_left))
-    {
+    let Some(tls) = r.tls.as_ref() else {
+        return "-".into();
+    };
+    let mut out = match tls.cert_not_after.zip(tls.cert_seconds_left) {
         Some((at, left)) => format!(
             "{} ({:.0} days)",
             humantime::format_rfc3339_seconds(at),
             left / 86_400.0
         ),
         None => "-".into(),
+    };
+    if let Some(leaf) = tls.chain.first() {
+        let _ = write!(
+            out,
+            "<br><span class=\"muted\">subject {}<br>issuer {}</span>",
+            esc(&leaf.subject),
+            esc(&leaf.issuer)
+        );
     }
+    out
 }
 
-fn address_rows(out: &mut String, round: &Round) {
+pub(super) fn address_rows(out: &mut String, round: &Round) {
     out.push_str(
         "<table><thead><tr><th>address</th><th>status</th><th>phases</th><th>failure</th>\
          <th>certificate expiry</th><th>TLS</th></tr></thead><tbody>",
@@ -134,25 +146,108 @@ fn address_rows(out: &mut String, round: &Round) {
             badge(Some(r.status)),
             esc(&phases(r)),
             delivery(r),
-            esc(&cert(r)),
+            cert(r),
             esc(&tls),
         );
     }
     out.push_str("</tbody></table>");
 }
 
-/// `/`: every probe and address, refreshing itself every 30 s.
+/// A probe's status from its latest round (its addresses and its posture); `None` before
+/// the first round.
+pub(super) fn probe_status(round: Option<&Round>) -> Option<Status> {
+    round.map(|r| {
+        let posture = r.posture.as_ref().map_or(Status::Ok, |p| p.status());
+        summarize(&r.reports).status.max(posture)
+    })
+}
+
+/// The history overviews of `names`, read off the event loop (SQLite blocks).
+pub(super) async fn overviews(agent: &View, names: Vec<String>) -> HashMap<String, Overview> {
+    if !agent.history().is_on() {
+        return HashMap::new();
+    }
+    let agent = agent.clone();
+    tokio::task::spawn_blocking(move || {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        agent.history().overviews(&names, SystemTime::now())
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Uptime over 24 h, 7 d and 30 d, as the page writes it.
+pub(super) fn uptime_text(o: &Overview) -> String {
+    Range::ALL
+        .iter()
+        .zip(o.uptime)
+        .map(|(range, share)| {
+            let value = share.map_or("-".to_string(), |_| charts::uptime_badge(share).0);
+            format!(
+                "<span class=\"uptime\" data-range=\"{}\">{} {value}</span>",
+                range.as_str(),
+                range.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn history_line(out: &mut String, name: &str, o: &Overview) {
+    let _ = write!(
+        out,
+        "<div class=\"history\">{} <span class=\"muted\">uptime {}</span>",
+        charts::result_bar(&o.recent),
+        uptime_text(o)
+    );
+    if let Some(since) = o.failing_since {
+        let _ = write!(
+            out,
+            " · <b class=\"failing-since\">failing since {}</b>",
+            ago(since)
+        );
+    }
+    let _ = write!(
+        out,
+        " · <a href=\"/probes/{name}\">history</a></div>{}",
+        charts::latency_chart(&o.day, Range::Day.length(), SystemTime::now(), 40)
+    );
+}
+
+/// `/`: a summary, then every probe (its recent results, uptime and latency when history is
+/// kept) and address, refreshing itself every 30 s.
 pub async fn status_page(State(agent): State<View>) -> Response {
     let mut body = String::from("<h1>smtpwatch</h1>");
     let latest = agent.latest();
+    let names = latest.iter().map(|(p, _)| p.name.clone()).collect();
+    let overviews = overviews(&agent, names).await;
+    if let Some((at, why)) = agent.reload_problem() {
+        let _ = write!(
+            body,
+            "<p class=\"reload-failed critical-box\"><b>The last configuration reload failed</b> ({}); \
+             the previous configuration is still in force:<br>{}</p>",
+            ago(at),
+            esc(&why)
+        );
+    }
+    let statuses: Vec<Option<Status>> = latest
+        .iter()
+        .map(|(_, r)| probe_status(r.as_ref()))
+        .collect();
+    let count = |want: Option<Status>| statuses.iter().filter(|s| **s == want).count();
+    let _ = write!(
+        body,
+        "<p class=\"summary\"><span class=\"badge ok\">{} ok</span> <span class=\"badge warning\">{} warning</span> \
+         <span class=\"badge critical\">{} critical</span> <span class=\"badge pending\">{} pending</span></p>",
+        count(Some(Status::Ok)),
+        count(Some(Status::Warning)),
+        count(Some(Status::Critical)),
+        count(None)
+    );
     if latest.is_empty() {
         body.push_str("<p>No probes configured.</p>");
     }
-    for (probe, round) in latest {
-        let status = round.as_ref().map(|r| {
-            let posture = r.posture.as_ref().map_or(Status::Ok, |p| p.status());
-            summarize(&r.reports).status.max(posture)
-        });
+    for ((probe, round), status) in latest.into_iter().zip(statuses) {
         let name = esc(&probe.name);
         let _ = write!(
             body,
@@ -170,14 +265,19 @@ pub async fn status_page(State(agent): State<View>) -> Response {
                     " · last probe {} · <a href=\"/probes/{name}/last\">last transcript</a></div>",
                     ago(round.finished_at)
                 );
-                address_rows(&mut body, round);
-                if let Some(posture) = &round.posture {
-                    let _ = write!(
-                        body,
-                        "<pre class=\"posture\">{}</pre>",
-                        esc(&crate::posture::render::text(posture))
-                    );
-                }
+            }
+        }
+        if let Some(o) = overviews.get(&probe.name) {
+            history_line(&mut body, &name, o);
+        }
+        if let Some(round) = &round {
+            address_rows(&mut body, round);
+            if let Some(posture) = &round.posture {
+                let _ = write!(
+                    body,
+                    "<pre class=\"posture\">{}</pre>",
+                    esc(&crate::posture::render::text(posture))
+                );
             }
         }
         body.push_str("</section>");

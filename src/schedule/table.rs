@@ -40,6 +40,8 @@ pub(super) struct Table<J> {
     pub wake_at: Option<Instant>,
     /// How many job sets have been applied.
     pub applies: u64,
+    /// The window of the first job set's first rounds ([`super::FIRST_ROUND_WINDOW`]).
+    pub first_window: std::time::Duration,
 }
 
 impl<J> Table<J> {
@@ -51,6 +53,7 @@ impl<J> Table<J> {
             heap: BinaryHeap::new(),
             wake_at: None,
             applies: 0,
+            first_window: std::time::Duration::ZERO,
         }
     }
 

@@ -393,3 +393,60 @@ async fn a_reload_in_steps_lets_the_event_loop_run_between_batches() {
     );
     assert_eq!(s.job_names().len(), count);
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_start_every_job_runs_within_the_first_round_window_then_keeps_its_phase() {
+    let log: Log = Default::default();
+    let base = Instant::now();
+    let s = Scheduler::new(100, recorder(base, log.clone()), no_lag())
+        .without_jitter()
+        .with_quick_first_rounds();
+    let interval = Duration::from_secs(300);
+    let names: Vec<String> = (0..40).map(|i| format!("mx{i}")).collect();
+    s.apply(names.iter().map(|n| job(n, 300, 0)).collect(), 100);
+    tokio::time::sleep(Duration::from_secs(700)).await;
+    let mut quick = 0;
+    for name in &names {
+        let off = offset(name, interval);
+        let got = starts(&log, name);
+        assert!(
+            got[0] <= FIRST_ROUND_WINDOW,
+            "{name}: first round at {:?}",
+            got[0]
+        );
+        let regular: Vec<Duration> = (0..3)
+            .map(|k| off + interval * k)
+            .filter(|t| *t <= Duration::from_secs(699))
+            .collect();
+        if off > FIRST_ROUND_WINDOW {
+            quick += 1;
+            assert_eq!(
+                got[0],
+                offset(name, FIRST_ROUND_WINDOW),
+                "{name}: spread over the window"
+            );
+            assert_eq!(got[1..], regular[..], "{name}: then its own phase");
+        } else {
+            assert_eq!(
+                got, regular,
+                "{name}: a first slot inside the window is not doubled"
+            );
+        }
+    }
+    assert!(
+        quick > 30,
+        "most of 40 offsets in 300 s fall beyond 10 s: {quick}"
+    );
+    // A job a reload adds waits for its own slot.
+    s.apply(vec![job("late", 300, 0)], 100);
+    let added_at = Instant::now() - base;
+    tokio::time::sleep(Duration::from_secs(301)).await;
+    let late = starts(&log, "late");
+    assert_eq!(late.len(), 1);
+    let off = offset("late", interval);
+    assert_eq!(
+        (late[0].as_nanos() - off.as_nanos()) % interval.as_nanos(),
+        0,
+        "{late:?} after {added_at:?}"
+    );
+}

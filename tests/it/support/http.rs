@@ -17,6 +17,21 @@ pub async fn request_with(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers).await;
+    (status, body)
+}
+
+/// GET, with the response's head (status line and headers) beside the body.
+pub async fn get_with_head(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    exchange(addr, "GET", path, &[("Host", &addr.to_string())]).await
+}
+
+async fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect to agent");
     let mut req = format!("{method} {path} HTTP/1.1\r\n");
     for (name, value) in headers {
@@ -44,7 +59,7 @@ pub async fn request_with(
     } else {
         body.to_string()
     };
-    (status, body)
+    (status, head.to_string(), body)
 }
 
 /// GET shorthand.
