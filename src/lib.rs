@@ -52,6 +52,7 @@ pub mod alert;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod escape;
 pub mod history;
 pub mod http;

@@ -23,28 +23,43 @@ pub fn run_agent(config: &Path) -> Result<(), AgentError> {
         None => tracing::warn!("cannot read or raise the file descriptor limit"),
     }
     let runtime = crate::runtime::single_threaded()?;
-    runtime.block_on(async {
-        let agent = Agent::start(config)?;
-        let listen = agent.config().listen;
-        let grace = Duration::from_secs(10);
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(listener) => listener,
-            Err(source) => {
-                // Probing has begun: let what is queued go out before the process ends.
-                agent.stop(grace).await;
-                return Err(AgentError::Listen {
-                    addr: listen,
-                    source,
-                });
-            }
-        };
-        tracing::info!(%listen, probes = agent.config().probes.len(), "smtpwatch agent started");
-        let shutdown = CancellationToken::new();
-        spawn_signal_handlers(agent.clone(), shutdown.clone())?;
-        serve(agent, listener, shutdown, grace).await?;
-        tracing::info!("smtpwatch agent stopped");
-        Ok(())
-    })
+    runtime.block_on(serve_until_signal(config))
+}
+
+/// The agent of `config` on its listen address until SIGTERM/SIGINT (SIGHUP reloads), inside
+/// a runtime the caller runs (`smtpwatch run`, `smtpwatch demo`).
+pub async fn serve_until_signal(config: &Path) -> Result<(), AgentError> {
+    let agent = Agent::start(config)?;
+    let listen = agent.config().listen;
+    let grace = Duration::from_secs(10);
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(source) => {
+            // Probing has begun: let what is queued go out before the process ends.
+            agent.stop(grace).await;
+            return Err(AgentError::Listen {
+                addr: listen,
+                source,
+            });
+        }
+    };
+    let scheme = if agent.config().web.web_config_file.is_some() {
+        "https (or http, as the web configuration file says)"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        %listen,
+        probes = agent.config().probes.len(),
+        status_page = %format!("http://{listen}/"),
+        scheme,
+        "smtpwatch agent started"
+    );
+    let shutdown = CancellationToken::new();
+    spawn_signal_handlers(agent.clone(), shutdown.clone())?;
+    serve(agent, listener, shutdown, grace).await?;
+    tracing::info!("smtpwatch agent stopped");
+    Ok(())
 }
 
 fn spawn_signal_handlers(agent: Arc<Agent>, shutdown: CancellationToken) -> Result<(), AgentError> {

@@ -32,6 +32,13 @@ pub enum Command {
     Run(RunArgs),
     /// Probe a target once and print the result; exit 0 ok, 1 warning, 2 critical, 3 unknown.
     Check(CheckArgs),
+    /// A first look: the agent against built-in SMTP servers on 127.0.0.1 (healthy,
+    /// certificate expiring, slow, losing STARTTLS, flapping), alerts printed; Ctrl-C stops.
+    Demo {
+        /// Where the status page and /metrics listen.
+        #[arg(long, value_name = "ADDR", default_value = crate::config::DEFAULT_LISTEN)]
+        listen: std::net::SocketAddr,
+    },
     /// Configuration file tools.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -127,6 +134,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     };
     let (level, json) = match &cli.command {
         Command::Run(args) => ("info", args.log_format == LogFormat::Json),
+        Command::Demo { .. } => ("info", false),
         _ => ("warn", false),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -190,6 +198,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
             Err(e) => {
                 eprintln!("smtpwatch man: {}: {e}", dir.display());
                 EXIT_UNKNOWN
+            }
+        },
+        Command::Demo { listen } => match crate::demo::run_demo(listen) {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!("smtpwatch demo: {e}");
+                1
             }
         },
         Command::Run(args) => match crate::agent::process::run_agent(&args.config) {

@@ -8,6 +8,7 @@ mod alerting;
 mod architecture;
 mod cardinality;
 mod cli;
+mod demo;
 mod docs;
 mod fanout;
 mod hostile_dns;
