@@ -88,6 +88,7 @@ ehlo_name = "e2e.smtpwatch.test"
 interval = "2s"
 timeout = "1500ms"
 state_file = "$state/alerts.json"
+history_file = "$state/history.db"
 # The DNS lab's validating unbound (only mx: probes look names up).
 dns_servers = ["127.0.0.1:5354"]
 

@@ -18,6 +18,7 @@ use toml::Spanned;
 pub mod alerting;
 pub mod files;
 mod mail_flow;
+pub mod modules;
 pub mod notifiers;
 pub mod posture;
 pub mod probe;
@@ -85,6 +86,8 @@ struct RawConfig {
     _probe: serde::de::IgnoredAny,
     #[serde(default)]
     alerting: alerting::RawAlerting,
+    #[serde(default, rename = "module")]
+    modules: Vec<Spanned<modules::RawModule>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +142,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let agent = parse_agent(&raw.agent, &src)?;
     let alerting = alerting::parse(raw.alerting, &src)?;
     let mut files = FileCache::default();
+    let mut agent = agent;
+    agent.web.modules = modules::parse(raw.modules, &mut files, &src)?;
     let probe_tables = match probe_tables {
         None => toml::de::DeArray::new(),
         Some(value) => match (value.span(), value.into_inner()) {

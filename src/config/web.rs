@@ -21,6 +21,8 @@ pub struct WebConfig {
     /// The exporter-toolkit web configuration (TLS, basic auth), checked at load and re-read
     /// by the server when it changes.
     pub web_config_file: Option<std::path::PathBuf>,
+    /// `[[module]]`s for `/probe?module=NAME`.
+    pub modules: Vec<super::modules::ProbeModule>,
 }
 
 /// The ad-hoc probe endpoint.
@@ -128,6 +130,8 @@ pub(super) fn parse(
     };
     Ok(WebConfig {
         web_config_file,
+        // Filled in by the caller: `[[module]]` is a table of its own.
+        modules: Vec::new(),
         enable_lifecycle: raw.enable_lifecycle.unwrap_or(false),
         allowed_hosts,
         probe_endpoint: ProbeEndpoint {
@@ -284,6 +288,7 @@ mod tests {
             allowed_hosts: Some(vec!["localhost".into(), "::1".into(), "127.0.0.1".into()]),
             probe_endpoint: endpoint(&[]),
             web_config_file: None,
+            modules: Vec::new(),
         };
         for ok in [
             "localhost:9925",

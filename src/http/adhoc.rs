@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 
+use crate::config::modules::ProbeModule;
 use crate::probe::ProbeSettings;
 use crate::target::{Target, TargetError, TlsMode, UnknownTlsMode};
 use crate::trust::ServerNameError;
@@ -20,6 +21,7 @@ pub struct ProbeQuery {
     format: Option<String>,
     server_name: Option<String>,
     insecure: Option<String>,
+    module: Option<String>,
 }
 
 /// A query that cannot be served (400).
@@ -43,6 +45,9 @@ pub enum BadQuery {
     /// `insecure` is not a boolean.
     #[error("insecure={0:?}: use 1, true, 0 or false")]
     Insecure(String),
+    /// `module` names no `[[module]]`.
+    #[error("unknown module {0:?} (define it with [[module]] in the configuration)")]
+    Module(String),
 }
 
 /// What one request probes, how, and how it wants the answer.
@@ -61,6 +66,7 @@ impl ProbeQuery {
     pub fn into_probe(
         self,
         mut settings: ProbeSettings,
+        modules: &[ProbeModule],
         headers: &HeaderMap,
     ) -> Result<AdhocProbe, BadQuery> {
         let raw_target = self
@@ -77,13 +83,26 @@ impl ProbeQuery {
         if let Some(name) = &self.server_name {
             crate::trust::server_name(name)?;
         }
-        settings.tls = tls;
-        settings.insecure = match self.insecure.as_deref() {
-            None | Some("0") | Some("false") => false,
-            Some("1") | Some("true") | Some("") => true,
+        if let Some(name) = &self.module {
+            let module = modules
+                .iter()
+                .find(|m| &m.name == name)
+                .ok_or_else(|| BadQuery::Module(crate::escape::escape_str(name)))?;
+            module.apply(&mut settings);
+        }
+        // The query's own parameters override its module's.
+        if tls.is_some() {
+            settings.tls = tls;
+        }
+        match self.insecure.as_deref() {
+            None => {}
+            Some("0") | Some("false") => settings.insecure = false,
+            Some("1") | Some("true") | Some("") => settings.insecure = true,
             Some(other) => return Err(BadQuery::Insecure(crate::escape::escape_str(other))),
-        };
-        settings.server_name = self.server_name;
+        }
+        if self.server_name.is_some() {
+            settings.server_name = self.server_name;
+        }
         if let Some(limit) = scrape_timeout(headers) {
             settings.set_timeout(settings.timeout.min(limit));
         }

@@ -172,7 +172,8 @@ async fn probe(
     headers: HeaderMap,
     Query(query): Query<ProbeQuery>,
 ) -> Response {
-    let endpoint = agent.web().probe_endpoint;
+    let web = agent.web();
+    let (endpoint, endpoint_modules) = (web.probe_endpoint, web.modules);
     if !endpoint.enabled {
         return (StatusCode::NOT_FOUND, "the probe endpoint is off\n").into_response();
     }
@@ -180,7 +181,7 @@ async fn probe(
         target,
         settings,
         json,
-    } = match query.into_probe(agent.adhoc_settings(), &headers) {
+    } = match query.into_probe(agent.adhoc_settings(), &endpoint_modules, &headers) {
         Ok(probe) => probe,
         Err(e) => return bad_request(e.to_string()),
     };

@@ -147,75 +147,117 @@ fn metrics_pass_promtool_check_metrics() {
     );
 }
 
-#[test]
-#[ignore = "needs the servers started by tests/run.sh"]
-fn status_page_renders_in_headless_chromium() {
-    let agent = env("SMTPWATCH_E2E_AGENT");
-    let url = format!("http://{agent}/");
-    // Both probes have a result before the browser looks.
-    wait_for_value("smtpwatch_probe_success{probe=\"closed\"}", 0.0);
-    let profile = std::env::temp_dir().join(format!("smtpwatch-chromium-{}", std::process::id()));
-    let shots = std::path::PathBuf::from(env("SMTPWATCH_E2E_SCREENSHOTS"));
-    std::fs::create_dir_all(&shots).expect("screenshot dir");
-    let screenshot = shots.join("status-page.png");
-    let chromium = |extra: &[String]| {
-        let mut args: Vec<String> = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
-        args.extend(extra.iter().cloned());
-        args.push(url.clone());
-        Command::new("chromium")
-            .args(&args)
-            .output()
-            .expect("run chromium")
-    };
-    let dom = chromium(&["--dump-dom".into()]);
-    let dom_text = String::from_utf8_lossy(&dom.stdout);
+/// Headless Chromium as the machine allows it (no sandbox as root, no background traffic).
+fn chromium(profile: &std::path::Path, url: &str, extra: &[String]) -> std::process::Output {
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
+    args.extend(extra.iter().cloned());
+    args.push(url.to_string());
+    Command::new("chromium")
+        .args(&args)
+        .output()
+        .expect("run chromium")
+}
+
+/// The DOM Chromium renders for `url`, checked for every needle.
+fn rendered(profile: &std::path::Path, url: &str, needles: &[&str]) {
+    let dom = chromium(profile, url, &["--dump-dom".into()]);
+    let text = String::from_utf8_lossy(&dom.stdout);
     assert!(
         dom.status.success(),
         "chromium failed: {}",
         String::from_utf8_lossy(&dom.stderr)
     );
-    for needle in [
-        "id=\"probe-postfix\"",
-        "id=\"probe-closed\"",
-        "data-status=\"ok\"",
-        "data-status=\"critical\"",
-        "connect_refused",
-        "127.0.0.1:2525",
-        "tls_handshake",
-        "TLSv1.3",
-    ] {
+    for needle in needles {
         assert!(
-            dom_text.contains(needle),
-            "{needle} missing from the rendered DOM:\n{dom_text}"
+            text.contains(needle),
+            "{needle} missing from the DOM of {url}:\n{text}"
         );
     }
-    let shot = chromium(&[
-        format!("--screenshot={}", screenshot.display()),
-        "--window-size=412,915".into(),
-    ]);
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
+}
+
+/// Desktop and phone screenshots of `url` under `name-desktop.png` and `name-phone.png`.
+fn screenshots(profile: &std::path::Path, url: &str, name: &str) {
+    let shots = std::path::PathBuf::from(env("SMTPWATCH_E2E_SCREENSHOTS"));
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    for (size, window) in [("desktop", "1280,900"), ("phone", "412,915")] {
+        let path = shots.join(format!("{name}-{size}.png"));
+        let shot = chromium(
+            profile,
+            url,
+            &[
+                format!("--screenshot={}", path.display()),
+                format!("--window-size={window}"),
+            ],
+        );
+        assert!(
+            shot.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shot.stderr)
+        );
+        let png = std::fs::read(&path).expect("screenshot written");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 5_000,
+            "a real picture: {} bytes",
+            png.len()
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the servers started by tests/run.sh"]
+fn status_and_history_pages_render_in_headless_chromium() {
+    let agent = env("SMTPWATCH_E2E_AGENT");
+    // Both probes have a result before the browser looks.
+    wait_for_value("smtpwatch_probe_success{probe=\"closed\"}", 0.0);
+    let profile = std::env::temp_dir().join(format!("smtpwatch-chromium-{}", std::process::id()));
+    let status = format!("http://{agent}/");
+    rendered(
+        &profile,
+        &status,
+        &[
+            "id=\"probe-postfix\"",
+            "id=\"probe-closed\"",
+            "data-status=\"ok\"",
+            "data-status=\"critical\"",
+            "connect_refused",
+            "127.0.0.1:2525",
+            "tls_handshake",
+            "TLSv1.3",
+            "class=\"summary\"",
+            "critical</span>",
+            "class=\"bar\"",
+            "data-range=\"30d\"",
+            "<svg class=\"chart\"",
+            "failing since",
+            "issuer CN=smtpwatch e2e CA",
+        ],
     );
-    let png = std::fs::read(&screenshot).expect("screenshot written");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 5_000,
-        "a real picture: {} bytes",
-        png.len()
+    screenshots(&profile, &status, "status-page");
+    let history = format!("http://{agent}/probes/closed?range=7d");
+    rendered(
+        &profile,
+        &history,
+        &[
+            "Latency, 7d",
+            "<svg class=\"chart\"",
+            "polyline",
+            "Last failures",
+            "connect/connect_refused",
+        ],
     );
+    screenshots(&profile, &history, "history-page");
     let _ = std::fs::remove_dir_all(profile);
 }

@@ -124,6 +124,7 @@ async fn probe_endpoint_answers_in_blackbox_names_and_json() {
         "/probe?target=x.test&format=xml",
         "/probe?target=x.test&ca_file=/etc/ca.pem",
         "/probe?target=x.test&module=smtp_starttls",
+        "/probe?target=x.test&module=",
         "/probe?target=x.test&insecure=maybe",
     ] {
         let (status, body) = get(agent.addr, bad).await;
@@ -137,6 +138,38 @@ async fn probe_endpoint_answers_in_blackbox_names_and_json() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_modules_set_defaults_and_the_query_overrides_them() {
+    let good = FakeService::start(healthy_script).await;
+    let modules = "[[module]]\nname = \"strict-tls\"\ntls = \"starttls\"\ntimeout = \"2s\"\n\
+                   [[module]]\nname = \"plain\"\ntls = \"none\"\n";
+    let agent = start(&config(good.addr, closed_port(), modules)).await;
+    let probe = |query: String| async move {
+        get(
+            agent.addr,
+            &format!("/probe?target={}&{query}&format=json", good.addr),
+        )
+        .await
+    };
+    let (status, body) = probe("module=strict-tls".into()).await;
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(body.trim()).expect("json");
+    assert_eq!(
+        report["failure"]["reason"], "starttls_unavailable",
+        "the module's tls: {body}"
+    );
+    let (_, body) = probe("module=strict-tls&tls=none".into()).await;
+    let report: serde_json::Value = serde_json::from_str(body.trim()).expect("json");
+    assert_eq!(report["status"], "ok", "the query's tls wins: {body}");
+    let (_, body) = probe("module=plain".into()).await;
+    let report: serde_json::Value = serde_json::from_str(body.trim()).expect("json");
+    assert_eq!(report["status"], "ok", "{body}");
+    let (status, body) = probe("module=nope".into()).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("unknown module \"nope\""), "{body}");
     agent.stop().await;
 }
 
