@@ -138,6 +138,9 @@ pub enum TargetProblem {
     /// A port without a host.
     #[error("missing host")]
     MissingHost,
+    /// `mx:` without a domain.
+    #[error("mx: needs a mail domain, e.g. mx:example.com")]
+    MissingDomain,
     /// A name over 253 characters.
     #[error("host name longer than 253 characters")]
     NameTooLong,
@@ -196,7 +199,12 @@ impl FromStr for Target {
         if rest.contains(['/', '@', '?', '#']) {
             return Err(fail(TargetProblem::NotHostPort));
         }
-        let (host, port) = split_host_port(rest).map_err(fail)?;
+        let (host, port) = split_host_port(rest).map_err(|problem| match problem {
+            TargetProblem::MissingHost if kind == TargetKind::Mx => {
+                fail(TargetProblem::MissingDomain)
+            }
+            other => fail(other),
+        })?;
         let port = port.unwrap_or(scheme_port);
         if kind == TargetKind::Mx && matches!(host, Host::Ip(_)) {
             return Err(fail(TargetProblem::MxOfAddress));

@@ -56,7 +56,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_noop: bool,
     /// Overall time limit, resolution included (e.g. 10s, 1500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Probe IPv4 addresses only.
     #[arg(short = '4', conflicts_with = "ipv6_only")]
@@ -65,7 +65,7 @@ pub struct CheckArgs {
     #[arg(short = '6')]
     pub ipv6_only: bool,
     /// Warn when the leaf certificate expires within this (e.g. 14d).
-    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_duration, allow_hyphen_values = true)]
     pub warn_cert: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]

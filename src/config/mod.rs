@@ -17,6 +17,7 @@ use toml::Spanned;
 
 pub mod alerting;
 pub mod files;
+mod hints;
 mod mail_flow;
 pub mod modules;
 pub mod notifiers;
@@ -128,7 +129,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let key = key_at(text, span.start)
             .map(|k| format!("key `{k}`: "))
             .unwrap_or_default();
-        at(span, format!("{key}{}", without_values(e.message().trim())))
+        at(
+            span,
+            format!(
+                "{key}{}",
+                hints::with_hint(&without_values(e.message().trim()))
+            ),
+        )
     };
     // The document, then its parts: the `[[probe]]` tables are taken out and each is
     // deserialized and validated on its own, its share of the document freed as it goes.

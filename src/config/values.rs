@@ -12,6 +12,9 @@ pub enum ValueError {
     /// A zero duration.
     #[error("must be longer than zero")]
     ZeroDuration,
+    /// A duration below zero (`-1s`).
+    #[error("must be a positive duration (e.g. 10s), not negative")]
+    NegativeDuration,
     /// Not a humantime duration.
     #[error("{0} (examples: 10s, 1500ms, 14d)")]
     Duration(String),
@@ -34,6 +37,9 @@ pub fn is_simple_name(name: &str) -> bool {
 
 /// Parses a humantime duration (`10s`, `1500ms`, `14d`); zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
+    if text.trim_start().starts_with('-') {
+        return Err(ValueError::NegativeDuration);
+    }
     match humantime::parse_duration(text) {
         Ok(d) if d.is_zero() => Err(ValueError::ZeroDuration),
         Ok(d) => Ok(d),

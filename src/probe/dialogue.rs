@@ -340,7 +340,15 @@ impl Dialogue<'_> {
                 self.tls = tls::facts(seen, None, None, SystemTime::now());
                 self.refused = tls::Refusal::of(&e);
                 let hint = self.refused.map_or("", tls::Refusal::hint);
-                let message = format!("{e}{hint}");
+                // What a plaintext answer to a ClientHello looks like to rustls: most often
+                // `smtps://` (or port 465) pointed at a plain or STARTTLS port.
+                let plaintext = if e.to_string().contains("InvalidContentType") {
+                    " (the server answered in plaintext, not TLS: for a plain or STARTTLS port \
+                     use tls = \"starttls\" or --tls starttls, not implicit TLS)"
+                } else {
+                    ""
+                };
+                let message = format!("{e}{hint}{plaintext}");
                 Err(fail(phase, FailureReason::TlsHandshake, None, message))
             }
             Err(_) => Err(fail(

@@ -203,3 +203,31 @@ async fn nagios_output_says_unknown_even_about_bad_usage() {
         assert!(stdout.starts_with("SMTP UNKNOWN - "), "{args:?}: {stdout}");
     }
 }
+
+/// The small mistakes a newcomer makes get messages that say what to do.
+#[tokio::test]
+async fn common_mistakes_get_messages_that_say_what_to_do() {
+    let (port, _servers) = servers_on_one_port(&["127.0.0.1"]).await;
+    let target = format!("127.0.0.1:{port}");
+    let out = smtpwatch(&["check", &target, "--timeout", "-1s"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(err.contains("must be a positive duration"), "{err}");
+    let out = smtpwatch(&["check", "mx:"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mx: needs a mail domain"), "{err}");
+    // Implicit TLS against a plaintext server.
+    let out = smtpwatch(&[
+        "check",
+        &format!("smtps://{target}"),
+        "--ehlo",
+        "probe.test",
+    ])
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("the server answered in plaintext, not TLS"),
+        "{text}"
+    );
+}

@@ -105,3 +105,26 @@ fn every_command_and_flag_in_help_is_in_the_readme() {
         }
     }
 }
+
+/// Run as it is, the example configuration contacts nothing beyond loopback: its probes are
+/// loopback addresses and its notifiers' URLs point at 127.0.0.1.
+#[test]
+fn the_example_configuration_stays_on_loopback() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("probes.example.toml");
+    let config = smtpwatch::config::load(&path).expect("the example loads");
+    assert!(!config.probes.is_empty());
+    for p in &config.probes {
+        match &p.target.host {
+            smtpwatch::target::Host::Ip(ip) => assert!(ip.is_loopback(), "{}: {ip}", p.name),
+            other => panic!("{}: {other:?} would be looked up in DNS", p.name),
+        }
+    }
+    for line in read("probes.example.toml")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+    {
+        if line.contains("://") {
+            assert!(line.contains("://127.0.0.1"), "beyond loopback: {line}");
+        }
+    }
+}

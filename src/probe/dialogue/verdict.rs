@@ -59,6 +59,29 @@ pub(super) fn expiry_warning(seconds_left: f64, warn: Duration) -> String {
     let days = seconds_left / 86_400.0;
     format!(
         "certificate expires in {days:.1} days (warning threshold {})",
-        humantime::format_duration(warn)
+        threshold(warn)
     )
+}
+
+/// A threshold as an operator wrote it: whole days as `3650d` (humantime would say
+/// "9years 11months 27days 21h 50m 24s", its years being 365.25 days), anything else as is.
+pub(crate) fn threshold(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs > 0 && secs % 86_400 == 0 && d.subsec_nanos() == 0 {
+        format!("{}d", secs / 86_400)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_read_as_they_were_written() {
+        assert_eq!(threshold(Duration::from_secs(3650 * 86_400)), "3650d");
+        assert_eq!(threshold(Duration::from_secs(14 * 86_400)), "14d");
+        assert_eq!(threshold(Duration::from_secs(90)), "1m 30s");
+    }
 }
