@@ -241,6 +241,23 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
         "agent.timeout",
         crate::probe::DEFAULT_TIMEOUT,
     )?;
+    // Checked here, where the values are written: every probe that inherits both would
+    // otherwise be reported at its own line for the [agent] table's mistake.
+    if timeout >= interval {
+        let span = agent
+            .interval
+            .as_ref()
+            .or(agent.timeout.as_ref())
+            .map_or(0..0, |v| v.span());
+        return Err(at(
+            span,
+            format!(
+                "agent.timeout {} must be shorter than agent.interval {}",
+                humantime::format_duration(timeout),
+                humantime::format_duration(interval)
+            ),
+        ));
+    }
     let concurrency = src.count(&agent.concurrency, "agent.concurrency", 1, 256)?;
     let mut dns_servers = Vec::new();
     for server in agent.dns_servers.iter().flatten() {

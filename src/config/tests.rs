@@ -333,3 +333,19 @@ fn intervals_under_a_second_are_refused() {
     )
     .is_ok());
 }
+
+#[test]
+fn an_agent_timeout_not_below_its_interval_is_reported_at_the_agent_table() {
+    let text = "[agent]\ninterval = \"5s\"\n\n[[probe]]\nname = \"a\"\ntarget = \"127.0.0.1\"\n";
+    let e = parse(text, Path::new("p.toml"))
+        .expect_err("10s timeout, 5s interval")
+        .to_string();
+    assert!(
+        e.starts_with("p.toml:2:"),
+        "at agent.interval, not at the probe: {e}"
+    );
+    assert!(
+        e.contains("agent.timeout 10s must be shorter than agent.interval 5s"),
+        "{e}"
+    );
+}

@@ -24,6 +24,7 @@ pub(super) const FAILURES_KEPT: i64 = 20;
 const SCHEMA: &str = "
 PRAGMA journal_mode=WAL;
 PRAGMA synchronous=NORMAL;
+PRAGMA journal_size_limit=16777216;
 CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS result(
     probe INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER NOT NULL,

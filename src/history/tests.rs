@@ -104,6 +104,12 @@ fn a_point_keeps_min_avg_max_and_the_worst_reason() {
         Some("connect/refused-400"),
         "the critical one, not the warning"
     );
+    // Hourly buckets folded into 4-hour points keep the same figures.
+    let month = history.points("p", Range::Month, now());
+    assert_eq!(month.len(), 1);
+    assert_eq!((month[0].count, month[0].failures), (3, 1));
+    assert!((month[0].avg_seconds - 0.040).abs() < 1e-9);
+    assert_eq!(month[0].worst.as_deref(), Some("connect/refused-400"));
     let failures = history.failures("p", 10);
     assert_eq!(
         failures.len(),
