@@ -241,6 +241,16 @@ fn sample(out: &mut String, name: &str, labels: &str, extra: &str, value: f64) {
     let _ = writeln!(out, "{name}{{{labels}{sep}{extra}}} {value}");
 }
 
+/// A sum of seconds at nanosecond resolution: adding binary fractions leaves noise in the last
+/// digits (0.00037299999999999996 for 0.000373) that says nothing and costs bytes.
+fn to_nanoseconds(seconds: f64) -> f64 {
+    if seconds.is_finite() && seconds.abs() < 1e9 {
+        (seconds * 1e9).round() / 1e9
+    } else {
+        seconds
+    }
+}
+
 fn histogram(out: &mut String, name: &str, labels: &str, extra: &str, h: &Hist) {
     let sep = if labels.is_empty() || extra.is_empty() {
         ""
@@ -257,6 +267,22 @@ fn histogram(out: &mut String, name: &str, labels: &str, extra: &str, h: &Hist) 
         "{name}_bucket{{{base}{comma}le=\"+Inf\"}} {}",
         h.count()
     );
-    let _ = writeln!(out, "{name}_sum{{{base}}} {}", h.sum());
+    let _ = writeln!(out, "{name}_sum{{{base}}} {}", to_nanoseconds(h.sum()));
     let _ = writeln!(out, "{name}_count{{{base}}} {}", h.count());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sums_lose_their_float_noise_and_nothing_else() {
+        let noisy = 0.0001 + 0.000273;
+        assert_eq!(
+            format!("{}", super::to_nanoseconds(0.00037299999999999996)),
+            "0.000373"
+        );
+        assert_eq!(format!("{}", super::to_nanoseconds(noisy)), "0.000373");
+        assert_eq!(super::to_nanoseconds(12.5), 12.5);
+        assert_eq!(super::to_nanoseconds(0.0), 0.0);
+        assert!(super::to_nanoseconds(f64::INFINITY).is_infinite());
+    }
 }
