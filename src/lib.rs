@@ -66,6 +66,7 @@ pub mod resolve;
 pub mod runtime;
 pub mod schedule;
 pub mod secret;
+pub mod shard;
 pub mod systemd;
 pub mod target;
 pub mod trust;

@@ -24,6 +24,7 @@ use crate::limit::Limit;
 use crate::metrics::Metrics;
 use crate::resolve::{DnsError, Resolver};
 use crate::schedule::{self, Scheduler};
+use crate::shard::Shard;
 use crate::trust::LazyTrust;
 
 use self::jobs::{build_jobs, JobSet, ProbeJob, Shared};
@@ -64,6 +65,25 @@ pub struct Agent {
     history: History,
     /// The last reload that failed, and why, until one succeeds: the status page shows it.
     reload_problem: RwLock<Option<(std::time::SystemTime, String)>>,
+    /// `run --shard` or `SMTPWATCH_SHARD`, over the file's `[agent] shard`.
+    shard_override: Option<Shard>,
+}
+
+/// Keeps only the probes this agent's shard owns (the override, else the file's `shard`)
+/// and records the fleet figures. The configuration in force then holds this shard's probes
+/// only, so the schedule, metrics, alerts, history and pages all follow it.
+fn own_probes(config: &mut Config, shard_override: Option<Shard>, metrics: &Metrics) {
+    let configured = config.probes.len();
+    let shard = shard_override.or(config.shard);
+    config.shard = shard;
+    if let Some(shard) = shard {
+        let (mine, theirs): (Vec<_>, Vec<_>) = std::mem::take(&mut config.probes)
+            .into_iter()
+            .partition(|p| shard.owns(&p.name));
+        config.probes = mine;
+        config.handed_over = theirs.into_iter().map(|p| p.name.clone()).collect();
+    }
+    metrics.fleet(shard, configured, config.probes.len());
 }
 
 /// Why the agent could not start.
@@ -98,11 +118,18 @@ impl Agent {
     /// Loads `path`, builds the probes, metrics and alerting, and starts probing. Needs a tokio
     /// runtime (the scheduler and the notifiers' workers run on it).
     pub fn start(path: &Path) -> Result<Arc<Agent>, AgentError> {
+        Agent::start_with(path, None)
+    }
+
+    /// [`Agent::start`], with a shard that overrides the file's `[agent] shard` (`run
+    /// --shard`, `SMTPWATCH_SHARD`), reloads included.
+    pub fn start_with(path: &Path, shard: Option<Shard>) -> Result<Arc<Agent>, AgentError> {
         let setup = |e: &dyn std::fmt::Display| AgentError::Setup(e.to_string());
         let metrics = Metrics::new().map_err(|e| setup(&e))?;
         let config = config::load(path);
         metrics.config_loaded(config.is_ok());
-        let config = config?;
+        let mut config = config?;
+        own_probes(&mut config, shard, &metrics);
         metrics.set_histograms(config.histograms);
         let system_trust = Arc::new(LazyTrust::new(Vec::new()));
         let connections = Limit::new(config.concurrency);
@@ -151,6 +178,7 @@ impl Agent {
                 reloading: tokio::sync::Mutex::new(()),
                 history,
                 reload_problem: RwLock::new(None),
+                shard_override: shard,
             }
         });
         tokio::spawn(

@@ -8,9 +8,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::{serve, Agent, AgentError};
+use crate::shard::Shard;
 
 /// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
-pub fn run_agent(config: &Path) -> Result<(), AgentError> {
+pub fn run_agent(config: &Path, shard: Option<Shard>) -> Result<(), AgentError> {
     match crate::runtime::raise_descriptor_limit() {
         Some((before, after)) if after > before => {
             tracing::info!(
@@ -23,13 +24,13 @@ pub fn run_agent(config: &Path) -> Result<(), AgentError> {
         None => tracing::warn!("cannot read or raise the file descriptor limit"),
     }
     let runtime = crate::runtime::single_threaded()?;
-    runtime.block_on(serve_until_signal(config))
+    runtime.block_on(serve_until_signal(config, shard))
 }
 
 /// The agent of `config` on its listen address until SIGTERM/SIGINT (SIGHUP reloads), inside
 /// a runtime the caller runs (`smtpwatch run`, `smtpwatch demo`).
-pub async fn serve_until_signal(config: &Path) -> Result<(), AgentError> {
-    let agent = Agent::start(config)?;
+pub async fn serve_until_signal(config: &Path, shard: Option<Shard>) -> Result<(), AgentError> {
+    let agent = Agent::start_with(config, shard)?;
     let listen = agent.config().listen;
     let grace = Duration::from_secs(10);
     let listener = match tokio::net::TcpListener::bind(listen).await {
@@ -51,6 +52,7 @@ pub async fn serve_until_signal(config: &Path) -> Result<(), AgentError> {
     tracing::info!(
         %listen,
         probes = agent.config().probes.len(),
+        shard = %agent.config().shard.map_or("-".to_string(), |s| s.to_string()),
         status_page = %format!("http://{listen}/"),
         scheme,
         "smtpwatch agent started"

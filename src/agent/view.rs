@@ -53,4 +53,10 @@ impl crate::http::AgentView for Agent {
     fn reload_problem(&self) -> Option<(std::time::SystemTime, String)> {
         Agent::reload_problem(self)
     }
+
+    fn shard(&self) -> Option<(crate::shard::Shard, usize)> {
+        let config = self.config();
+        let shard = config.shard?;
+        Some((shard, config.probes.len() + config.handed_over.len()))
+    }
 }

@@ -185,10 +185,18 @@ impl Alerting {
     /// saves the state when that changed it.
     fn resolve_removed(&self, setup: &Routing, config: &Config) {
         let names: BTreeSet<String> = config.probes.iter().map(|p| p.name.clone()).collect();
-        let gone = match self.book.lock() {
+        let mut gone = match self.book.lock() {
             Ok(mut book) => book.retain_probes(&names, SystemTime::now()),
             Err(_) => Vec::new(),
         };
+        // A probe another shard now owns is handed over, not resolved: this agent forgets
+        // it silently (its Alertmanager alert ends at its endsAt unless the new owner, which
+        // sees the same failures, keeps it firing), so a target that keeps failing gets
+        // neither a false `resolved` nor a gap.
+        if !config.handed_over.is_empty() {
+            let handed: BTreeSet<&str> = config.handed_over.iter().map(String::as_str).collect();
+            gone.retain(|n| !handed.contains(n.probe.as_str()));
+        }
         self.dispatch(setup, gone);
     }
 

@@ -88,6 +88,14 @@ pub enum ConfigCommand {
         /// The file to check.
         path: PathBuf,
     },
+    /// Print which of N shards runs each probe, and how many each gets.
+    Shards {
+        /// The configuration file.
+        path: PathBuf,
+        /// How many shards.
+        #[arg(long, value_name = "N")]
+        count: u32,
+    },
 }
 
 /// How the agent logs.
@@ -112,6 +120,10 @@ pub struct RunArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormat,
+    /// Run only shard I of N (I from 0) of the configuration's probes; over SMTPWATCH_SHARD
+    /// and the file's [agent] shard.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Parses `args`, runs the command, returns the process exit code.
@@ -207,7 +219,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 1
             }
         },
-        Command::Run(args) => match crate::agent::process::run_agent(&args.config) {
+        Command::Config(ConfigCommand::Shards { path, count }) => shards(&path, count),
+        Command::Run(args) => match run_shard(args.shard)
+            .and_then(|shard| Ok(crate::agent::process::run_agent(&args.config, shard)?))
+        {
             Ok(()) => 0,
             Err(e) => {
                 // Once, through the log (stderr, or JSON lines with --log-format json).
@@ -215,12 +230,62 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
                 // A bad configuration is bad usage, as for every command; what fails later
                 // (the listen address, signals) is the agent failing.
                 match e {
-                    crate::agent::AgentError::Config(_) => EXIT_UNKNOWN,
-                    _ => 1,
+                    RunError::Usage(_) | RunError::Agent(crate::agent::AgentError::Config(_)) => {
+                        EXIT_UNKNOWN
+                    }
+                    RunError::Agent(_) => 1,
                 }
             }
         },
     }
+}
+
+/// Why `run` stopped.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
+}
+
+/// The shard `run` runs: `--shard`, else `SMTPWATCH_SHARD`, else (None) the file's.
+fn run_shard(flag: Option<crate::shard::Shard>) -> Result<Option<crate::shard::Shard>, RunError> {
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    match std::env::var("SMTPWATCH_SHARD") {
+        Ok(text) if !text.trim().is_empty() => text
+            .parse()
+            .map(Some)
+            .map_err(|e| RunError::Usage(format!("SMTPWATCH_SHARD: {e}"))),
+        _ => Ok(None),
+    }
+}
+
+/// `config shards PATH --count N`: one line per probe, then the count per shard.
+fn shards(path: &std::path::Path, count: u32) -> u8 {
+    if count == 0 || count > 1000 {
+        eprintln!("smtpwatch config shards: --count must be from 1 to 1000");
+        return EXIT_UNKNOWN;
+    }
+    let config = match crate::config::load(path) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_UNKNOWN;
+        }
+    };
+    let mut per = vec![0usize; count as usize];
+    for p in &config.probes {
+        let owner = crate::shard::owner(&p.name, count);
+        per[owner as usize] += 1;
+        println!("{}/{count}\t{}", owner, crate::escape::escape_str(&p.name));
+    }
+    for (index, n) in per.iter().enumerate() {
+        println!("# shard {index}/{count}: {n} probes");
+    }
+    0
 }
 
 /// Whether the arguments ask `check` for Nagios output (`--format nagios` or `--format=nagios`),

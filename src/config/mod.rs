@@ -65,6 +65,12 @@ pub struct Config {
     pub history_file: Option<PathBuf>,
     /// How long history's aggregates are kept (`history_retention`, default 30 d).
     pub history_retention: Duration,
+    /// This agent's shard of a fleet (`[agent] shard = "I/N"`; `run --shard` and
+    /// `SMTPWATCH_SHARD` take precedence).
+    pub shard: Option<crate::shard::Shard>,
+    /// Probes of the file that other shards own (set by the agent): their alerts are handed
+    /// over, not resolved, when this shard stops running them.
+    pub handed_over: Vec<String>,
     /// The probes, in file order (shared with the agent's jobs, not copied).
     pub probes: Vec<Arc<ProbeConfig>>,
     /// Alert thresholds, delivery and notifiers.
@@ -103,6 +109,7 @@ struct RawAgent {
     state_file: Option<Spanned<PathBuf>>,
     history_file: Option<Spanned<PathBuf>>,
     history_retention: Option<Spanned<String>>,
+    shard: Option<Spanned<String>>,
     enable_lifecycle: Option<bool>,
     histograms: Option<bool>,
     allowed_hosts: Option<Vec<Spanned<String>>>,
@@ -194,6 +201,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         state_file: agent.state_file,
         history_file: agent.history_file,
         history_retention: agent.history_retention,
+        shard: agent.shard,
+        handed_over: Vec::new(),
         probes,
         alerting,
         web: agent.web,
@@ -212,6 +221,7 @@ struct AgentPart {
     state_file: Option<PathBuf>,
     history_file: Option<PathBuf>,
     history_retention: Duration,
+    shard: Option<crate::shard::Shard>,
     web: web::WebConfig,
 }
 
@@ -296,6 +306,14 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
             ));
         }
     }
+    let shard = match &agent.shard {
+        None => None,
+        Some(s) => Some(
+            s.get_ref()
+                .parse()
+                .map_err(|e| at(s.span(), format!("agent.{e}")))?,
+        ),
+    };
     let raw_web = web::RawWeb {
         enable_lifecycle: agent.enable_lifecycle,
         allowed_hosts: &agent.allowed_hosts,
@@ -314,6 +332,7 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
         state_file,
         history_file,
         history_retention,
+        shard,
     })
 }
 

@@ -61,6 +61,8 @@ pub trait AgentView: Send + Sync + 'static {
     fn history(&self) -> &History;
     /// The last reload that failed and why, until one succeeds.
     fn reload_problem(&self) -> Option<(std::time::SystemTime, String)>;
+    /// This agent's shard of a fleet, and how many probes the file has in all.
+    fn shard(&self) -> Option<(crate::shard::Shard, usize)>;
 }
 
 /// A reload under way ([`AgentView::reload_configuration`]).

@@ -221,6 +221,13 @@ pub async fn status_page(State(agent): State<View>) -> Response {
     let latest = agent.latest();
     let names = latest.iter().map(|(p, _)| p.name.clone()).collect();
     let overviews = overviews(&agent, names).await;
+    if let Some((shard, configured)) = agent.shard() {
+        let _ = write!(
+            body,
+            "<p class=\"shard muted\">shard {shard} (from 0): {} of the configuration's {configured} probes</p>",
+            latest.len()
+        );
+    }
     if let Some((at, why)) = agent.reload_problem() {
         let _ = write!(
             body,

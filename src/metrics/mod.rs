@@ -37,6 +37,11 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// The posture families of `mx:` probes.
     pub posture: posture::PostureMetrics,
+    /// `smtpwatch_shard_info{index,count}`, `smtpwatch_probes_configured`,
+    /// `smtpwatch_probes_owned`.
+    shard_info: IntGaugeVec,
+    probes_configured: IntGauge,
+    probes_owned: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,6 +81,22 @@ impl Metrics {
             "smtpwatch_probes_in_flight",
             "Probes running now (addresses).",
         )?;
+        let shard_info = IntGaugeVec::new(
+            Opts::new(
+                "smtpwatch_shard_info",
+                "This agent's shard of the fleet (index from 0 of count; 0 of 1 unsharded).",
+            ),
+            &["index", "count"],
+        )?;
+        let probes_configured = IntGauge::new(
+            "smtpwatch_probes_configured",
+            "Probes in the configuration file, all shards together.",
+        )?;
+        let probes_owned =
+            IntGauge::new("smtpwatch_probes_owned", "Probes this agent's shard runs.")?;
+        registry.register(Box::new(shard_info.clone()))?;
+        registry.register(Box::new(probes_configured.clone()))?;
+        registry.register(Box::new(probes_owned.clone()))?;
         registry.register(Box::new(build))?;
         registry.register(Box::new(reload_ok.clone()))?;
         registry.register(Box::new(reload_timestamp.clone()))?;
@@ -90,6 +111,9 @@ impl Metrics {
             schedule_lag,
             in_flight,
             posture,
+            shard_info,
+            probes_configured,
+            probes_owned,
         })
     }
 
@@ -97,6 +121,18 @@ impl Metrics {
     /// theirs.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The fleet figures after a (re)load: which shard this is, and how many probes the file
+    /// has and this shard runs.
+    pub fn fleet(&self, shard: Option<crate::shard::Shard>, configured: usize, owned: usize) {
+        let shard = shard.unwrap_or(crate::shard::Shard { index: 0, count: 1 });
+        self.shard_info.reset();
+        self.shard_info
+            .with_label_values(&[&shard.index.to_string(), &shard.count.to_string()])
+            .set(1);
+        self.probes_configured.set(configured as i64);
+        self.probes_owned.set(owned as i64);
     }
 
     /// Records a (re)load: success sets the timestamp.

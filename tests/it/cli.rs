@@ -231,3 +231,53 @@ async fn common_mistakes_get_messages_that_say_what_to_do() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn config_shards_partitions_the_probes_and_bad_shards_are_usage_errors() {
+    let dir = std::env::temp_dir().join(format!("smtpwatch-it-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("p.toml");
+    let mut text = String::new();
+    for i in 0..50 {
+        text.push_str(&format!(
+            "[[probe]]\nname = \"p{i}\"\ntarget = \"127.0.0.1:25\"\n"
+        ));
+    }
+    std::fs::write(&path, text).expect("write");
+    let path_text = path.to_string_lossy().to_string();
+    let out = smtpwatch(&["config", "shards", &path_text, "--count", "3"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 50, "every probe once: {stdout}");
+    for line in &lines {
+        let (shard, name) = line.split_once('\t').expect("shard<TAB>name");
+        let index: u32 = shard.trim_end_matches("/3").parse().expect("index");
+        assert_eq!(index, smtpwatch::shard::owner(name, 3), "{line}");
+    }
+    let totals: usize = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("# shard "))
+        .map(|l| {
+            l.split(": ")
+                .nth(1)
+                .and_then(|n| n.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .expect("count")
+        })
+        .sum();
+    assert_eq!(totals, 50);
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpwatch"))
+        .args(["run", "--config", &path_text])
+        .env("SMTPWATCH_SHARD", "3/3")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SMTPWATCH_SHARD: shard \"3/3\" must be I/N")
+    );
+    let out = smtpwatch(&["run", "--config", &path_text, "--shard", "0/0"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,6 +3,7 @@
 
 mod delivery;
 mod endpoints;
+mod fleet;
 mod history;
 mod lifecycle;
 mod protection;

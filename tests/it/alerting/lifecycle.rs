@@ -197,3 +197,48 @@ async fn an_unreadable_state_file_is_set_aside_and_never_overwritten() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_probe_handed_over_to_another_shard_is_forgotten_without_a_resolved() {
+    let (down, _) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let state = temp_path("handed.json");
+    let alerting = format!(
+        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+        hook.url("/h")
+    );
+    let cfg = config(&alerting, &format!("state_file = \"{}\"", state.display()));
+    let running = Alerting::start(&cfg, delivery_metrics()).expect("a");
+    running.observe(&cfg.probes[0], &[down], SystemTime::now());
+    assert_eq!(hook.next().await.json()["event"], "firing");
+
+    // A reload (or a new shard count) gives the still-failing probe to another shard.
+    let mut moved = cfg.clone();
+    moved.probes.clear();
+    moved.handed_over = vec!["mx".into()];
+    running.reconfigure(&moved);
+    assert!(
+        running.close(Duration::from_secs(5)).await,
+        "everything queued went out"
+    );
+    assert!(
+        hook.try_next().is_none(),
+        "no resolved: the new owner carries the alert on"
+    );
+    let saved = std::fs::read_to_string(&state).expect("state file");
+    assert!(
+        !saved.contains("\"firing\": true"),
+        "and no re-sends from here: {saved}"
+    );
+
+    // Removed from the file altogether, it resolves as before.
+    let (down, _) = reports().await;
+    let again = Alerting::start(&cfg, delivery_metrics()).expect("a");
+    again.observe(&cfg.probes[0], &[down], SystemTime::now());
+    assert_eq!(hook.next().await.json()["event"], "firing");
+    let mut removed = cfg.clone();
+    removed.probes.clear();
+    again.reconfigure(&removed);
+    assert_eq!(hook.next().await.json()["event"], "resolved");
+    assert!(again.close(Duration::from_secs(5)).await);
+}

@@ -1,0 +1,57 @@
+//! A shard of a fleet: the agent runs exactly the probes rendezvous hashing gives it, says so
+//! on /metrics and the status page, and `run --shard` / SMTPWATCH_SHARD are covered in
+//! `smtpwatch::cli`'s precedence (flag, variable, file).
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_runs_its_own_probes_and_says_which_shard_it_is() {
+    let closed = closed_port();
+    let mut text = "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nshard = \"1/3\"\n".to_string();
+    let names: Vec<String> = (0..30).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        text.push_str(&format!(
+            "[[probe]]\nname = \"{name}\"\ntarget = \"127.0.0.1:{closed}\"\n"
+        ));
+    }
+    let mine: Vec<&String> = names
+        .iter()
+        .filter(|n| smtpwatch::shard::owner(n, 3) == 1)
+        .collect();
+    assert!(!mine.is_empty() && mine.len() < names.len());
+    let agent = start(&text).await;
+    let m = agent
+        .metrics_when(|m| m.contains("smtpwatch_probes_owned"))
+        .await;
+    assert_eq!(
+        sample(&m, "smtpwatch_shard_info", &["index=\"1\"", "count=\"3\""]),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "smtpwatch_probes_configured", &[]), Some(30.0));
+    assert_eq!(
+        sample(&m, "smtpwatch_probes_owned", &[]),
+        Some(mine.len() as f64)
+    );
+    let (_, api) = get(agent.addr, "/api/v1/probes").await;
+    let api: serde_json::Value = serde_json::from_str(&api).expect("json");
+    let running: Vec<String> = api["probes"]
+        .as_array()
+        .expect("probes")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        running.iter().collect::<Vec<_>>(),
+        mine,
+        "exactly this shard's probes, in file order"
+    );
+    let (_, page) = get(agent.addr, "/").await;
+    assert!(
+        page.contains(&format!(
+            "shard 1/3 (from 0): {} of the configuration's 30 probes",
+            mine.len()
+        )),
+        "{page}"
+    );
+    agent.stop().await;
+}
