@@ -54,6 +54,10 @@ impl crate::http::AgentView for Agent {
         Agent::reload_problem(self)
     }
 
+    fn vantage(&self) -> Option<String> {
+        self.config().vantage.clone()
+    }
+
     fn shard(&self) -> Option<(crate::shard::Shard, usize)> {
         let config = self.config();
         let shard = config.shard?;

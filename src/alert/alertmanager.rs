@@ -120,6 +120,7 @@ mod tests {
             transcript: vec!["S: 421 busy".into()],
             agent: "agent".into(),
             labels: [("team".to_string(), "mail".to_string())].into(),
+            vantage: None,
         }
     }
 

@@ -333,6 +333,7 @@ pub fn test_notification(now: SystemTime) -> Notification {
         transcript: Vec::new(),
         agent,
         labels: BTreeMap::new(),
+        vantage: None,
     }
     .with_id()
 }

@@ -140,8 +140,11 @@ pub struct Notification {
     pub transcript: Vec<String>,
     /// The agent's host name.
     pub agent: String,
-    /// The probe's user labels.
+    /// The probe's user labels (with `vantage` when the agent has one).
     pub labels: BTreeMap<String, String>,
+    /// Where the agent probes from (`[agent] vantage`); absent without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<String>,
 }
 
 impl Notification {

@@ -68,6 +68,9 @@ pub struct Config {
     /// This agent's shard of a fleet (`[agent] shard = "I/N"`; `run --shard` and
     /// `SMTPWATCH_SHARD` take precedence).
     pub shard: Option<crate::shard::Shard>,
+    /// Where this agent probes from (`[agent] vantage`): a `vantage` label on every
+    /// per-address series and alert.
+    pub vantage: Option<String>,
     /// Probes of the file that other shards own (set by the agent): their alerts are handed
     /// over, not resolved, when this shard stops running them.
     pub handed_over: Vec<String>,
@@ -110,6 +113,7 @@ struct RawAgent {
     history_file: Option<Spanned<PathBuf>>,
     history_retention: Option<Spanned<String>>,
     shard: Option<Spanned<String>>,
+    vantage: Option<Spanned<String>>,
     enable_lifecycle: Option<bool>,
     histograms: Option<bool>,
     allowed_hosts: Option<Vec<Spanned<String>>>,
@@ -186,6 +190,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             timeout: agent.timeout,
             alerting: &alerting,
             taken: &taken,
+            vantage: agent.vantage.as_deref(),
         };
         let parsed = probe::parse(p, &inherited, &mut files, &src)?;
         taken.insert(parsed.name.clone());
@@ -202,6 +207,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         history_file: agent.history_file,
         history_retention: agent.history_retention,
         shard: agent.shard,
+        vantage: agent.vantage,
         handed_over: Vec::new(),
         probes,
         alerting,
@@ -222,6 +228,7 @@ struct AgentPart {
     history_file: Option<PathBuf>,
     history_retention: Duration,
     shard: Option<crate::shard::Shard>,
+    vantage: Option<String>,
     web: web::WebConfig,
 }
 
@@ -314,6 +321,24 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
                 .map_err(|e| at(s.span(), format!("agent.{e}")))?,
         ),
     };
+    let vantage = match &agent.vantage {
+        None => None,
+        Some(v) => {
+            let name = v.get_ref();
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+            if !ok {
+                return Err(at(
+                    v.span(),
+                    "agent.vantage must be 1 to 64 letters, digits, '_', '-' or '.'".into(),
+                ));
+            }
+            Some(name.clone())
+        }
+    };
     let raw_web = web::RawWeb {
         enable_lifecycle: agent.enable_lifecycle,
         allowed_hosts: &agent.allowed_hosts,
@@ -333,6 +358,7 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
         history_file,
         history_retention,
         shard,
+        vantage,
     })
 }
 

@@ -104,11 +104,14 @@ pub(super) struct Inherited<'a> {
     pub alerting: &'a AlertingConfig,
     /// The names of the probes before this one (names must be unique).
     pub taken: &'a std::collections::HashSet<String>,
+    /// `[agent] vantage`: a `vantage` label on every series and alert of every probe.
+    pub vantage: Option<&'a str>,
 }
 
 /// Label names the agent sets itself; user labels may not reuse them.
 const RESERVED_LABELS: &[&str] = &[
     "probe", "target", "address", "phase", "reason", "le", "version", "cipher", "job", "instance",
+    "vantage",
 ];
 
 /// Validates one table.
@@ -152,7 +155,10 @@ pub(super) fn parse(
         &format!("{ctx}: warn_cert"),
         crate::probe::DEFAULT_WARN_CERT,
     )?;
-    let labels = labels(p.labels, &ctx, src)?;
+    let mut labels = labels(p.labels, &ctx, src)?;
+    if let Some(v) = inherited.vantage {
+        labels.insert("vantage".to_string(), v.to_string());
+    }
     let notify = notify(p.notify, inherited.alerting, &ctx, src)?;
     let raw_posture = posture::RawPosture {
         dane: p.dane,

@@ -349,3 +349,27 @@ fn an_agent_timeout_not_below_its_interval_is_reported_at_the_agent_table() {
         "{e}"
     );
 }
+
+#[test]
+fn vantage_and_shard_are_validated_and_vantage_is_a_reserved_label() {
+    let ok = "[agent]\nvantage = \"eu-1\"\nshard = \"2/3\"\n[[probe]]\nname = \"a\"\ntarget = \"127.0.0.1\"\n";
+    let config = parse(ok, Path::new("p.toml")).expect("valid");
+    assert_eq!(
+        config.probes[0].labels.get("vantage").map(String::as_str),
+        Some("eu-1")
+    );
+    assert_eq!(config.shard.map(|s| s.to_string()), Some("2/3".into()));
+    for (text, wanted) in [
+        ("[agent]\nvantage = \"eu 1\"\n", "p.toml:2:"),
+        ("[agent]\nshard = \"3/3\"\n", "p.toml:2:"),
+        (
+            "[[probe]]\nname = \"a\"\ntarget = \"127.0.0.1\"\nlabels = { vantage = \"x\" }\n",
+            "vantage",
+        ),
+    ] {
+        let e = parse(text, Path::new("p.toml"))
+            .expect_err(text)
+            .to_string();
+        assert!(e.contains(wanted), "{text}: {e}");
+    }
+}

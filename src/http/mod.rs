@@ -63,6 +63,8 @@ pub trait AgentView: Send + Sync + 'static {
     fn reload_problem(&self) -> Option<(std::time::SystemTime, String)>;
     /// This agent's shard of a fleet, and how many probes the file has in all.
     fn shard(&self) -> Option<(crate::shard::Shard, usize)>;
+    /// Where this agent probes from (`[agent] vantage`).
+    fn vantage(&self) -> Option<String>;
 }
 
 /// A reload under way ([`AgentView::reload_configuration`]).

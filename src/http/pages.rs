@@ -221,6 +221,13 @@ pub async fn status_page(State(agent): State<View>) -> Response {
     let latest = agent.latest();
     let names = latest.iter().map(|(p, _)| p.name.clone()).collect();
     let overviews = overviews(&agent, names).await;
+    if let Some(vantage) = agent.vantage() {
+        let _ = write!(
+            body,
+            "<p class=\"vantage muted\">probing from vantage point <b>{}</b></p>",
+            esc(&vantage)
+        );
+    }
     if let Some((shard, configured)) = agent.shard() {
         let _ = write!(
             body,

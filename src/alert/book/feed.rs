@@ -78,6 +78,7 @@ pub(super) fn notification(
         transcript,
         agent: agent.to_string(),
         labels: probe.labels.clone(),
+        vantage: probe.labels.get("vantage").cloned(),
     }
     .with_id()
 }

@@ -7,7 +7,7 @@ use super::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_runs_its_own_probes_and_says_which_shard_it_is() {
     let closed = closed_port();
-    let mut text = "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nshard = \"1/3\"\n".to_string();
+    let mut text = "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nshard = \"1/3\"\nvantage = \"eu-1\"\n".to_string();
     let names: Vec<String> = (0..30).map(|i| format!("p{i}")).collect();
     for name in &names {
         text.push_str(&format!(

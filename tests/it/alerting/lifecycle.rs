@@ -242,3 +242,20 @@ async fn a_probe_handed_over_to_another_shard_is_forgotten_without_a_resolved() 
     assert_eq!(hook.next().await.json()["event"], "resolved");
     assert!(again.close(Duration::from_secs(5)).await);
 }
+
+#[tokio::test]
+async fn notifications_carry_the_agents_vantage_point() {
+    let (down, _) = reports().await;
+    let mut hook = Receiver::start(Answer::new(200, "")).await;
+    let alerting = format!(
+        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+        hook.url("/h")
+    );
+    let cfg = config(&alerting, "vantage = \"eu-1\"");
+    let running = Alerting::start(&cfg, delivery_metrics()).expect("a");
+    running.observe(&cfg.probes[0], &[down], SystemTime::now());
+    let sent = hook.next().await.json();
+    assert_eq!(sent["vantage"], "eu-1");
+    assert_eq!(sent["labels"]["vantage"], "eu-1");
+    assert!(running.close(Duration::from_secs(5)).await);
+}
