@@ -18,4 +18,6 @@ gzip -9n "$out"/man/*.1
 # The repository's unit names /usr/local/bin; the package installs /usr/bin.
 sed 's|/usr/local/bin/smtpwatch|/usr/bin/smtpwatch|; s|^# smtpwatch agent. Install the binary as.*|# smtpwatch agent, as installed by the Debian package. Configure /etc/smtpwatch/probes.toml, then:|; s|^# configuration as /etc/smtpwatch/probes.toml, then:|#|' \
     systemd/smtpwatch.service > "$out/smtpwatch.service"
+sed 's|/usr/local/bin/smtpwatch|/usr/bin/smtpwatch|; s| Install the binary as /usr/local/bin/smtpwatch (or adjust$||; s|^# ExecStart).$|#|' \
+    systemd/smtpwatch@.service > "$out/smtpwatch@.service"
 cargo deb --no-build --locked "$@"

@@ -18,14 +18,19 @@ pub struct Shard {
 
 /// Why `I/N` does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("shard {0:?} must be I/N with 0 <= I < N <= 1000, e.g. 0/3 (I counts from 0)")]
+#[error("shard {0:?} must be I/N (or I-of-N) with 0 <= I < N <= 1000, e.g. 0/3 (I counts from 0)")]
 pub struct BadShard(pub String);
 
 impl FromStr for Shard {
     type Err = BadShard;
     fn from_str(text: &str) -> Result<Shard, BadShard> {
         let bad = || BadShard(crate::escape::escape_str(text));
-        let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
+        // `I/N`, or `I-of-N` where a slash cannot go (a systemd instance name).
+        let text_trimmed = text.trim();
+        let (i, n) = text_trimmed
+            .split_once('/')
+            .or_else(|| text_trimmed.split_once("-of-"))
+            .ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
         if count == 0 || count > 1000 || index >= count {

@@ -23,7 +23,7 @@ fail() { echo "deb-check: $*" >&2; exit 1; }
 packaging/build-deb.sh >/dev/null
 deb=$(ls -t target/debian/smtpwatch_*.deb | head -n 1)
 dpkg-deb -c "$deb" | awk '{print $6}' > "$out/deb-contents.txt"
-for path in ./usr/bin/smtpwatch ./lib/systemd/system/smtpwatch.service ./etc/smtpwatch/probes.toml \
+for path in ./usr/bin/smtpwatch ./lib/systemd/system/smtpwatch.service ./lib/systemd/system/smtpwatch@.service ./etc/smtpwatch/probes.toml \
     ./usr/share/doc/smtpwatch/examples/probes.toml ./usr/share/man/man1/smtpwatch.1.gz \
     ./usr/share/man/man1/smtpwatch-check.1.gz ./usr/share/bash-completion/completions/smtpwatch \
     ./usr/share/zsh/vendor-completions/_smtpwatch ./usr/share/fish/vendor_completions.d/smtpwatch.fish \
@@ -46,6 +46,7 @@ dpkg -i "$deb" >/dev/null
 [ "$(man -w smtpwatch)" = /usr/share/man/man1/smtpwatch.1.gz ] || fail "man -w smtpwatch"
 man -w smtpwatch-check >/dev/null || fail "man -w smtpwatch-check"
 systemd-analyze verify /lib/systemd/system/smtpwatch.service || fail "systemd-analyze verify"
+systemd-analyze verify /lib/systemd/system/smtpwatch@0-of-3.service || fail "systemd-analyze verify the shard template"
 
 dpkg -r smtpwatch >/dev/null
 [ ! -e /usr/bin/smtpwatch ] || fail "the binary is still there after dpkg -r"

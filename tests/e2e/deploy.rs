@@ -13,12 +13,32 @@ fn unit() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/smtpwatch.service")
 }
 
+/// The shard template, under an instance's name (`systemd-analyze` needs one).
+fn shard_instance(dir: &Path) -> PathBuf {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/smtpwatch@.service");
+    let text = std::fs::read_to_string(template).expect("template unit");
+    assert!(text.contains("--shard %i") && text.contains("StateDirectory=smtpwatch/%i"));
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = dir.join("smtpwatch@1-of-3.service");
+    let binary = env!("CARGO_BIN_EXE_smtpwatch");
+    std::fs::write(&path, text.replace("/usr/local/bin/smtpwatch", binary)).expect("write");
+    path
+}
+
 #[test]
 #[ignore = "end-to-end: run through tests/run.sh"]
 fn unit_scores_at_most_1_5_in_systemd_analyze_security() {
+    let dir = std::env::temp_dir().join(format!("smtpwatch-units-{}", std::process::id()));
+    for unit in [unit(), shard_instance(&dir)] {
+        security_at_most_1_5(&unit);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn security_at_most_1_5(unit: &Path) {
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=true", "--threshold=15", "--no-pager"])
-        .arg(unit())
+        .arg(unit)
         .output()
         .expect("systemd-analyze (package systemd)");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -60,6 +80,21 @@ fn unit_verifies_cleanly_with_the_real_binary() {
     assert!(
         out.status.success() && said.trim().is_empty(),
         "verify:\n{said}"
+    );
+    let instance = shard_instance(&dir);
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&instance)
+        .output()
+        .expect("systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "verify the shard template:\n{said}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

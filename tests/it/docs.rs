@@ -128,3 +128,32 @@ fn the_example_configuration_stays_on_loopback() {
         }
     }
 }
+
+/// The Kubernetes example parses, and its shard count follows its replicas.
+#[test]
+fn the_statefulset_example_parses_and_its_shards_match_its_replicas() {
+    let text = read("deploy/kubernetes/statefulset.yaml");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML that parses");
+    assert_eq!(doc["kind"], "StatefulSet");
+    let replicas = doc["spec"]["replicas"].as_u64().expect("replicas");
+    let container = &doc["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    let shard = args
+        .windows(2)
+        .find(|w| w[0] == "--shard")
+        .map(|w| w[1])
+        .expect("--shard");
+    assert_eq!(shard, format!("$(POD_INDEX)/{replicas}"));
+    assert_eq!(
+        container["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    );
+    // What Kubernetes will pass pod 2 parses as shard 2 of them.
+    let pod2: smtpwatch::shard::Shard = shard.replace("$(POD_INDEX)", "2").parse().expect("shard");
+    assert_eq!((pod2.index, u64::from(pod2.count)), (2, replicas));
+}
