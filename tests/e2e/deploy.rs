@@ -57,6 +57,25 @@ fn security_at_most_1_5(unit: &Path) {
     assert!(out.status.success(), "--threshold=15 failed: {line}");
 }
 
+/// `systemd-analyze verify` says nothing about `unit` and succeeds.
+fn verify(unit: &Path) {
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(unit)
+        .output()
+        .expect("systemd-analyze");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "verify {}:\n{said}",
+        unit.display()
+    );
+}
+
 #[test]
 #[ignore = "end-to-end: run through tests/run.sh"]
 fn unit_verifies_cleanly_with_the_real_binary() {
@@ -67,35 +86,8 @@ fn unit_verifies_cleanly_with_the_real_binary() {
     let path = dir.join("smtpwatch.service");
     let binary = env!("CARGO_BIN_EXE_smtpwatch");
     std::fs::write(&path, text.replace("/usr/local/bin/smtpwatch", binary)).expect("write");
-    let out = Command::new("systemd-analyze")
-        .args(["verify"])
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "verify:\n{said}"
-    );
-    let instance = shard_instance(&dir);
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&instance)
-        .output()
-        .expect("systemd-analyze");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "verify the shard template:\n{said}"
-    );
+    verify(&path);
+    verify(&shard_instance(&dir));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
