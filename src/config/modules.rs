@@ -87,26 +87,16 @@ pub(super) fn parse(
             ));
         }
         let ctx = format!("module {name:?}");
-        let tls = match &m.tls {
-            None => None,
-            Some(t) => Some(
-                t.get_ref()
-                    .parse::<TlsMode>()
-                    .map_err(|e| at(t.span(), format!("{ctx}: tls: {e}")))?,
-            ),
-        };
-        if let Some(n) = &m.server_name {
-            crate::trust::server_name(n.get_ref())
-                .map_err(|e| at(n.span(), format!("{ctx}: server_name: {e}")))?;
-        }
-        let ca_file = match &m.ca_file {
-            None => None,
-            Some(ca) => Some(
-                files
-                    .ca_file(ca.get_ref())
-                    .map_err(|e| at(ca.span(), format!("{ctx}: ca_file: {e}")))?,
-            ),
-        };
+        let keys = super::probe::tls_keys(
+            super::probe::RawTlsKeys {
+                tls: &m.tls,
+                ca_file: &m.ca_file,
+                server_name: &m.server_name,
+            },
+            &ctx,
+            files,
+            src,
+        )?;
         let timeout = match &m.timeout {
             None => None,
             Some(_) => {
@@ -123,9 +113,9 @@ pub(super) fn parse(
         }
         modules.push(ProbeModule {
             name,
-            tls,
-            ca_file,
-            server_name: m.server_name.map(Spanned::into_inner),
+            tls: keys.tls,
+            ca_file: keys.ca_file,
+            server_name: keys.server_name,
             insecure: m.insecure.unwrap_or(false),
             timeout,
         });

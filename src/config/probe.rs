@@ -114,6 +114,55 @@ const RESERVED_LABELS: &[&str] = &[
     "vantage",
 ];
 
+/// The TLS keys a `[[probe]]` and a `[[module]]` share, as written.
+pub(super) struct RawTlsKeys<'a> {
+    pub tls: &'a Option<Spanned<String>>,
+    pub ca_file: &'a Option<Spanned<PathBuf>>,
+    pub server_name: &'a Option<Spanned<String>>,
+}
+
+/// The same keys, validated (the CA file read once per load).
+pub(super) struct TlsKeys {
+    pub tls: Option<TlsMode>,
+    pub ca_file: Option<Loaded<LazyTrust>>,
+    pub server_name: Option<String>,
+}
+
+/// Validates the TLS keys of the table `ctx` names, with located errors.
+pub(super) fn tls_keys(
+    raw: RawTlsKeys<'_>,
+    ctx: &str,
+    files: &mut FileCache,
+    src: &Source<'_>,
+) -> Result<TlsKeys, ConfigError> {
+    let at = |span: Range<usize>, message: String| src.at(span, message);
+    let tls = match raw.tls {
+        None => None,
+        Some(t) => Some(
+            t.get_ref()
+                .parse::<TlsMode>()
+                .map_err(|e| at(t.span(), format!("{ctx}: tls: {e}")))?,
+        ),
+    };
+    if let Some(name) = raw.server_name {
+        crate::trust::server_name(name.get_ref())
+            .map_err(|e| at(name.span(), format!("{ctx}: server_name: {e}")))?;
+    }
+    let ca_file = match raw.ca_file {
+        None => None,
+        Some(ca) => Some(
+            files
+                .ca_file(ca.get_ref())
+                .map_err(|e| at(ca.span(), format!("{ctx}: ca_file: {e}")))?,
+        ),
+    };
+    Ok(TlsKeys {
+        tls,
+        ca_file,
+        server_name: raw.server_name.as_ref().map(|n| n.get_ref().clone()),
+    })
+}
+
 /// Validates one table.
 pub(super) fn parse(
     p: RawProbe,
@@ -129,26 +178,20 @@ pub(super) fn parse(
         .get_ref()
         .parse()
         .map_err(|e| at(p.target.span(), format!("{ctx}: {e}")))?;
-    let tls = match &p.tls {
-        None => None,
-        Some(t) => Some(
-            t.get_ref()
-                .parse::<TlsMode>()
-                .map_err(|e| at(t.span(), format!("{ctx}: tls: {e}")))?,
-        ),
-    };
-    if let Some(name) = &p.server_name {
-        crate::trust::server_name(name.get_ref())
-            .map_err(|e| at(name.span(), format!("{ctx}: server_name: {e}")))?;
-    }
-    let ca_file = match &p.ca_file {
-        None => None,
-        Some(ca) => Some(
-            files
-                .ca_file(ca.get_ref())
-                .map_err(|e| at(ca.span(), format!("{ctx}: ca_file: {e}")))?,
-        ),
-    };
+    let TlsKeys {
+        tls,
+        ca_file,
+        server_name: _,
+    } = tls_keys(
+        RawTlsKeys {
+            tls: &p.tls,
+            ca_file: &p.ca_file,
+            server_name: &p.server_name,
+        },
+        &ctx,
+        files,
+        src,
+    )?;
     let (interval, timeout) = round_timing(&p, inherited, &ctx, src)?;
     let warn_cert = src.duration(
         &p.warn_cert,
