@@ -69,11 +69,10 @@ pub struct Agent {
     shard_override: Option<Shard>,
 }
 
-/// Keeps only the probes this agent's shard owns (the override, else the file's `shard`)
-/// and records the fleet figures. The configuration in force then holds this shard's probes
-/// only, so the schedule, metrics, alerts, history and pages all follow it.
-fn own_probes(config: &mut Config, shard_override: Option<Shard>, metrics: &Metrics) {
-    let configured = config.probes.len();
+/// Keeps only the probes this agent's shard owns (the override, else the file's `shard`);
+/// the others are listed in `handed_over`. The configuration in force then holds this
+/// shard's probes only, so the schedule, metrics, alerts, history and pages all follow it.
+fn own_probes(config: &mut Config, shard_override: Option<Shard>) {
     let shard = shard_override.or(config.shard);
     config.shard = shard;
     if let Some(shard) = shard {
@@ -83,7 +82,13 @@ fn own_probes(config: &mut Config, shard_override: Option<Shard>, metrics: &Metr
         config.probes = mine;
         config.handed_over = theirs.into_iter().map(|p| p.name.clone()).collect();
     }
-    metrics.fleet(shard, configured, config.probes.len());
+}
+
+/// The fleet figures of the configuration in force: its shard, the file's probes (this
+/// shard's and those handed over) and this shard's.
+fn record_fleet(metrics: &Metrics, config: &Config) {
+    let owned = config.probes.len();
+    metrics.fleet(config.shard, owned + config.handed_over.len(), owned);
 }
 
 /// Why the agent could not start.
@@ -129,7 +134,8 @@ impl Agent {
         let config = config::load(path);
         metrics.config_loaded(config.is_ok());
         let mut config = config?;
-        own_probes(&mut config, shard, &metrics);
+        own_probes(&mut config, shard);
+        record_fleet(&metrics, &config);
         metrics.set_histograms(config.histograms);
         let system_trust = Arc::new(LazyTrust::new(Vec::new()));
         let connections = Limit::new(config.concurrency);

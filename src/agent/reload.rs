@@ -93,7 +93,7 @@ impl Agent {
     /// Reads and builds the new configuration, sharing what is unchanged with the old one.
     fn prepare(&self) -> Result<Prepared, AgentError> {
         let mut new = config::load(&self.path)?;
-        super::own_probes(&mut new, self.shard_override, &self.metrics);
+        super::own_probes(&mut new, self.shard_override);
         share_unchanged(&mut new, &self.config());
         let shared = Shared {
             system_trust: &self.system_trust,
@@ -124,6 +124,8 @@ impl Agent {
         drop(kept);
         self.metrics.forget_probes(&removed);
         self.metrics.set_histograms(new.histograms);
+        // Here, once the reload is in force: a reload that fails keeps the old figures.
+        super::record_fleet(&self.metrics, &new);
         self.latest.forget(&removed);
         self.alerting.reconfigure(&new);
         let count = new.probes.len();
