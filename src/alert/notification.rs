@@ -200,6 +200,9 @@ impl Notification {
             ("Since", self.since.clone()),
             ("Agent", self.agent.clone()),
         ];
+        if let Some(vantage) = &self.vantage {
+            facts.push(("Vantage", vantage.clone()));
+        }
         if let (Some(phase), Some(reason)) = (&self.phase, &self.reason) {
             facts.push(("Phase / reason", format!("{phase} / {reason}")));
         }

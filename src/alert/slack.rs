@@ -73,4 +73,13 @@ mod tests {
         // One code block: the server's backticks do not end it early.
         assert_eq!(text.matches("```").count(), 2, "{text}");
     }
+
+    #[test]
+    fn the_vantage_point_is_a_field_when_the_agent_has_one() {
+        let mut n = crate::alert::test_notification(std::time::SystemTime::UNIX_EPOCH);
+        assert!(!payload(&n).to_string().contains("*Vantage*"));
+        n.vantage = Some("eu-1 <!here>".into());
+        let text = payload(&n).to_string();
+        assert!(text.contains("*Vantage*\\neu-1 &lt;!here&gt;"), "{text}");
+    }
 }

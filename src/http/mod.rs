@@ -32,7 +32,7 @@ use crate::limit::Limit;
 use crate::metrics::{blackbox, Metrics};
 use crate::probe::fanout::probe_target;
 use crate::probe::ProbeSettings;
-use crate::report::render::json_lines;
+use crate::report::render::json_lines_from;
 use crate::resolve::{DnsError, Family, Resolver};
 use crate::target::Host;
 
@@ -215,7 +215,7 @@ async fn probe(
     .await;
     let took = started.elapsed().as_secs_f64();
     if json {
-        let body = json_lines(&reports);
+        let body = json_lines_from(&reports, agent.vantage().as_deref());
         ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response()
     } else {
         (

@@ -14,7 +14,7 @@ use super::{charts, page, View};
 use crate::escape::html as esc;
 use crate::history::{Overview, Range};
 use crate::latest::Round;
-use crate::report::render::{json_lines, summarize};
+use crate::report::render::{json_lines_from, summarize};
 use crate::report::{ProbeReport, Status};
 
 /// The page style: system fonts, cards that stack on a narrow screen.
@@ -319,7 +319,7 @@ pub async fn last_round(
         return (StatusCode::NOT_FOUND, "not probed yet\n").into_response();
     };
     if q.format.as_deref() == Some("json") {
-        let body = json_lines(&round.reports);
+        let body = json_lines_from(&round.reports, agent.vantage().as_deref());
         return ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     }
     let mut body = format!(

@@ -38,9 +38,24 @@ pub fn summarize(reports: &[ProbeReport]) -> Summary {
 /// One compact JSON object per report, one per line (a single-address check prints exactly one
 /// ProbeReport; `jq -s` gathers several).
 pub fn json_lines(reports: &[ProbeReport]) -> String {
+    json_lines_from(reports, None)
+}
+
+/// A report as the agent publishes it: with the agent's `vantage` (null without one, and for
+/// `check`). Kept beside the report rather than in it: every report of 100,000 probes would carry
+/// the same string.
+#[derive(serde::Serialize)]
+struct FromVantage<'a> {
+    #[serde(flatten)]
+    report: &'a ProbeReport,
+    vantage: Option<&'a str>,
+}
+
+/// [`json_lines`] for reports probed from `vantage` (`[agent] vantage`).
+pub fn json_lines_from(reports: &[ProbeReport], vantage: Option<&str>) -> String {
     let mut out = String::new();
     for report in reports {
-        match serde_json::to_string(report) {
+        match serde_json::to_string(&FromVantage { report, vantage }) {
             Ok(json) => out.push_str(&json),
             // Serialising plain data cannot fail; say so rather than print half a line.
             Err(e) => out.push_str(&format!("{{\"error\":\"cannot serialise report: {e}\"}}")),

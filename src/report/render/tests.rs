@@ -142,6 +142,16 @@ fn json_lines_are_one_report_per_line_with_contract_keys() {
     );
     assert_eq!(lines[1]["failure"]["reason"], "connect_refused");
     assert_eq!(lines[1]["status"], "critical");
+    assert!(lines[0]["vantage"].is_null(), "a check has no vantage");
+    assert!(lines[0].get("vantage").is_some(), "but the key is there");
+
+    let from = json_lines_from(&[report("192.0.2.1:25", None, vec![])], Some("eu-1"));
+    let line: serde_json::Value = serde_json::from_str(from.trim()).expect("json");
+    assert_eq!(line["vantage"], "eu-1");
+    assert_eq!(
+        line["address"], "192.0.2.1:25",
+        "the report's own keys stay"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! A shard of a fleet: the agent runs exactly the probes rendezvous hashing gives it, says so
-//! on /metrics and the status page, and `run --shard` / SMTPWATCH_SHARD are covered in
+//! on /metrics and the status page, names its vantage in every report, and `run --shard` / SMTPWATCH_SHARD are covered in
 //! `smtpwatch::cli`'s precedence (flag, variable, file).
 
 use super::*;
@@ -44,6 +44,37 @@ async fn a_shard_runs_its_own_probes_and_says_which_shard_it_is() {
         running.iter().collect::<Vec<_>>(),
         mine,
         "exactly this shard's probes, in file order"
+    );
+    let last = agent
+        .wait_for(&format!("/probes/{}/last?format=json", mine[0]), |s, _| {
+            s == 200
+        })
+        .await;
+    let report: serde_json::Value = serde_json::from_str(last.trim()).expect("json");
+    assert_eq!(
+        report["vantage"], "eu-1",
+        "the ProbeReport names the vantage"
+    );
+    assert_eq!(report["probe"], mine[0].as_str());
+    let (_, adhoc) = get(
+        agent.addr,
+        &format!("/probe?target=127.0.0.1:{closed}&format=json"),
+    )
+    .await;
+    let adhoc: serde_json::Value = serde_json::from_str(adhoc.trim()).expect("json");
+    assert_eq!(
+        adhoc["vantage"], "eu-1",
+        "so does an ad-hoc probe's: {adhoc}"
+    );
+    let probed = format!("probe=\"{}\"", mine[0]);
+    let m = agent.metrics_when(|m| m.contains(&probed)).await;
+    let series = m
+        .lines()
+        .find(|l| l.starts_with("smtpwatch_probe_success{") && l.contains(&probed))
+        .unwrap_or_default();
+    assert!(
+        series.contains("vantage=\"eu-1\""),
+        "series carry the vantage: {series}"
     );
     let (_, page) = get(agent.addr, "/").await;
     assert!(
