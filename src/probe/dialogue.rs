@@ -7,6 +7,7 @@ use tokio::time::{timeout_at, Instant};
 use tokio_rustls::TlsConnector;
 
 use self::verdict::{capabilities, expiry_warning, require, session_failure};
+use super::first_bytes::FirstBytes;
 use super::mail_flow::Submitted;
 use super::reply::Reply;
 use super::session::{BoxStream, QuickAck, Session, SessionError, Transcript};
@@ -304,7 +305,9 @@ impl Dialogue<'_> {
         };
         self.quick_ack
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let connecting = TlsConnector::from(config).connect(name, stream);
+        let connecting = TlsConnector::from(config)
+            .connect(name, FirstBytes::new(stream))
+            .into_fallible();
         let result = timeout_at(self.phase_deadline(), connecting).await;
         self.record(phase, started, None);
         let seen = recorder.seen();
@@ -335,7 +338,7 @@ impl Dialogue<'_> {
                     _ => Ok(()),
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Err((e, tapped))) => {
                 // The verifier only records: a failure here is the server's or the protocol's.
                 self.tls = tls::facts(seen, None, None, SystemTime::now());
                 self.refused = tls::Refusal::of(&e);
@@ -348,6 +351,10 @@ impl Dialogue<'_> {
                 } else {
                     ""
                 };
+                // What it sent instead of a ServerHello, as the transcript's server lines.
+                for line in tapped.text_lines() {
+                    self.session.transcript.push("S", &line);
+                }
                 let message = format!("{e}{hint}{plaintext}");
                 Err(fail(phase, FailureReason::TlsHandshake, None, message))
             }

@@ -18,6 +18,7 @@ pub mod session;
 pub mod tls;
 
 mod dialogue;
+mod first_bytes;
 mod settings;
 
 pub use self::dialogue::probe;

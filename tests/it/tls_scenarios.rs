@@ -281,11 +281,41 @@ async fn implicit_tls_handshakes_before_the_banner() {
 #[tokio::test]
 async fn plaintext_banner_on_implicit_tls_is_a_handshake_failure() {
     let steps = vec![
-        Step::Line("220 fake.test ESMTP plaintext here"),
+        Step::Line("220 fake.test ESMTP plaintext \x1b[2J here"),
         Step::Silent,
     ];
     let (report, _) = run(steps, TlsMode::Implicit, |_| {}).await;
     assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
+    let failure = report.failure.as_ref().expect("a failure");
+    assert!(
+        failure.message.contains("answered in plaintext"),
+        "{failure:?}"
+    );
+    // The transcript shows what came instead of a ServerHello, escaped.
+    let server: Vec<&str> = report
+        .transcript
+        .iter()
+        .filter(|l| l.dir == "S")
+        .map(|l| l.line.as_str())
+        .collect();
+    assert_eq!(server.len(), 1, "{server:?}");
+    assert!(
+        server[0].starts_with("220 fake.test ESMTP plaintext ") && !server[0].contains('\x1b'),
+        "{server:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_alert_on_implicit_tls_leaves_no_made_up_server_line() {
+    // A handshake_failure alert instead of a ServerHello: binary, so no transcript line.
+    let steps = vec![Step::Raw(vec![0x15, 3, 3, 0, 2, 2, 40]), Step::Silent];
+    let (report, _) = run(steps, TlsMode::Implicit, |_| {}).await;
+    assert_outcome(&report, Some(("tls_handshake", "tls_handshake")));
+    assert!(
+        report.transcript.iter().all(|l| l.dir != "S"),
+        "{:?}",
+        report.transcript
+    );
 }
 
 #[tokio::test]
