@@ -126,41 +126,34 @@ mod tests {
         assert_eq!(&echoed, b"hello");
     }
 
-    #[tokio::test]
-    async fn text_becomes_escaped_lines_and_binary_becomes_nothing() {
+    /// A tap that has read all of `sent` from a server.
+    async fn tap_after(sent: &[u8]) -> FirstBytes<tokio::io::DuplexStream> {
         let (mut server, client) = tokio::io::duplex(1024);
         let mut tap = FirstBytes::new(client);
-        server
-            .write_all(b"220 mx.test ESMTP \x1b[31m\r\n")
-            .await
-            .expect("write");
-        let mut got = [0; 23];
+        server.write_all(sent).await.expect("write");
+        let mut got = vec![0; sent.len()];
         tap.read_exact(&mut got).await.expect("read");
-        let lines = tap.text_lines();
+        tap
+    }
+
+    #[tokio::test]
+    async fn text_becomes_escaped_lines_and_binary_becomes_nothing() {
+        let lines = tap_after(b"220 mx.test ESMTP \x1b[31m\r\n")
+            .await
+            .text_lines();
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
             lines[0].starts_with("220 mx.test ESMTP ") && !lines[0].contains('\x1b'),
             "control bytes are escaped: {lines:?}"
         );
-
-        let (mut server, client) = tokio::io::duplex(1024);
-        let mut tap = FirstBytes::new(client);
-        server
-            .write_all(b"220 mx.test ESMTP\r\n")
+        let lines = tap_after(b"220 mx.test ESMTP\r\n250 two\n")
             .await
-            .expect("write");
-        let mut got = [0; 19];
-        tap.read_exact(&mut got).await.expect("read");
-        assert_eq!(tap.text_lines(), vec!["220 mx.test ESMTP".to_string()]);
-
-        let (mut server, client) = tokio::io::duplex(1024);
-        let mut tap = FirstBytes::new(client);
-        server
-            .write_all(&[0x15, 3, 3, 0, 2, 2, 40])
-            .await
-            .expect("alert");
-        let mut got = [0; 7];
-        tap.read_exact(&mut got).await.expect("read");
-        assert!(tap.text_lines().is_empty(), "a TLS alert is binary");
+            .text_lines();
+        assert_eq!(
+            lines,
+            vec!["220 mx.test ESMTP".to_string(), "250 two".to_string()]
+        );
+        let alert = tap_after(&[0x15, 3, 3, 0, 2, 2, 40]).await;
+        assert!(alert.text_lines().is_empty(), "a TLS alert is binary");
     }
 }
