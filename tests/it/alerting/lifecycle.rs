@@ -127,10 +127,7 @@ async fn a_probe_removed_while_the_agent_was_down_is_resolved_at_start() {
     let (down, _) = reports().await;
     let mut hook = Receiver::start(Answer::new(200, "")).await;
     let state = temp_path("removed.json");
-    let alerting = format!(
-        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
-        hook.url("/h")
-    );
+    let alerting = one_webhook(&hook);
     let agent = format!("state_file = \"{}\"", state.display());
     let cfg = config(&alerting, &agent);
     let first = Alerting::start(&cfg, delivery_metrics()).expect("a");
@@ -163,10 +160,7 @@ async fn an_unreadable_state_file_is_set_aside_and_never_overwritten() {
     {
         std::fs::write(&state, &broken).expect("write a broken state file");
         let cfg = config(
-            &format!(
-                "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
-                hook.url("/h")
-            ),
+            &one_webhook(&hook),
             &format!("state_file = \"{}\"", state.display()),
         );
         let metrics = delivery_metrics();
@@ -203,10 +197,7 @@ async fn a_probe_handed_over_to_another_shard_is_forgotten_without_a_resolved() 
     let (down, _) = reports().await;
     let mut hook = Receiver::start(Answer::new(200, "")).await;
     let state = temp_path("handed.json");
-    let alerting = format!(
-        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
-        hook.url("/h")
-    );
+    let alerting = one_webhook(&hook);
     let cfg = config(&alerting, &format!("state_file = \"{}\"", state.display()));
     let running = Alerting::start(&cfg, delivery_metrics()).expect("a");
     running.observe(&cfg.probes[0], &[down], SystemTime::now());
@@ -247,10 +238,7 @@ async fn a_probe_handed_over_to_another_shard_is_forgotten_without_a_resolved() 
 async fn notifications_carry_the_agents_vantage_point() {
     let (down, _) = reports().await;
     let mut hook = Receiver::start(Answer::new(200, "")).await;
-    let alerting = format!(
-        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
-        hook.url("/h")
-    );
+    let alerting = one_webhook(&hook);
     let cfg = config(&alerting, "vantage = \"eu-1\"");
     let running = Alerting::start(&cfg, delivery_metrics()).expect("a");
     running.observe(&cfg.probes[0], &[down], SystemTime::now());
@@ -258,4 +246,12 @@ async fn notifications_carry_the_agents_vantage_point() {
     assert_eq!(sent["vantage"], "eu-1");
     assert_eq!(sent["labels"]["vantage"], "eu-1");
     assert!(running.close(Duration::from_secs(5)).await);
+}
+
+/// `[alerting]` alerting on the first failure into one webhook, `hook`'s `/h`.
+fn one_webhook(hook: &Receiver) -> String {
+    format!(
+        "failure_threshold = 1\n[[alerting.webhook]]\nname = \"hook\"\nurl = \"{}\"\n",
+        hook.url("/h")
+    )
 }
