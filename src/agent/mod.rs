@@ -65,15 +65,35 @@ pub struct Agent {
     history: History,
     /// The last reload that failed, and why, until one succeeds: the status page shows it.
     reload_problem: RwLock<Option<(std::time::SystemTime, String)>>,
-    /// `run --shard` or `SMTPWATCH_SHARD`, over the file's `[agent] shard`.
-    shard_override: Option<Shard>,
+    /// `run --shard`/`--vantage` or their environment variables, over the file's.
+    placement: Placement,
 }
 
-/// Keeps only the probes this agent's shard owns (the override, else the file's `shard`);
+/// Where in a fleet this agent stands when the command line or the environment says so
+/// (`run --shard`, `SMTPWATCH_SHARD`, `run --vantage`, `SMTPWATCH_VANTAGE`): one shared
+/// configuration file can then serve every agent. Each part set overrides the file's
+/// `[agent] shard` or `vantage`, at start and on every reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// This agent's shard.
+    pub shard: Option<Shard>,
+    /// Where this agent probes from (checked like `[agent] vantage`).
+    pub vantage: Option<String>,
+}
+
+/// Applies `placement` over the file's, then keeps only the probes this agent's shard owns;
 /// the others are listed in `handed_over`. The configuration in force then holds this
 /// shard's probes only, so the schedule, metrics, alerts, history and pages all follow it.
-fn own_probes(config: &mut Config, shard_override: Option<Shard>) {
-    let shard = shard_override.or(config.shard);
+fn own_probes(config: &mut Config, placement: &Placement) {
+    if let Some(vantage) = &placement.vantage {
+        config.vantage = Some(vantage.clone());
+        for probe in &mut config.probes {
+            Arc::make_mut(probe)
+                .labels
+                .insert("vantage".to_string(), vantage.clone());
+        }
+    }
+    let shard = placement.shard.or(config.shard);
     config.shard = shard;
     if let Some(shard) = shard {
         let (mine, theirs): (Vec<_>, Vec<_>) = std::mem::take(&mut config.probes)
@@ -123,18 +143,18 @@ impl Agent {
     /// Loads `path`, builds the probes, metrics and alerting, and starts probing. Needs a tokio
     /// runtime (the scheduler and the notifiers' workers run on it).
     pub fn start(path: &Path) -> Result<Arc<Agent>, AgentError> {
-        Agent::start_with(path, None)
+        Agent::start_with(path, Placement::default())
     }
 
-    /// [`Agent::start`], with a shard that overrides the file's `[agent] shard` (`run
-    /// --shard`, `SMTPWATCH_SHARD`), reloads included.
-    pub fn start_with(path: &Path, shard: Option<Shard>) -> Result<Arc<Agent>, AgentError> {
+    /// [`Agent::start`], with a placement that overrides the file's `[agent] shard` and
+    /// `vantage`, reloads included.
+    pub fn start_with(path: &Path, placement: Placement) -> Result<Arc<Agent>, AgentError> {
         let setup = |e: &dyn std::fmt::Display| AgentError::Setup(e.to_string());
         let metrics = Metrics::new().map_err(|e| setup(&e))?;
         let config = config::load(path);
         metrics.config_loaded(config.is_ok());
         let mut config = config?;
-        own_probes(&mut config, shard);
+        own_probes(&mut config, &placement);
         record_fleet(&metrics, &config);
         metrics.set_histograms(config.histograms);
         let system_trust = Arc::new(LazyTrust::new(Vec::new()));
@@ -184,7 +204,7 @@ impl Agent {
                 reloading: tokio::sync::Mutex::new(()),
                 history,
                 reload_problem: RwLock::new(None),
-                shard_override: shard,
+                placement,
             }
         });
         tokio::spawn(

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{serve, Agent, AgentError};
-use crate::shard::Shard;
+use super::{serve, Agent, AgentError, Placement};
 
 /// Runs the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
-pub fn run_agent(config: &Path, shard: Option<Shard>) -> Result<(), AgentError> {
+pub fn run_agent(config: &Path, placement: Placement) -> Result<(), AgentError> {
     match crate::runtime::raise_descriptor_limit() {
         Some((before, after)) if after > before => {
             tracing::info!(
@@ -24,13 +23,13 @@ pub fn run_agent(config: &Path, shard: Option<Shard>) -> Result<(), AgentError> 
         None => tracing::warn!("cannot read or raise the file descriptor limit"),
     }
     let runtime = crate::runtime::single_threaded()?;
-    runtime.block_on(serve_until_signal(config, shard))
+    runtime.block_on(serve_until_signal(config, placement))
 }
 
 /// The agent of `config` on its listen address until SIGTERM/SIGINT (SIGHUP reloads), inside
 /// a runtime the caller runs (`smtpwatch run`, `smtpwatch demo`).
-pub async fn serve_until_signal(config: &Path, shard: Option<Shard>) -> Result<(), AgentError> {
-    let agent = Agent::start_with(config, shard)?;
+pub async fn serve_until_signal(config: &Path, placement: Placement) -> Result<(), AgentError> {
+    let agent = Agent::start_with(config, placement)?;
     let listen = agent.config().listen;
     let grace = Duration::from_secs(10);
     let listener = match tokio::net::TcpListener::bind(listen).await {

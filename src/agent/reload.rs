@@ -93,7 +93,7 @@ impl Agent {
     /// Reads and builds the new configuration, sharing what is unchanged with the old one.
     fn prepare(&self) -> Result<Prepared, AgentError> {
         let mut new = config::load(&self.path)?;
-        super::own_probes(&mut new, self.shard_override);
+        super::own_probes(&mut new, &self.placement);
         share_unchanged(&mut new, &self.config());
         let shared = Shared {
             system_trust: &self.system_trust,

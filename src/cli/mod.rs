@@ -124,6 +124,10 @@ pub struct RunArgs {
     /// and the file's [agent] shard.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::shard::Shard>,
+    /// Where this agent probes from (a `vantage` label on its series and alerts); over
+    /// SMTPWATCH_VANTAGE and the file's [agent] vantage.
+    #[arg(long, value_name = "NAME")]
+    pub vantage: Option<String>,
 }
 
 /// Parses `args`, runs the command, returns the process exit code.
@@ -220,8 +224,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
             }
         },
         Command::Config(ConfigCommand::Shards { path, count }) => shards(&path, count),
-        Command::Run(args) => match run_shard(args.shard)
-            .and_then(|shard| Ok(crate::agent::process::run_agent(&args.config, shard)?))
+        Command::Run(args) => match run_placement(args.shard, args.vantage)
+            .and_then(|placement| Ok(crate::agent::process::run_agent(&args.config, placement)?))
         {
             Ok(()) => 0,
             Err(e) => {
@@ -249,18 +253,37 @@ enum RunError {
     Agent(#[from] crate::agent::AgentError),
 }
 
-/// The shard `run` runs: `--shard`, else `SMTPWATCH_SHARD`, else (None) the file's.
-fn run_shard(flag: Option<crate::shard::Shard>) -> Result<Option<crate::shard::Shard>, RunError> {
-    if flag.is_some() {
-        return Ok(flag);
+/// Where `run` places the agent: `--shard`, else `SMTPWATCH_SHARD`, else (None) the file's;
+/// the same for `--vantage` and `SMTPWATCH_VANTAGE`.
+fn run_placement(
+    shard: Option<crate::shard::Shard>,
+    vantage: Option<String>,
+) -> Result<crate::agent::Placement, RunError> {
+    let from_env = |name: &str| std::env::var(name).ok().filter(|t| !t.trim().is_empty());
+    let shard = match shard {
+        Some(shard) => Some(shard),
+        None => match from_env("SMTPWATCH_SHARD") {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|e| RunError::Usage(format!("SMTPWATCH_SHARD: {e}")))?,
+            ),
+            None => None,
+        },
+    };
+    let (vantage, source) = match vantage {
+        Some(name) => (Some(name), "--vantage"),
+        None => (from_env("SMTPWATCH_VANTAGE"), "SMTPWATCH_VANTAGE"),
+    };
+    if let Some(name) = &vantage {
+        if !crate::config::is_vantage_name(name) {
+            let shown = crate::escape::escape_str(name);
+            return Err(RunError::Usage(format!(
+                "{source} \"{shown}\": {}",
+                crate::config::VANTAGE_RULE
+            )));
+        }
     }
-    match std::env::var("SMTPWATCH_SHARD") {
-        Ok(text) if !text.trim().is_empty() => text
-            .parse()
-            .map(Some)
-            .map_err(|e| RunError::Usage(format!("SMTPWATCH_SHARD: {e}"))),
-        _ => Ok(None),
-    }
+    Ok(crate::agent::Placement { shard, vantage })
 }
 
 /// `config shards PATH --count N`: one line per probe, then the count per shard.

@@ -325,16 +325,8 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
         None => None,
         Some(v) => {
             let name = v.get_ref();
-            let ok = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-            if !ok {
-                return Err(at(
-                    v.span(),
-                    "agent.vantage must be 1 to 64 letters, digits, '_', '-' or '.'".into(),
-                ));
+            if !is_vantage_name(name) {
+                return Err(at(v.span(), format!("agent.{VANTAGE_RULE}")));
             }
             Some(name.clone())
         }
@@ -364,3 +356,15 @@ fn parse_agent(agent: &RawAgent, src: &Source<'_>) -> Result<AgentPart, ConfigEr
 
 #[cfg(test)]
 mod tests;
+
+/// What a vantage name may be, for error messages (`[agent] vantage`, `run --vantage`).
+pub const VANTAGE_RULE: &str = "vantage must be 1 to 64 letters, digits, '_', '-' or '.'";
+
+/// Whether `name` can be a vantage: a label value that needs no escaping anywhere.
+pub fn is_vantage_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}

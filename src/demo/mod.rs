@@ -120,7 +120,7 @@ pub fn run_demo(listen: SocketAddr) -> Result<(), DemoError> {
              its configuration: {}",
             config.display()
         );
-        let ran = crate::agent::process::serve_until_signal(&config, None).await;
+        let ran = crate::agent::process::serve_until_signal(&config, Default::default()).await;
         stop.cancel();
         ran.map_err(DemoError::from)
     });

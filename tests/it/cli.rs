@@ -279,5 +279,22 @@ async fn config_shards_partitions_the_probes_and_bad_shards_are_usage_errors() {
     );
     let out = smtpwatch(&["run", "--config", &path_text, "--shard", "0/0"]).await;
     assert_eq!(out.status.code(), Some(3));
+    // A vantage from the environment or the command line is checked like the file's, and
+    // what is wrong with it is shown escaped.
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpwatch"))
+        .args(["run", "--config", &path_text])
+        .env("SMTPWATCH_VANTAGE", "eu 1\x1b[2J")
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SMTPWATCH_VANTAGE \"eu 1\\x1b[2J\": vantage must be 1 to 64"),
+        "{stderr}"
+    );
+    let out = smtpwatch(&["run", "--config", &path_text, "--vantage", ""]).await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--vantage \"\": vantage must be"));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -86,3 +86,62 @@ async fn a_shard_runs_its_own_probes_and_says_which_shard_it_is() {
     );
     agent.stop().await;
 }
+
+/// One configuration file for a whole fleet: the command line's shard and vantage win over the
+/// file's, and keep winning after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_placement_overrides_the_files_shard_and_vantage_across_a_reload() {
+    let closed = closed_port();
+    let mut text = "[agent]\nehlo_name = \"probe.test\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n\
+                    enable_lifecycle = true\nshard = \"0/2\"\nvantage = \"from-file\"\n"
+        .to_string();
+    let names: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        text.push_str(&format!(
+            "[[probe]]\nname = \"{name}\"\ntarget = \"127.0.0.1:{closed}\"\n"
+        ));
+    }
+    let mine: Vec<&String> = names
+        .iter()
+        .filter(|n| smtpwatch::shard::owner(n, 3) == 2)
+        .collect();
+    assert!(!mine.is_empty());
+    let placement = smtpwatch::agent::Placement {
+        shard: Some("2/3".parse().expect("shard")),
+        vantage: Some("from-flag".to_string()),
+    };
+    let agent = launch_placed(&text, placement).await;
+    agent.wait_for("/-/ready", |status, _| status == 200).await;
+    for round in ["at start", "after a reload"] {
+        let m = agent
+            .metrics_when(|m| mine.iter().all(|n| m.contains(&format!("probe=\"{n}\""))))
+            .await;
+        assert_eq!(
+            sample(&m, "smtpwatch_shard_info", &["index=\"2\"", "count=\"3\""]),
+            Some(1.0),
+            "{round}"
+        );
+        assert_eq!(
+            sample(&m, "smtpwatch_probes_owned", &[]),
+            Some(mine.len() as f64),
+            "{round}"
+        );
+        let series: Vec<&str> = m
+            .lines()
+            .filter(|l| l.starts_with("smtpwatch_probe_success{"))
+            .collect();
+        assert_eq!(series.len(), mine.len(), "{round}: {series:?}");
+        assert!(
+            series.iter().all(|l| l.contains("vantage=\"from-flag\"")),
+            "{round}: {series:?}"
+        );
+        let (_, page) = get(agent.addr, "/").await;
+        assert!(
+            page.contains("from-flag") && !page.contains("from-file"),
+            "{round}"
+        );
+        let (status, _) = request(agent.addr, "POST", "/-/reload").await;
+        assert_eq!(status, 200);
+    }
+    agent.stop().await;
+}

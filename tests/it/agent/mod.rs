@@ -44,8 +44,14 @@ async fn start(config_text: &str) -> TestAgent {
 
 /// The agent on 127.0.0.1:0, not yet known to be ready.
 async fn launch(config_text: &str) -> TestAgent {
+    launch_placed(config_text, smtpwatch::agent::Placement::default()).await
+}
+
+/// [`launch`], placed in a fleet over the file's shard and vantage (as `run --shard
+/// --vantage` does).
+async fn launch_placed(config_text: &str, placement: smtpwatch::agent::Placement) -> TestAgent {
     let config = temp_config(config_text);
-    let agent = Agent::start(&config).expect("valid config");
+    let agent = Agent::start_with(&config, placement).expect("valid config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
