@@ -36,7 +36,7 @@ state=$(mktemp -d /tmp/smtpwatch-e2e.XXXXXX)
 started_postfix=no
 pids=()
 cleanup() {
-    for file in "$state"/dnslab/*.pid; do
+    for file in "$state"/dnslab/*.pid "$state"/fleet/*.pid; do
         [ -f "$file" ] && pids+=("$(cat "$file")")
     done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -45,6 +45,7 @@ cleanup() {
         kill "$(cat "$state/dovecot/run/master.pid")" 2>/dev/null || true
     fi
     if [ "$started_postfix" = yes ]; then postfix stop >/dev/null 2>&1 || true; fi
+    "$root/tests/e2e/fleet-up.sh" --down
     rm -rf "$state"
 }
 trap cleanup EXIT
@@ -79,6 +80,9 @@ alertmanager=127.0.0.1:19093
 
 echo "== end-to-end: DNSSEC/DANE/MTA-STS lab (nsd :5353, unbound :5354, HTTPS :443, SMTP 127.0.0.2-3:25)"
 "$root/tests/e2e/dnslab-up.sh" "$state/dnslab"
+
+echo "== end-to-end: fleet lab (namespaces smtpwatch-fleet-*: Prometheus, two-peer Alertmanager cluster)"
+"$root/tests/e2e/fleet-up.sh" "$state/fleet"
 
 echo "== end-to-end: smtpwatch agent on $agent"
 cat > "$state/agent.toml" <<TOML
@@ -194,5 +198,5 @@ mkdir -p "$root/target/e2e"
 SMTPWATCH_E2E_STATE="$state/postfix" SMTPWATCH_E2E_AGENT="$agent" SMTPWATCH_E2E_PROMETHEUS="$prom" \
 SMTPWATCH_E2E_SCREENSHOTS="$root/target/e2e" \
 SMTPWATCH_E2E_ALERTMANAGER="$alertmanager" SMTPWATCH_E2E_FLAPPY_PORT="$flappy_port" \
-SMTPWATCH_E2E_DNSLAB="$state/dnslab" SMTPWATCH_E2E_MAILFLOW="$state" \
+SMTPWATCH_E2E_DNSLAB="$state/dnslab" SMTPWATCH_E2E_MAILFLOW="$state" SMTPWATCH_E2E_FLEET="$state/fleet" \
     cargo test --locked --release --test e2e -- --ignored --test-threads=1

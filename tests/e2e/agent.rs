@@ -31,7 +31,7 @@ pub(crate) fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-fn url_encode(text: &str) -> String {
+pub(crate) fn url_encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -153,9 +153,9 @@ printf 'version: STSv1\r\nmode: enforce\r\nmx: mx1.mail.test\r\nmx: *.mail.test\
 cd "$lab"
 nohup python3 "$here/dnslab-https.py" 127.0.0.1 443 "$lab/www" pki/mta-sts.chain.pem pki/mta-sts.key \
     > https.log 2>&1 & echo $! > https.pid
-nohup python3 "$here/dnslab-smtp.py" 127.0.0.2 25 pki/mx1.chain.pem pki/mx1.key mx1.mail.test \
+nohup python3 "$here/dnslab-smtp.py" 127.0.0.2 25 mx1.mail.test pki/mx1.chain.pem pki/mx1.key \
     > smtp-mx1.log 2>&1 & echo $! > smtp-mx1.pid
-nohup python3 "$here/dnslab-smtp.py" 127.0.0.3 25 pki/mx2.chain.pem pki/mx2.key mx2.mail.test \
+nohup python3 "$here/dnslab-smtp.py" 127.0.0.3 25 mx2.mail.test pki/mx2.chain.pem pki/mx2.key \
     > smtp-mx2.log 2>&1 & echo $! > smtp-mx2.pid
 
 for _ in $(seq 100); do

@@ -8,6 +8,7 @@ mod alerting;
 mod chaos;
 mod dashboards;
 mod deploy;
+mod fleet;
 mod mail_flow;
 mod manners;
 mod posture;
