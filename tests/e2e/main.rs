@@ -7,6 +7,7 @@ mod agent;
 mod alerting;
 mod chaos;
 mod dashboards;
+mod demo;
 mod deploy;
 mod fleet;
 mod mail_flow;
