@@ -67,6 +67,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod secret;
 pub mod shard;
+pub mod stable_hash;
 pub mod systemd;
 pub mod target;
 pub mod trust;

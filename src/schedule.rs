@@ -61,14 +61,9 @@ pub type RunFn<J> = Arc<dyn Fn(Arc<J>) -> BoxFuture + Send + Sync>;
 /// Receives each round's schedule lag.
 pub type LagFn = Arc<dyn Fn(Duration) + Send + Sync>;
 
-/// FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
+/// A stable hash of `name` under `seed` (the same on every build and machine).
 fn fnv1a(bytes: &[u8], seed: u64) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in bytes {
-        hash ^= u64::from(*b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
+    crate::stable_hash::fnv1a(crate::stable_hash::FNV_OFFSET ^ seed, bytes)
 }
 
 /// Start times fall on a grid of this step, so probes due within the same 10 ms start together

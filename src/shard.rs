@@ -49,11 +49,8 @@ impl fmt::Display for Shard {
 /// A stable 64-bit score of (name, shard): FNV-1a, then a splitmix64 finaliser so that
 /// neighbouring shard numbers get unrelated scores. Stable across builds and machines.
 fn score(name: &str, shard: u32) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for b in name.as_bytes().iter().chain(&shard.to_le_bytes()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    use crate::stable_hash::{fnv1a, FNV_OFFSET};
+    let mut h = fnv1a(fnv1a(FNV_OFFSET, name.as_bytes()), &shard.to_le_bytes());
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;

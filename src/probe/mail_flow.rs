@@ -214,13 +214,10 @@ pub fn check_address(address: &str) -> Result<(), String> {
 
 /// A short stable identity for a probe's test messages (hex of a 64-bit FNV-1a hash).
 pub fn identity_of(parts: &[&str]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for byte in part.bytes().chain([0]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    use crate::stable_hash::{fnv1a, FNV_OFFSET};
+    let hash = parts
+        .iter()
+        .fold(FNV_OFFSET, |h, part| fnv1a(fnv1a(h, part.as_bytes()), &[0]));
     format!("{hash:016x}")
 }
 
