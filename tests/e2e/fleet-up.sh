@@ -2,15 +2,21 @@
 # The fleet lab: network namespaces this script creates, joined by a bridge, and the real
 # software that joins a fleet of agents. Nothing in it is reachable from outside the machine.
 #
-#   smtpwatch-fleet-hub   bridge 10.213.0.1/24; the target 10.214.0.1:2525 (a plaintext SMTP
-#                         server); Prometheus on 10.213.0.1:19090 with the shipped rules; a
+#   smtpwatch-fleet-hub   bridge 10.213.0.1/24; two plaintext SMTP servers: 10.214.0.1:2525
+#                         for 299 probes, 10.214.0.2:2525 for probe mx-299, the one the test
+#                         cuts vantages off from; Prometheus on 10.213.0.1:19090 with the shipped rules; a
 #                         two-peer Alertmanager cluster on 10.213.0.1:19301 and :19302 (gossip
-#                         on the hub's loopback, 127.0.0.1:19401 and :19402); a webhook receiver
+#                         on the hub's loopback, 127.0.0.1:19401 and :19402; the default 15 s
+#                         peer timeout: the second peer sends only if the first has not logged
+#                         a notification by then; 300 groups notify at once, more notification
+#                         log entries than the default gossip carries in 15 s, so gossip runs
+#                         every 50 ms and the peers exchange their whole state every 2 s); a
+#                         webhook receiver
 #                         behind it on the hub's 127.0.0.1:19500 writing notifications.jsonl
 #   smtpwatch-fleet-a0..2 one agent each (started by the test: tests/e2e/fleet.rs), addresses
 #                         10.213.0.10-12, default route through the hub. Cutting one off from
-#                         the target is a route: `ip -n smtpwatch-fleet-a0 route add unreachable
-#                         10.214.0.1/32` (Prometheus still scrapes it; only the target is gone)
+#                         mx-299's server is a route: `ip -n smtpwatch-fleet-a0 route add
+#                         unreachable 10.214.0.2/32` (Prometheus still scrapes it)
 #   the root namespace    10.213.0.2/24 on a veth into the bridge, so the test reaches
 #                         Prometheus, Alertmanager and the agents
 #
@@ -41,6 +47,7 @@ ip -n "$hub" link add br0 type bridge
 ip -n "$hub" addr add 10.213.0.1/24 dev br0
 ip -n "$hub" link set br0 up
 ip -n "$hub" addr add 10.214.0.1/32 dev lo
+ip -n "$hub" addr add 10.214.0.2/32 dev lo
 for i in 0 1 2; do
     ns=${agents[$i]}
     ip netns add "$ns"
@@ -60,6 +67,8 @@ in_hub() { ip netns exec "$hub" "$@"; }
 cd "$lab"
 nohup ip netns exec "$hub" python3 "$here/dnslab-smtp.py" 10.214.0.1 2525 target.fleet.test \
     > smtp.log 2>&1 & echo $! > smtp.pid
+nohup ip netns exec "$hub" python3 "$here/dnslab-smtp.py" 10.214.0.2 2525 mx.fleet.test \
+    > smtp-mx.log 2>&1 & echo $! > smtp-mx.pid
 : > notifications.jsonl
 nohup ip netns exec "$hub" python3 "$here/fleet-receiver.py" 127.0.0.1 19500 "$lab/notifications.jsonl" \
     > receiver.log 2>&1 & echo $! > receiver.pid
@@ -93,7 +102,8 @@ for peer in 1 2; do
     nohup ip netns exec "$hub" prometheus-alertmanager --config.file="$lab/alertmanager.yml" \
         --storage.path="$lab/am$peer" --web.listen-address="10.213.0.1:1930$peer" \
         --cluster.listen-address="127.0.0.1:1940$peer" --cluster.peer="127.0.0.1:1940$other" \
-        --cluster.peer-timeout=5s > "am$peer.log" 2>&1 & echo $! > "am$peer.pid"
+        --cluster.gossip-interval=50ms --cluster.pushpull-interval=2s \
+        > "am$peer.log" 2>&1 & echo $! > "am$peer.pid"
 done
 
 cat > prometheus.yml <<YAML
@@ -134,9 +144,10 @@ name = "cluster"
 urls = ["http://10.213.0.1:19301", "http://10.213.0.1:19302"]
 
 TOML
-    for n in $(seq -w 0 299); do
+    for n in $(seq -w 0 298); do
         printf '[[probe]]\nname = "mx-%s"\ntarget = "10.214.0.1:2525"\ntls = "none"\n\n' "$n"
     done
+    printf '[[probe]]\nname = "mx-299"\ntarget = "10.214.0.2:2525"\ntls = "none"\n'
 } > probes.toml
 
 ready() {
@@ -152,7 +163,7 @@ ready curl -fsS -o /dev/null http://10.213.0.1:19090/-/ready
 ready curl -fsS -o /dev/null http://10.213.0.1:19301/-/ready
 ready curl -fsS -o /dev/null http://10.213.0.1:19302/-/ready
 ready in_hub curl -fsS -o /dev/null http://127.0.0.1:19500/
-ready in_hub python3 -c 'import socket; socket.create_connection(("10.214.0.1", 2525), 1).close()'
+ready in_hub python3 -c 'import socket; [socket.create_connection((a, 2525), 1).close() for a in ("10.214.0.1", "10.214.0.2")]'
 # The two peers see each other before any alert arrives, so they deduplicate from the start.
 ready python3 -c 'import json, sys, urllib.request as u; c = json.load(u.urlopen("http://10.213.0.1:19301/api/v2/status", timeout=2))["cluster"]; sys.exit(0 if c["status"] == "ready" and len(c["peers"]) == 2 else 1)'
 echo "fleet lab up in $lab"
