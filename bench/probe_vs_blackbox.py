@@ -36,7 +36,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     sides = {
-        "smtpwatch": (args.smtpwatch, f"/probe?target={args.target}&tls=starttls"),
+        "smtpwatch": (args.smtpwatch, f"/probe?module=smtp_starttls&target={args.target}"),
         "blackbox_exporter": (args.blackbox, f"/probe?module=smtp_starttls&target={args.target}"),
     }
     results = {name: [] for name in sides}

@@ -52,6 +52,12 @@ cat > "$state/probes.toml" <<TOML
 [agent]
 listen = "$ours"
 ehlo_name = "bench.smtpwatch.test"
+
+# The same dialogue as blackbox_exporter's module above: EHLO, STARTTLS, EHLO, QUIT.
+[[module]]
+name = "smtp_starttls"
+tls = "starttls"
+noop = false
 TOML
 prometheus-blackbox-exporter --config.file="$state/blackbox.yml" --web.listen-address="$theirs" \
     > "$state/blackbox.log" 2>&1 &

@@ -1,6 +1,6 @@
 //! `[[module]]`: named probe settings for `/probe?module=NAME&target=…`, as blackbox_exporter's
-//! modules are: `name`, `tls`, `ca_file`, `server_name`, `insecure`, `timeout`. A query's own
-//! parameters override its module's.
+//! modules are: `name`, `tls`, `ca_file`, `server_name`, `insecure`, `timeout`, `noop`. A
+//! query's own parameters override its module's.
 
 use std::ops::Range;
 use std::path::PathBuf;
@@ -31,6 +31,8 @@ pub struct ProbeModule {
     pub insecure: bool,
     /// The probe's deadline (None: the agent's `timeout`; a scrape's timeout still bounds it).
     pub timeout: Option<Duration>,
+    /// Send NOOP before QUIT (`false`: the dialogue of a blackbox_exporter SMTP module).
+    pub noop: bool,
 }
 
 impl ProbeModule {
@@ -45,6 +47,7 @@ impl ProbeModule {
         if let Some(t) = self.timeout {
             settings.set_timeout(t);
         }
+        settings.noop = self.noop;
     }
 }
 
@@ -57,6 +60,7 @@ pub(super) struct RawModule {
     server_name: Option<Spanned<String>>,
     insecure: Option<bool>,
     timeout: Option<Spanned<String>>,
+    noop: Option<bool>,
 }
 
 /// Validates every `[[module]]` (names unique, each value as a `[[probe]]`'s).
@@ -118,6 +122,7 @@ pub(super) fn parse(
             server_name: keys.server_name,
             insecure: m.insecure.unwrap_or(false),
             timeout,
+            noop: m.noop.unwrap_or(true),
         });
     }
     Ok(modules)
@@ -130,11 +135,21 @@ mod tests {
 
     #[test]
     fn modules_load_and_bad_ones_are_located() {
-        let good = "[[module]]\nname = \"tls\"\ntls = \"starttls\"\nserver_name = \"mx.example.com\"\ninsecure = true\ntimeout = \"3s\"\n";
+        let good = "[[module]]\nname = \"tls\"\ntls = \"starttls\"\nserver_name = \"mx.example.com\"\ninsecure = true\ntimeout = \"3s\"\nnoop = false\n";
         let config = parse(good, Path::new("m.toml")).expect("valid");
         let m = &config.web.modules[0];
         assert_eq!((m.name.as_str(), m.insecure), ("tls", true));
         assert_eq!(m.timeout, Some(std::time::Duration::from_secs(3)));
+        assert!(!m.noop, "noop = false is kept");
+        let trust = std::sync::Arc::new(crate::trust::LazyTrust::new(Vec::new()));
+        let mut settings = crate::probe::ProbeSettings::new(trust, "probe.test".into());
+        m.apply(&mut settings);
+        assert!(!settings.noop, "the module's noop reaches the probe");
+        let plain = parse("[[module]]\nname = \"p\"\n", Path::new("m.toml")).expect("valid");
+        assert!(
+            plain.web.modules[0].noop,
+            "NOOP is sent unless a module says otherwise"
+        );
         for (text, wanted) in [
             (
                 "[[module]]\nname = \"a\"\n[[module]]\nname = \"a\"\n",

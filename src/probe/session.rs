@@ -27,7 +27,7 @@ pub type BoxStream = Box<dyn Stream>;
 /// writes; with Nagle on the server, the second (and the EHLO reply behind it) waits for our
 /// ACK of the first, which Linux delays by ~40 ms. That stall would show up as phantom
 /// `ehlo_tls` latency in every probe, so once [`QuickAck::switch`] is on the probe turns
-/// delayed ACKs off before each read (`TCP_QUICKACK` is not sticky) and Nagle off for the
+/// delayed ACKs off whenever a read has to wait (`TCP_QUICKACK` is not sticky) and Nagle off for the
 /// client's Finished-then-EHLO writes. A plaintext session never pays for either system call,
 /// since it only ever writes one command and waits for its reply. Outside Linux quick ACK is a
 /// no-op.
@@ -55,6 +55,13 @@ impl QuickAck {
     fn armed(&self) -> bool {
         self.armed.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    fn nodelay_once_armed(&mut self) {
+        if !self.nodelay_set && self.armed() {
+            self.nodelay_set = true;
+            let _ = self.stream.set_nodelay(true);
+        }
+    }
 }
 
 impl AsyncRead for QuickAck {
@@ -63,11 +70,14 @@ impl AsyncRead for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<io::Result<()>> {
+        let polled = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        // Only a read that waits needs it: what arrives from now on is ACKed at once, and an
+        // ACK the kernel is still delaying for earlier data goes out with this call.
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if self.armed() {
+        if polled.is_pending() && self.armed() {
             let _ = socket2::SockRef::from(&self.stream).set_tcp_quickack(true);
         }
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+        polled
     }
 }
 
@@ -77,10 +87,7 @@ impl AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
-        if !self.nodelay_set && self.armed() {
-            self.nodelay_set = true;
-            let _ = self.stream.set_nodelay(true);
-        }
+        self.nodelay_once_armed();
         std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -89,6 +96,21 @@ impl AsyncWrite for QuickAck {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
         std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    // rustls hands over a flight of records (ChangeCipherSpec and Finished) as one vectored
+    // write: passed through, it is one system call and one segment instead of one per record.
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.nodelay_once_armed();
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 
     fn poll_shutdown(
