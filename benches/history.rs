@@ -5,8 +5,10 @@
 //! of raw rounds at a 60 s interval, with one failure in every 100 rounds, written through the
 //! agent's own path (`History::record`, the writer thread, one transaction a second). Prints the
 //! file's size per probe, rounds written per second, and the status page's history query per
-//! probe. SMTPWATCH_BENCH_PROBES sets the probe count (default 1,000; the size per probe does not
-//! depend on it).
+//! probe. SMTPWATCH_BENCH_PROBES sets the probe count (default 1,000). A run shorter than the
+//! writer's 10-minute prune interval overstates the size per probe: the raw rounds of all 30
+//! days are in the file before the first prune frees them (10,000 probes, about an hour, is
+//! what an agent's file looks like).
 
 use std::time::{Duration, Instant, SystemTime};
 
