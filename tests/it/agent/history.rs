@@ -59,6 +59,10 @@ async fn a_5_minute_probe_has_history_within_seconds_and_everything_shows_it() {
         "{history}"
     );
     assert!(history.contains("<b>7d</b>"), "{history}");
+    assert!(
+        history.contains("Connection refused") && !history.contains("\\x0a"),
+        "a failure's transcript keeps its line breaks: {history}"
+    );
     let (status, _) = get(agent.addr, "/probes/closed?range=1y").await;
     assert_eq!(status, 400, "an unknown range is refused, not defaulted");
     let (status, _) = get(agent.addr, "/probes/nope").await;
