@@ -78,6 +78,13 @@ pub fn html(text: &str) -> String {
     out
 }
 
+/// Multi-line text for a `<pre>` (a transcript, a posture report): each line through [`html`],
+/// joined by line breaks, so the breaks stay breaks instead of showing as `\x0a` while every
+/// other control character is still escaped.
+pub fn html_lines(text: &str) -> String {
+    text.lines().map(html).collect::<Vec<_>>().join("\n")
+}
+
 /// Text for Slack's mrkdwn, where `&`, `<` and `>` are markup: `<!channel>` mentions,
 /// `<url|text>` links.
 pub fn slack(text: &str) -> String {
@@ -159,6 +166,12 @@ mod tests {
             "{out}"
         );
         assert_eq!(html("a\"b'c&"), "a&quot;b&#39;c&amp;");
+    }
+
+    #[test]
+    fn html_lines_keeps_line_breaks_and_escapes_the_rest() {
+        let out = html_lines("220 <hi>\r\n250 a\x1b[31m\n");
+        assert_eq!(out, "220 &lt;hi&gt;\n250 a\\x1b[31m");
     }
 
     #[test]

@@ -130,17 +130,10 @@ pub async fn history_page(
             badge(Some(f.status)),
             esc(&f.reason),
             ago(f.at),
-            transcript_html(&f.detail)
+            crate::escape::html_lines(&f.detail)
         );
     }
     page(&format!("smtpwatch: {}", probe.name), None, &body).into_response()
-}
-
-/// A stored transcript for a `<pre>`: each line escaped on its own, so its line breaks stay
-/// line breaks (escaping the whole text would turn them into `\x0a`) while any other control
-/// byte from the server is still shown escaped.
-fn transcript_html(detail: &str) -> String {
-    detail.lines().map(esc).collect::<Vec<_>>().join("\n")
 }
 
 fn svg(body: String) -> Response {
@@ -274,13 +267,4 @@ pub async fn api_history(
         })
         .collect();
     json_response(json!({ "probe": name, "range": range.as_str(), "points": points }))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_transcript_keeps_its_lines_and_escapes_the_rest() {
-        let shown = super::transcript_html("220 <hi>\r\n250 a\u{1b}[31m\n");
-        assert_eq!(shown, "220 &lt;hi&gt;\n250 a\\x1b[31m");
-    }
 }

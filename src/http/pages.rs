@@ -290,7 +290,7 @@ pub async fn status_page(State(agent): State<View>) -> Response {
                 let _ = write!(
                     body,
                     "<pre class=\"posture\">{}</pre>",
-                    esc(&crate::posture::render::text(posture))
+                    crate::escape::html_lines(&crate::posture::render::text(posture))
                 );
             }
         }
