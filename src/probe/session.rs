@@ -27,10 +27,10 @@ pub type BoxStream = Box<dyn Stream>;
 /// writes; with Nagle on the server, the second (and the EHLO reply behind it) waits for our
 /// ACK of the first, which Linux delays by ~40 ms. That stall would show up as phantom
 /// `ehlo_tls` latency in every probe, so once [`QuickAck::switch`] is on the probe turns
-/// delayed ACKs off whenever a read has to wait (`TCP_QUICKACK` is not sticky) and Nagle off for the
-/// client's Finished-then-EHLO writes. A plaintext session never pays for either system call,
-/// since it only ever writes one command and waits for its reply. Outside Linux quick ACK is a
-/// no-op.
+/// delayed ACKs off whenever a read has to wait (`TCP_QUICKACK` is not sticky) and Nagle off
+/// for the client's Finished-then-EHLO writes. A plaintext session never pays for either system
+/// call, since it only ever writes one command and waits for its reply. Outside Linux quick ACK
+/// is a no-op.
 pub struct QuickAck {
     stream: tokio::net::TcpStream,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,

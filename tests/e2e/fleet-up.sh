@@ -4,15 +4,15 @@
 #
 #   smtpwatch-fleet-hub   bridge 10.213.0.1/24; two plaintext SMTP servers: 10.214.0.1:2525
 #                         for 299 probes, 10.214.0.2:2525 for probe mx-299, the one the test
-#                         cuts vantages off from; Prometheus on 10.213.0.1:19090 with the shipped rules; a
-#                         two-peer Alertmanager cluster on 10.213.0.1:19301 and :19302 (gossip
-#                         on the hub's loopback, 127.0.0.1:19401 and :19402; the default 15 s
-#                         peer timeout: the second peer sends only if the first has not logged
-#                         a notification by then; 300 groups notify at once, more notification
-#                         log entries than the default gossip carries in 15 s, so gossip runs
-#                         every 50 ms and the peers exchange their whole state every 2 s); a
-#                         webhook receiver
-#                         behind it on the hub's 127.0.0.1:19500 writing notifications.jsonl
+#                         cuts vantages off from; Prometheus on 10.213.0.1:19090 with the
+#                         shipped rules; a two-peer Alertmanager cluster on 10.213.0.1:19301
+#                         and :19302 (gossip on the hub's loopback, 127.0.0.1:19401 and :19402,
+#                         with the default 15 s peer timeout: the second peer sends only if the
+#                         first has not logged the notification by then; gossip every 50 ms and
+#                         a full state exchange every 2 s, so on a loaded machine the log still
+#                         reaches the second peer well inside that timeout);
+#                         a webhook receiver behind it on the hub's 127.0.0.1:19500 writing
+#                         notifications.jsonl
 #   smtpwatch-fleet-a0..2 one agent each (started by the test: tests/e2e/fleet.rs), addresses
 #                         10.213.0.10-12, default route through the hub. Cutting one off from
 #                         mx-299's server is a route: `ip -n smtpwatch-fleet-a0 route add
