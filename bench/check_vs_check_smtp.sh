@@ -12,8 +12,8 @@ if [ ! -x /usr/lib/nagios/plugins/check_smtp ] || ! command -v valgrind >/dev/nu
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends monitoring-plugins-standard valgrind >/dev/null
 fi
-cargo build --locked --release -q
+binary=$(packaging/release-build.sh -q)   # the binary as it ships
 state=/tmp/smtpwatch-bench
 tests/e2e/postfix-up.sh "$state" >/dev/null
 exec python3 bench/check_vs_check_smtp.py "$runs" \
-    --smtpwatch ./target/release/smtpwatch --ca-file "$state/ca.pem"
+    --smtpwatch "$binary" --ca-file "$state/ca.pem"

@@ -12,7 +12,7 @@ if ! command -v prometheus-blackbox-exporter >/dev/null; then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends prometheus-blackbox-exporter >/dev/null
 fi
-cargo build --locked --release -q
+binary=$(packaging/release-build.sh -q)   # the binary as it ships
 # Postfix's certificates stay where Postfix reads them (the check benchmark's directory).
 postfix_state=/tmp/smtpwatch-bench
 tests/e2e/postfix-up.sh "$postfix_state" >/dev/null
@@ -64,7 +64,7 @@ prometheus-blackbox-exporter --config.file="$state/blackbox.yml" --web.listen-ad
 pids+=($!)
 blackbox_pid=$!
 # The agent's /probe trusts the system store: here, the test CA alone.
-SSL_CERT_FILE="$postfix_state/ca.pem" ./target/release/smtpwatch run --config "$state/probes.toml" \
+SSL_CERT_FILE="$postfix_state/ca.pem" "$binary" run --config "$state/probes.toml" \
     > "$state/smtpwatch.log" 2>&1 &
 pids+=($!)
 smtpwatch_pid=$!

@@ -49,6 +49,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod allocator;
 pub mod check;
 pub mod cli;
 pub mod config;

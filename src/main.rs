@@ -2,12 +2,10 @@
 
 use std::process::ExitCode;
 
-/// jemalloc instead of glibc's malloc: a probe makes many small, short-lived allocations
-/// (reply lines, transcript entries, report fields), and glibc's free-list coalescing showed up
-/// as about a tenth of the agent's CPU (`cargo bench --bench agent`, README "Performance").
-/// mimalloc was as fast but held 30 MiB more at peak.
+/// jemalloc for the agent, the C library's malloc for one-off commands: see
+/// `smtpwatch::allocator`.
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: smtpwatch::allocator::ByCommand = smtpwatch::allocator::ByCommand;
 
 fn main() -> ExitCode {
     ExitCode::from(smtpwatch::cli::main(std::env::args_os()))

