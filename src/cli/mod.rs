@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::check::CheckArgs;
 
 mod manuals;
+mod parse;
 
 /// Exit code for bad usage and internal errors (Nagios UNKNOWN).
 pub const EXIT_UNKNOWN: u8 = 3;
@@ -133,7 +134,7 @@ pub struct RunArgs {
 /// Parses `args`, runs the command, returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     let args: Vec<OsString> = args.into_iter().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match parse::parse(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -17,6 +17,7 @@ pub mod reply;
 pub mod session;
 pub mod tls;
 
+mod cert_name;
 mod dialogue;
 mod first_bytes;
 mod settings;

@@ -282,8 +282,8 @@ fn cert_facts(der: &[u8], sha256: &[u8; 32]) -> Option<(CertFacts, i64)> {
     }
     let not_after = cert.validity().not_after.timestamp();
     let facts = CertFacts {
-        subject: escape_str(&cert.subject().to_string()),
-        issuer: escape_str(&cert.issuer().to_string()),
+        subject: escape_str(&super::cert_name::text(cert.subject())),
+        issuer: escape_str(&super::cert_name::text(cert.issuer())),
         not_after: system_time_from_unix(not_after),
         sans,
         sha256: sha256.iter().map(|b| format!("{b:02x}")).collect(),
