@@ -2,7 +2,8 @@
 # Benchmark: `smtpwatch check` (nagios output) against monitoring-plugins' `check_smtp`,
 # alternating, against the same local Postfix: verified STARTTLS against `check_smtp -S`, then
 # plaintext against `check_smtp`. Prints median wall and CPU time, callgrind instruction counts
-# and the ratios.
+# and the ratios, and two floors: /bin/true, and the plaintext dialogue in bare C
+# (bench/floor_client.c).
 # Usage: bench/check_vs_check_smtp.sh [RUNS]   (default 30 runs of each)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,8 @@ fi
 binary=$(packaging/release-build.sh -q)   # the binary as it ships
 state=/tmp/smtpwatch-bench
 tests/e2e/postfix-up.sh "$state" >/dev/null
+floor_client=target/bench/floor_client
+mkdir -p target/bench
+gcc -O2 -Wall -o "$floor_client" bench/floor_client.c
 exec python3 bench/check_vs_check_smtp.py "$runs" \
-    --smtpwatch "$binary" --ca-file "$state/ca.pem"
+    --smtpwatch "$binary" --ca-file "$state/ca.pem" --floor-client "$floor_client"
