@@ -306,9 +306,9 @@ pub(super) fn run(servers: &[SocketAddr]) {
         // Unpacking and counting 150 MB is the benchmark's work, not the agent's: on the event
         // loop it held the probes for a few hundred milliseconds, and their late starts were
         // counted in the reload's window below.
-        let counted = scrape_file.clone();
+        let scrape_path = scrape_file.clone();
         let scraped =
-            tokio::task::spawn_blocking(move || count_scrape(seconds, gzip_bytes, &counted))
+            tokio::task::spawn_blocking(move || count_scrape(seconds, gzip_bytes, &scrape_path))
                 .await
                 .expect("count the scrape");
         report("during the scrape", window(&b, &during));
@@ -330,8 +330,8 @@ pub(super) fn run(servers: &[SocketAddr]) {
         );
 
         // Rendering series is the scraper's work, off the event loop as the agent does it.
-        let counted = agent.clone();
-        let before = tokio::task::spawn_blocking(move || first_probe_count(&counted))
+        let probed = agent.clone();
+        let before = tokio::task::spawn_blocking(move || first_probe_count(&probed))
             .await
             .expect("count rounds");
         let r0 = snapshot(&agent);
