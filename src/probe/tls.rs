@@ -34,12 +34,16 @@ pub(crate) fn recording_setup(
         inner: trust.verifier(),
         seen: Mutex::new(None),
     });
-    let config = ClientConfig::builder_with_provider(trust.provider())
+    let mut config = ClientConfig::builder_with_provider(trust.provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(recorder.clone())
         .with_no_client_auth();
+    // Every probe does a full handshake and verifies the chain, so nothing is ever resumed: no
+    // session cache to allocate per probe, and the server's tickets are not kept (rustls
+    // stored each with a copy of the chain).
+    config.resumption = rustls::client::Resumption::disabled();
     let name = crate::trust::server_name(name).map_err(|e| e.to_string())?;
     Ok(((Arc::new(config), recorder), name))
 }
