@@ -38,8 +38,14 @@ extern "C" fn keep_arguments(argc: c_int, argv: *const *const c_char, _envp: *co
     ARGV.store(argv.cast_mut(), Ordering::Release);
 }
 
+// Only glibc passes the arguments to `.init_array` functions (as Rust's standard library
+// relies on, under the same condition); elsewhere the hook is not registered, ARGV stays null
+// and the agent's allocator is used.
 #[used]
-#[cfg_attr(target_os = "linux", link_section = ".init_array")]
+#[cfg_attr(
+    all(target_os = "linux", target_env = "gnu"),
+    link_section = ".init_array"
+)]
 static KEEP_ARGUMENTS: extern "C" fn(c_int, *const *const c_char, *const *const c_char) =
     keep_arguments;
 
