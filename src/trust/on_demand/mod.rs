@@ -121,6 +121,8 @@ pub(super) struct OnDemandVerifier {
     provider: Arc<CryptoProvider>,
     /// The operator's CA files' roots: always trusted.
     extra: Vec<TrustAnchor<'static>>,
+    /// A verifier over `extra` alone, tried first (None without CA files).
+    extra_only: Option<Arc<WebPkiServerVerifier>>,
     /// The bundle files to index, in order of preference.
     bundles: Vec<std::path::PathBuf>,
     /// Built at the first chain.
@@ -141,9 +143,18 @@ impl OnDemandVerifier {
         extra: Vec<TrustAnchor<'static>>,
         bundles: Vec<std::path::PathBuf>,
     ) -> Self {
+        let extra_only = match extra.is_empty() {
+            true => None,
+            false => {
+                let mut roots = RootCertStore::empty();
+                roots.extend(extra.iter().cloned());
+                verifier_over(roots, &provider).ok()
+            }
+        };
         OnDemandVerifier {
             provider,
             extra,
+            extra_only,
             bundles,
             index: OnceLock::new(),
         }
@@ -184,11 +195,17 @@ impl OnDemandVerifier {
         &self,
         chain: &[&CertificateDer<'_>],
     ) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
-        let roots = self.roots_for(chain);
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
-            .build()
-            .map_err(|e| rustls::Error::General(e.to_string()))
+        verifier_over(self.roots_for(chain), &self.provider)
     }
+}
+
+fn verifier_over(
+    roots: RootCertStore,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))
 }
 
 impl ServerCertVerifier for OnDemandVerifier {
@@ -200,24 +217,15 @@ impl ServerCertVerifier for OnDemandVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if !self.extra.is_empty() {
-            let mut own = RootCertStore::empty();
-            own.extend(self.extra.iter().cloned());
-            let verified =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(own), self.provider.clone())
-                    .build()
-                    .ok()
-                    .and_then(|own| {
-                        own.verify_server_cert(
-                            end_entity,
-                            intermediates,
-                            server_name,
-                            ocsp_response,
-                            now,
-                        )
-                        .ok()
-                    });
-            if let Some(verified) = verified {
+        if let Some(extra_only) = &self.extra_only {
+            let verified = extra_only.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            );
+            if let Ok(verified) = verified {
                 return Ok(verified);
             }
         }

@@ -190,6 +190,7 @@ fn no_system_roots_means_the_bundled_mozilla_roots() {
     let empty = OnDemandVerifier {
         provider,
         extra: Vec::new(),
+        extra_only: None,
         bundles: Vec::new(),
         index: OnceLock::from(SystemIndex {
             text: Vec::new(),
