@@ -9,9 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 export DEBIAN_FRONTEND=noninteractive
-if [ ! -x /usr/lib/nagios/plugins/check_smtp ] || ! command -v valgrind >/dev/null; then
+if [ ! -x /usr/lib/nagios/plugins/check_smtp ] || ! command -v valgrind >/dev/null || ! command -v musl-gcc >/dev/null; then
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends monitoring-plugins-standard valgrind >/dev/null
+    apt-get install -y -q --no-install-recommends monitoring-plugins-standard valgrind musl-tools >/dev/null
 fi
 binary=$(packaging/release-build.sh -q)   # the binary as it ships
 state=/tmp/smtpwatch-bench

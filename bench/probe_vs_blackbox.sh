@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 probes=${1:-1000}
 runs=${2:-3}
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v prometheus-blackbox-exporter >/dev/null; then
+if ! command -v prometheus-blackbox-exporter >/dev/null || ! command -v musl-gcc >/dev/null; then
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends prometheus-blackbox-exporter >/dev/null
+    apt-get install -y -q --no-install-recommends prometheus-blackbox-exporter musl-tools >/dev/null
 fi
 binary=$(packaging/release-build.sh -q)   # the binary as it ships
 # Postfix's certificates stay where Postfix reads them (the check benchmark's directory).

@@ -2,7 +2,7 @@
 # Builds the Debian package: target/debian/smtpwatch_<version>-1_<arch>.deb.
 # Needs cargo-deb (installed here when missing) and dpkg-dev (dpkg-shlibdeps for $auto).
 # Man pages and completions are generated from the binary itself, so they match its flags.
-# The binary is the static PIE of packaging/release-build.sh (why: see there).
+# The binary is the static musl PIE of packaging/release-build.sh (why: see there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive

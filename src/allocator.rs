@@ -10,13 +10,15 @@
 //! extents) cost it 100 page faults and about 0.3 ms of its 2 ms (`bench/check_vs_check_smtp.sh`).
 //!
 //! The choice is made at the first allocation, from the process's arguments, and never
-//! changes, so every block is freed by the allocator that made it. The arguments come from the
-//! C library's start-up: glibc passes `argc, argv, envp` to every `.init_array` function (Rust's
-//! standard library reads its own `std::env::args` the same way), and that runs before the
-//! first Rust allocation. Where they are not available the agent's allocator is used.
+//! changes, so every block is freed by the allocator that made it. glibc passes `argc, argv,
+//! envp` to every `.init_array` function (Rust's standard library reads its own
+//! `std::env::args` the same way), and that runs before the first Rust allocation. musl, which
+//! the shipped binary is built on (`packaging/release-build.sh`), calls them without arguments,
+//! so there the first allocation reads `/proc/self/cmdline` (three system calls, into a buffer
+//! on the stack). Where neither gives the arguments the agent's allocator is used.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
 
 use tikv_jemallocator::Jemalloc;
@@ -54,20 +56,63 @@ pub fn long_running(command: Option<&[u8]>) -> bool {
     command.is_some_and(|command| LONG_RUNNING.contains(&command))
 }
 
-/// The first argument after the program's name, if glibc handed the arguments over.
-fn command() -> Option<&'static [u8]> {
+/// The first argument after the program's name: `Some(None)` for a process started with no
+/// argument, `None` when the arguments are unknown.
+#[cfg(not(all(target_os = "linux", target_env = "musl")))]
+fn with_command<R>(judge: impl FnOnce(Option<&[u8]>) -> R) -> Option<R> {
     let argv = ARGV.load(Ordering::Acquire);
-    if argv.is_null() || ARGC.load(Ordering::Relaxed) < 2 {
-        return None;
+    if argv.is_null() {
+        return None; // not started by glibc's start-up
+    }
+    if ARGC.load(Ordering::Relaxed) < 2 {
+        return Some(judge(None));
     }
     // SAFETY: glibc's argv: argc pointers to NUL-terminated strings that live as long as the
     // process, and argc ≥ 2 was checked.
     let first = unsafe { *argv.add(1) };
     if first.is_null() {
-        return None;
+        return Some(judge(None));
     }
     // SAFETY: as above; a non-null element of argv is a NUL-terminated string.
-    Some(unsafe { CStr::from_ptr(first) }.to_bytes())
+    Some(judge(Some(
+        unsafe { std::ffi::CStr::from_ptr(first) }.to_bytes(),
+    )))
+}
+
+/// musl's start-up keeps no copy of argv that could be read before `main`, so the kernel's
+/// is: `/proc/self/cmdline`, read without allocating (this runs inside the first allocation).
+#[cfg(all(target_os = "linux", target_env = "musl"))]
+fn with_command<R>(judge: impl FnOnce(Option<&[u8]>) -> R) -> Option<R> {
+    let mut buffer = [0u8; 512];
+    // SAFETY: a NUL-terminated path, a buffer of the length given, a descriptor closed once.
+    let read = unsafe {
+        let fd = libc::open(
+            c"/proc/self/cmdline".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return None;
+        }
+        let read = libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len());
+        libc::close(fd);
+        read
+    };
+    let length = usize::try_from(read).ok()?;
+    Some(judge(first_argument(buffer.get(..length)?)?))
+}
+
+/// The first argument in the kernel's NUL-separated command line: `Some(None)` when there is
+/// none, `None` when the text is cut short before that argument's terminating NUL (a long
+/// program path) and so proves nothing.
+#[cfg_attr(not(all(target_os = "linux", target_env = "musl")), allow(dead_code))]
+fn first_argument(cmdline: &[u8]) -> Option<Option<&[u8]>> {
+    let program_end = cmdline.iter().position(|&byte| byte == 0)?;
+    let rest = &cmdline[program_end + 1..];
+    if rest.is_empty() {
+        return Some(None);
+    }
+    let end = rest.iter().position(|&byte| byte == 0)?;
+    Some(Some(&rest[..end]))
 }
 
 fn decide() -> u8 {
@@ -75,11 +120,10 @@ fn decide() -> u8 {
     if choice != UNDECIDED {
         return choice;
     }
-    let wanted = match ARGV.load(Ordering::Acquire).is_null() {
-        // Not started by glibc's start-up: the safe general-purpose choice.
-        true => JEMALLOC,
-        false if long_running(command()) => JEMALLOC,
-        false => SYSTEM,
+    let wanted = match with_command(long_running) {
+        // Arguments unknown: the safe general-purpose choice.
+        None | Some(true) => JEMALLOC,
+        Some(false) => SYSTEM,
     };
     // Whoever decides first wins; every caller computes the same answer anyway.
     match CHOICE.compare_exchange(UNDECIDED, wanted, Ordering::AcqRel, Ordering::Acquire) {
@@ -151,14 +195,36 @@ mod tests {
     }
 
     #[test]
+    fn the_first_argument_is_read_from_the_kernels_command_line() {
+        // (command line, first argument: None when unknown, Some(None) when there is none)
+        type Case = (&'static [u8], Option<Option<&'static [u8]>>);
+        let cases: [Case; 7] = [
+            (
+                b"/usr/bin/smtpwatch\0run\0--config\0x.toml\0",
+                Some(Some(b"run")),
+            ),
+            (b"smtpwatch\0check\0", Some(Some(b"check"))),
+            (b"smtpwatch\0", Some(None)),
+            (b"smtpwatch\0\0", Some(Some(b""))),
+            // Cut short by the buffer: nothing is proven, so the agent's allocator is used.
+            (b"smtpwatch\0ru", None),
+            (b"/a/very/long/program/pa", None),
+            (b"", None),
+        ];
+        for (cmdline, expected) in cases {
+            assert_eq!(first_argument(cmdline), expected, "{cmdline:?}");
+        }
+    }
+
+    #[test]
     fn the_arguments_reach_the_decision_before_main() {
         // The test harness was started by glibc, so its arguments were kept before main, and
         // the decision follows its first argument (a test filter or an option here).
         assert!(!ARGV.load(Ordering::Acquire).is_null());
         assert!(ARGC.load(Ordering::Relaxed) >= 1);
-        let expected = match long_running(command()) {
-            true => "jemalloc",
-            false => "system",
+        let expected = match with_command(long_running) {
+            Some(false) => "system",
+            Some(true) | None => "jemalloc",
         };
         assert_eq!(in_use(), expected);
     }

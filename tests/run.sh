@@ -21,7 +21,8 @@ echo "== end-to-end: packages"
 need=()
 for pair in prometheus:prometheus promtool:prometheus chromium:chromium curl:curl ip:iproute2 \
     prometheus-alertmanager:prometheus-alertmanager systemd-analyze:systemd setpriv:util-linux \
-    nsd:nsd ldns-signzone:ldnsutils unbound:unbound dig:bind9-dnsutils python3:python3 openssl:openssl certutil:libnss3-tools strace:strace; do
+    nsd:nsd ldns-signzone:ldnsutils unbound:unbound dig:bind9-dnsutils python3:python3 openssl:openssl certutil:libnss3-tools strace:strace \
+    musl-gcc:musl-tools; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
