@@ -9,7 +9,8 @@
 # hypervisor, 9 µs) glibc's start-up alone runs 68 of them to size the CPU caches: 0.6 ms, a
 # third of a plaintext check. musl runs none; against the dynamic glibc binary the static
 # build also saves the dynamic loader's work (README "Performance"). The agent keeps jemalloc
-# either way (src/allocator.rs), so musl's malloc is used by one-off commands only. Name
+# either way and one-off commands a bump arena (src/allocator/), so musl's malloc is only
+# their fallback. Name
 # lookups (webhook and Alertmanager hosts; probes use their own resolver) go through musl's
 # resolver: /etc/hosts, then the servers of /etc/resolv.conf, no NSS modules.
 #

@@ -185,10 +185,10 @@ impl CheckArgs {
     }
 }
 
-fn parse_dane_mode(text: &str) -> Result<DaneMode, UnknownDaneMode> {
+pub(super) fn parse_dane_mode(text: &str) -> Result<DaneMode, UnknownDaneMode> {
     text.parse()
 }
 
-fn parse_tls_mode(text: &str) -> Result<TlsMode, UnknownTlsMode> {
+pub(super) fn parse_tls_mode(text: &str) -> Result<TlsMode, UnknownTlsMode> {
     text.parse()
 }

@@ -9,6 +9,7 @@ use hickory_resolver::proto::dnssec::TrustAnchors;
 mod args;
 mod mail_flow;
 mod output;
+pub mod quick_args;
 
 pub use self::args::{CheckArgs, Format, MailFlowArgs};
 pub use self::mail_flow::{AUTH_PASSWORD_ENV, IMAP_PASSWORD_ENV};
@@ -72,7 +73,7 @@ struct Plan {
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
 pub fn execute(args: CheckArgs) -> Result<u8, CheckError> {
     let plan = plan(&args)?;
-    let runtime = crate::runtime::single_threaded()?;
+    let runtime = crate::runtime::one_off()?;
     let (reports, posture) = runtime.block_on(probe(&args, &plan))?;
     let shown = plan.target.to_string();
     print!(

@@ -131,6 +131,22 @@ pub struct RunArgs {
     pub vantage: Option<String>,
 }
 
+/// Logs to stderr at `level` (RUST_LOG, when set, decides instead), as JSON lines or not.
+fn start_logging(level: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_env_filter(filter);
+    let _ = if json {
+        logs.json().try_init()
+    } else {
+        logs.try_init()
+    };
+}
+
 /// Parses `args`, runs the command, returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
     let args: Vec<OsString> = args.into_iter().collect();
@@ -154,18 +170,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> u8 {
         Command::Demo { .. } => ("info", false),
         _ => ("warn", false),
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_env_filter(filter);
-    let _ = if json {
-        logs.json().try_init()
-    } else {
-        logs.try_init()
-    };
+    // `check` says everything it has to say in its report and its own error line; library
+    // logs are for debugging it, with RUST_LOG set. Setting up the subscriber otherwise was a
+    // twentieth of a plaintext check's instructions.
+    let debugging = std::env::var_os("RUST_LOG").is_some();
+    if debugging || !matches!(cli.command, Command::Check(_)) {
+        start_logging(level, json);
+    }
     // Every TLS user (rustls, later reqwest) relies on one process-wide provider: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
@@ -341,7 +352,7 @@ pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, St
             return Err(format!("there is no notifier named {name:?}"));
         }
     }
-    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
+    let runtime = crate::runtime::one_off().map_err(|e| e.to_string())?;
     let results = runtime
         .block_on(crate::alert::send_test(alerting, only))
         .map_err(|e| e.to_string())?;

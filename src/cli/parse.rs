@@ -1,11 +1,12 @@
-//! Parsing the command line, with a short way for `check`.
+//! Parsing the command line, with two short ways for `check`.
 //!
 //! clap builds every argument of every subcommand before it reads one: for `smtpwatch check`
 //! that was a sixth of a plaintext check's instructions (README "Performance"), spent on
-//! `run`, `config`, `alert`, … A `check` command line is therefore first parsed by a command
-//! made of `check`'s arguments alone. Anything that does not parse that way (an error, `--help`,
-//! `--version`) is parsed again by the whole command line, so every message, help text and
-//! exit code is the whole command line's.
+//! `run`, `config`, `alert`, … A `check` command line is therefore first read without clap
+//! ([`crate::check::quick_args`], the usual lines), then parsed by a command made of `check`'s
+//! arguments alone. Anything that does not parse that way (an error, `--help`, `--version`) is
+//! parsed again by the whole command line, so every message, help text and exit code is the
+//! whole command line's.
 
 use std::ffi::OsString;
 
@@ -28,6 +29,9 @@ pub fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
 fn parse_check(args: &[OsString]) -> Option<CheckArgs> {
     if args.get(1).is_none_or(|command| command != "check") {
         return None;
+    }
+    if let Some(check) = crate::check::quick_args::read(&args[2..]) {
+        return Some(check);
     }
     let command = CheckArgs::augment_args(clap::Command::new("check"));
     let matches = command.try_get_matches_from(&args[1..]).ok()?;

@@ -1,5 +1,5 @@
 //! The process's heap allocator, chosen once by the command being run: jemalloc for the
-//! long-running agent (`run`, `demo`), the C library's malloc for everything else (`check`,
+//! long-running agent (`run`, `demo`), a bump arena ([`arena`]) for everything else (`check`,
 //! `config check`, `alert test`, …).
 //!
 //! jemalloc wins where the process lives long: a probe makes many small, short-lived
@@ -7,7 +7,8 @@
 //! (`cargo bench --bench agent`, README "Performance"; mimalloc was as fast but held 30 MiB
 //! more at peak). A one-off `check` is the opposite case: it allocates a few hundred blocks
 //! once, and jemalloc's first use of each size class (carving fresh slabs out of new 2 MiB
-//! extents) cost it 100 page faults and about 0.3 ms of its 2 ms (`bench/check_vs_check_smtp.sh`).
+//! extents) cost it 100 page faults and about 0.3 ms of its 2 ms (`bench/check_vs_check_smtp.sh`);
+//! musl's malloc cost it 40 `mmap`/`munmap` calls.
 //!
 //! The choice is made at the first allocation, from the process's arguments, and never
 //! changes, so every block is freed by the allocator that made it. glibc passes `argc, argv,
@@ -17,18 +18,24 @@
 //! so there the first allocation reads `/proc/self/cmdline` (three system calls, into a buffer
 //! on the stack). Where neither gives the arguments the agent's allocator is used.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
 
 use tikv_jemallocator::Jemalloc;
+
+pub mod arena;
+
+use self::arena::Arena;
 
 /// The commands that run for long and allocate per probe.
 const LONG_RUNNING: [&[u8]; 2] = [b"run", b"demo"];
 
 const UNDECIDED: u8 = 0;
 const JEMALLOC: u8 = 1;
-const SYSTEM: u8 = 2;
+const ARENA: u8 = 2;
+
+static ONE_OFF: Arena = Arena::new();
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
 static ARGV: AtomicPtr<*const c_char> = AtomicPtr::new(std::ptr::null_mut());
@@ -123,7 +130,7 @@ fn decide() -> u8 {
     let wanted = match with_command(long_running) {
         // Arguments unknown: the safe general-purpose choice.
         None | Some(true) => JEMALLOC,
-        Some(false) => SYSTEM,
+        Some(false) => ARENA,
     };
     // Whoever decides first wins; every caller computes the same answer anyway.
     match CHOICE.compare_exchange(UNDECIDED, wanted, Ordering::AcqRel, Ordering::Acquire) {
@@ -132,7 +139,7 @@ fn decide() -> u8 {
     }
 }
 
-/// The global allocator: jemalloc or the C library's malloc, as [`long_running`] decides.
+/// The global allocator: jemalloc or the arena, as [`long_running`] decides.
 pub struct ByCommand;
 
 // SAFETY: each call goes to one of two sound allocators, and the same one for the whole life
@@ -141,34 +148,34 @@ unsafe impl GlobalAlloc for ByCommand {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match decide() {
             JEMALLOC => unsafe { Jemalloc.alloc(layout) },
-            _ => unsafe { System.alloc(layout) },
+            _ => unsafe { ONE_OFF.alloc(layout) },
         }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match decide() {
             JEMALLOC => unsafe { Jemalloc.alloc_zeroed(layout) },
-            _ => unsafe { System.alloc_zeroed(layout) },
+            _ => unsafe { ONE_OFF.alloc_zeroed(layout) },
         }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match decide() {
             JEMALLOC => unsafe { Jemalloc.dealloc(ptr, layout) },
-            _ => unsafe { System.dealloc(ptr, layout) },
+            _ => unsafe { ONE_OFF.dealloc(ptr, layout) },
         }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         match decide() {
             JEMALLOC => unsafe { Jemalloc.realloc(ptr, layout, new_size) },
-            _ => unsafe { System.realloc(ptr, layout, new_size) },
+            _ => unsafe { ONE_OFF.realloc(ptr, layout, new_size) },
         }
     }
 }
 
-/// Which allocator this process uses ("jemalloc" or "system"), for tests and diagnostics.
+/// Which allocator this process uses ("jemalloc" or "arena"), for tests and diagnostics.
 pub fn in_use() -> &'static str {
     match decide() {
         JEMALLOC => "jemalloc",
-        _ => "system",
+        _ => "arena",
     }
 }
 
@@ -223,7 +230,7 @@ mod tests {
         assert!(!ARGV.load(Ordering::Acquire).is_null());
         assert!(ARGC.load(Ordering::Relaxed) >= 1);
         let expected = match with_command(long_running) {
-            Some(false) => "system",
+            Some(false) => "arena",
             Some(true) | None => "jemalloc",
         };
         assert_eq!(in_use(), expected);
