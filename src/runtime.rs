@@ -12,21 +12,10 @@
 #[error("cannot start the async runtime: {0}")]
 pub struct RuntimeError(#[from] std::io::Error);
 
-/// The single-threaded runtime with I/O, timers and signals: the agent's.
+/// The single-threaded runtime with I/O and timers.
 pub fn single_threaded() -> Result<tokio::runtime::Runtime, RuntimeError> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?)
-}
-
-/// The single-threaded runtime with I/O and timers, no signal handling: a one-off command's
-/// (`check`, `alert test`), which stops on a signal as any program does. Setting up signal
-/// handling (a socket pair, a registry of every signal) was a twentieth of a plaintext check's
-/// instructions.
-pub fn one_off() -> Result<tokio::runtime::Runtime, RuntimeError> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
         .build()?)
 }
 

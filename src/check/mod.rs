@@ -73,7 +73,7 @@ struct Plan {
 /// Runs `check`: prints the result, returns the exit code; `Err` is a usage problem (exit 3).
 pub fn execute(args: CheckArgs) -> Result<u8, CheckError> {
     let plan = plan(&args)?;
-    let runtime = crate::runtime::one_off()?;
+    let runtime = crate::runtime::single_threaded()?;
     let (reports, posture) = runtime.block_on(probe(&args, &plan))?;
     let shown = plan.target.to_string();
     print!(

@@ -352,7 +352,7 @@ pub fn alert_test(config: &std::path::Path, only: Option<&str>) -> Result<u8, St
             return Err(format!("there is no notifier named {name:?}"));
         }
     }
-    let runtime = crate::runtime::one_off().map_err(|e| e.to_string())?;
+    let runtime = crate::runtime::single_threaded().map_err(|e| e.to_string())?;
     let results = runtime
         .block_on(crate::alert::send_test(alerting, only))
         .map_err(|e| e.to_string())?;
