@@ -74,7 +74,7 @@ struct Plan {
 pub fn execute(args: CheckArgs) -> Result<u8, CheckError> {
     let plan = plan(&args)?;
     let runtime = crate::runtime::single_threaded()?;
-    let (reports, posture) = runtime.block_on(probe(&args, &plan))?;
+    let (reports, posture) = runtime.block_on(Box::pin(probe(&args, &plan)))?;
     let shown = plan.target.to_string();
     print!(
         "{}",
