@@ -59,6 +59,7 @@ pub mod history;
 pub mod http;
 pub mod latest;
 pub mod limit;
+pub mod memcopy;
 pub mod metrics;
 pub mod posture;
 pub mod probe;
