@@ -15,6 +15,14 @@ use crate::resolve::Family;
 use crate::target::{TlsMode, UnknownTlsMode};
 use crate::trust::LazyTrust;
 
+/// The defaults of `check`'s flags, shared with [`super::quick_args`], which reads the usual
+/// command lines without clap.
+pub(super) const DEFAULT_TIMEOUT: &str = "10s";
+pub(super) const DEFAULT_WARN_CERT: &str = "14d";
+pub(super) const DEFAULT_DANE: &str = "auto";
+pub(super) const DEFAULT_AUTH_MECH: &str = "auto";
+pub(super) const DEFAULT_DELIVERY_TIMEOUT: &str = "2m";
+
 /// How `check` prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -56,7 +64,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub no_noop: bool,
     /// Overall time limit, resolution included (e.g. 10s, 1500ms).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_TIMEOUT, value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Duration,
     /// Probe IPv4 addresses only.
     #[arg(short = '4', conflicts_with = "ipv6_only")]
@@ -65,7 +73,7 @@ pub struct CheckArgs {
     #[arg(short = '6')]
     pub ipv6_only: bool,
     /// Warn when the leaf certificate expires within this (e.g. 14d).
-    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_WARN_CERT, value_parser = parse_duration, allow_hyphen_values = true)]
     pub warn_cert: Duration,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -82,7 +90,7 @@ pub struct CheckArgs {
     pub no_posture: bool,
     /// DANE for mx: targets: auto (check where a secure TLSA set exists), require (every MX
     /// must have one) or off.
-    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_dane_mode)]
+    #[arg(long, value_name = "MODE", default_value = DEFAULT_DANE, value_parser = parse_dane_mode)]
     pub dane: DaneMode,
     /// For mx: targets, skip MTA-STS and TLS-RPT.
     #[arg(long)]
@@ -112,7 +120,7 @@ pub struct MailFlowArgs {
     #[arg(
         long,
         value_name = "MECH",
-        default_value = "auto",
+        default_value = DEFAULT_AUTH_MECH,
         help_heading = "Mail flow"
     )]
     pub auth_mech: String,
@@ -148,7 +156,7 @@ pub struct MailFlowArgs {
     #[arg(long, value_name = "PATH", help_heading = "Mail flow")]
     pub imap_password_file: Option<PathBuf>,
     /// How long the message may take to reach the mailbox, IMAP steps included.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration,
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_DELIVERY_TIMEOUT, value_parser = parse_duration,
           help_heading = "Mail flow")]
     pub delivery_timeout: Duration,
 }

@@ -13,15 +13,11 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::args::{parse_dane_mode, parse_tls_mode, CheckArgs, Format, MailFlowArgs};
+use super::args::{
+    parse_dane_mode, parse_tls_mode, CheckArgs, Format, MailFlowArgs, DEFAULT_AUTH_MECH,
+    DEFAULT_DANE, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_WARN_CERT,
+};
 use crate::config::values::{parse_dns_server, parse_duration};
-
-/// The defaults clap's attributes give (`check/args.rs`); the test holds the two together.
-const TIMEOUT: &str = "10s";
-const WARN_CERT: &str = "14d";
-const DANE: &str = "auto";
-const AUTH_MECH: &str = "auto";
-const DELIVERY_TIMEOUT: &str = "2m";
 
 /// `check`'s arguments from the words after `check`, or None where clap must decide.
 pub fn read(words: &[OsString]) -> Option<CheckArgs> {
@@ -33,12 +29,13 @@ pub fn read(words: &[OsString]) -> Option<CheckArgs> {
         let word = word.to_str()?;
         let Some(flag) = word.strip_prefix("--") else {
             match word {
-                "-4" | "-6" => {
+                "-4" => {
                     once(&mut seen, word)?;
-                    match word {
-                        "-4" => args.ipv4_only = true,
-                        _ => args.ipv6_only = true,
-                    }
+                    args.ipv4_only = true;
+                }
+                "-6" => {
+                    once(&mut seen, word)?;
+                    args.ipv6_only = true;
                 }
                 _ if word.starts_with('-') || target.is_some() => return None,
                 _ => target = Some(word.to_owned()),
@@ -144,29 +141,29 @@ fn defaults() -> Option<CheckArgs> {
         server_name: None,
         ehlo: None,
         no_noop: false,
-        timeout: parse_duration(TIMEOUT).ok()?,
+        timeout: parse_duration(DEFAULT_TIMEOUT).ok()?,
         ipv4_only: false,
         ipv6_only: false,
-        warn_cert: parse_duration(WARN_CERT).ok()?,
+        warn_cert: parse_duration(DEFAULT_WARN_CERT).ok()?,
         format: Format::Text,
         transcript: false,
         dns_servers: Vec::new(),
         no_posture: false,
-        dane: parse_dane_mode(DANE).ok()?,
+        dane: parse_dane_mode(DEFAULT_DANE).ok()?,
         no_mta_sts: false,
         no_fcrdns: false,
         dnssec_trust_anchor: None,
         mail: Box::new(MailFlowArgs {
             auth_user: None,
             auth_password_file: None,
-            auth_mech: AUTH_MECH.to_owned(),
+            auth_mech: DEFAULT_AUTH_MECH.to_owned(),
             mail_from: None,
             rcpt: Vec::new(),
             deliver_to: None,
             imap: None,
             imap_user: None,
             imap_password_file: None,
-            delivery_timeout: parse_duration(DELIVERY_TIMEOUT).ok()?,
+            delivery_timeout: parse_duration(DEFAULT_DELIVERY_TIMEOUT).ok()?,
         }),
     })
 }
