@@ -10,9 +10,8 @@
 # third of a plaintext check. musl runs none; against the dynamic glibc binary the static
 # build also saves the dynamic loader's work (README "Performance"). The agent keeps jemalloc
 # either way and one-off commands a bump arena (src/allocator/), so musl's malloc is only
-# their fallback. Name
-# lookups (webhook and Alertmanager hosts; probes use their own resolver) go through musl's
-# resolver: /etc/hosts, then the servers of /etc/resolv.conf, no NSS modules.
+# their fallback. Name lookups (webhook and Alertmanager hosts; probes use their own resolver)
+# go through musl's resolver: /etc/hosts, then the servers of /etc/resolv.conf, no NSS modules.
 #
 # Needs the Rust target <arch>-unknown-linux-musl (added with rustup when missing) and
 # musl-gcc (Debian: musl-tools) for the C parts (ring, jemalloc). Without them it says so and
