@@ -17,7 +17,15 @@
 # musl-gcc (Debian: musl-tools) for the C parts (ring, jemalloc). Without them it says so and
 # builds the previous form, a static PIE on glibc, so packaging still works offline.
 # `cargo build --release` still gives an ordinary dynamic binary in target/release.
+#
+# `release-build.sh bench ARGS...` runs `cargo bench ARGS...` built the same way instead, so a
+# benchmark measures the code as it ships (e.g. `release-build.sh bench --bench agent -- 100k`).
 set -euo pipefail
+bench=false
+if [ "${1:-}" = bench ]; then
+    bench=true
+    shift
+fi
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
 case "$host" in
@@ -41,5 +49,8 @@ else
 fi
 # Only the target's flags change: build scripts and proc macros (host) stay dynamic.
 export "CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=$flags"
+if $bench; then
+    exec cargo bench --locked --target "$triple" "$@"
+fi
 cargo build --locked --release --target "$triple" "$@" >&2
 echo "target/$triple/release/smtpwatch"
