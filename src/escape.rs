@@ -16,6 +16,12 @@
 /// assert_eq!(smtpwatch::escape::escape_bytes(b"220 ok\x1b[31m\xff"), r"220 ok\x1b[31m\xff");
 /// ```
 pub fn escape_bytes(bytes: &[u8]) -> String {
+    // Nearly every reply line is printable ASCII: one copy, no per-character work.
+    if bytes.iter().all(|&b| plain(b)) {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return text.to_owned();
+        }
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for ch in chunk.valid().chars() {
@@ -30,9 +36,17 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 
 /// Escapes control characters and backslashes in text that is already UTF-8.
 pub fn escape_str(text: &str) -> String {
+    if text.bytes().all(plain) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len());
     text.chars().for_each(|ch| push_char(&mut out, ch));
     out
+}
+
+/// A byte that stands for itself: printable ASCII other than the backslash.
+fn plain(byte: u8) -> bool {
+    (0x20..0x7f).contains(&byte) && byte != b'\\'
 }
 
 fn push_char(out: &mut String, ch: char) {
@@ -114,6 +128,27 @@ pub fn markdown(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_byte_but_printable_ascii_is_escaped_alone_or_in_a_line() {
+        for byte in 0..=255u8 {
+            let alone = escape_bytes(&[byte]);
+            let line = escape_bytes(&[b'2', b'5', b'0', b' ', byte]);
+            if (0x20..0x7f).contains(&byte) && byte != b'\\' {
+                assert_eq!(alone, char::from(byte).to_string());
+            } else {
+                assert!(
+                    alone.starts_with('\\') && alone.len() > 1,
+                    "{byte:#x}: {alone}"
+                );
+            }
+            assert_eq!(line, format!("250 {alone}"), "{byte:#x}");
+            assert!(!line.chars().any(char::is_control), "{byte:#x}: {line:?}");
+            if let Ok(text) = std::str::from_utf8(&[byte]) {
+                assert_eq!(escape_str(text), alone, "{byte:#x}");
+            }
+        }
+    }
 
     #[test]
     fn escapes_control_bytes_invalid_utf8_and_backslash() {

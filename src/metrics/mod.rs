@@ -8,6 +8,7 @@ pub mod blackbox;
 pub mod family;
 pub mod posture;
 mod series;
+mod text;
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,6 +1,5 @@
 //! The per-address families in the Prometheus text format: their names and help, and each
-//! address's samples. Written by hand: the registry's encoder would need a protobuf object
-//! per sample, and a scrape at 100,000 addresses cannot afford that.
+//! address's samples (written by hand, with [`super::super::text`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +7,7 @@ use std::fmt::Write as _;
 use prometheus::proto::MetricType;
 
 use super::super::family::Hist;
+use super::super::text::{header, pair, push_pairs, sample};
 use super::AddressSeries;
 
 /// The families: name, help, type. The delivery families have samples only for delivery
@@ -110,7 +110,7 @@ pub fn family_header(family: usize, out: &mut String) {
         MetricType::HISTOGRAM => "histogram",
         _ => "gauge",
     };
-    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    header(out, name, help, kind);
 }
 
 /// An address's labels in exposition form.
@@ -125,12 +125,7 @@ pub(super) fn labels(
     let all = fixed
         .into_iter()
         .chain(user.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    for (key, value) in all.filter(|(_, v)| !v.is_empty()) {
-        if !out.is_empty() {
-            out.push(',');
-        }
-        push_pair(&mut out, key, value);
-    }
+    push_pairs(&mut out, all);
     out
 }
 
@@ -210,35 +205,6 @@ pub(super) fn write_samples(out: &mut String, family: usize, s: &AddressSeries) 
             })
         }),
     }
-}
-
-fn push_pair(out: &mut String, key: &str, value: &str) {
-    out.push_str(key);
-    out.push_str("=\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn pair(key: &str, value: &str) -> String {
-    let mut out = String::with_capacity(key.len() + value.len() + 3);
-    push_pair(&mut out, key, value);
-    out
-}
-
-fn sample(out: &mut String, name: &str, labels: &str, extra: &str, value: f64) {
-    let sep = if labels.is_empty() || extra.is_empty() {
-        ""
-    } else {
-        ","
-    };
-    let _ = writeln!(out, "{name}{{{labels}{sep}{extra}}} {value}");
 }
 
 /// A sum of seconds at nanosecond resolution: adding binary fractions leaves noise in the last
