@@ -139,14 +139,7 @@ mod tests {
 
     fn report(address: Option<&str>, phases: &[(Phase, f64, Option<u16>)]) -> ProbeReport {
         ProbeReport {
-            probe: None,
-            target: "mx.test:25".into(),
-            address: address.map(str::to_string),
-            started_at: SystemTime::now(),
-            success: true,
-            status: Status::Ok,
             duration_seconds: 0.5,
-            failure: None,
             phases: phases
                 .iter()
                 .map(|&(phase, seconds, code)| PhaseTiming {
@@ -155,14 +148,7 @@ mod tests {
                     code,
                 })
                 .collect(),
-            banner: None,
-            capabilities: Vec::new(),
-            capabilities_before_tls: Vec::new(),
-            ehlo_name: None,
-            tls: None,
-            mail: Default::default(),
-            warnings: Vec::new(),
-            transcript: Vec::new(),
+            ..ProbeReport::blank("mx.test:25", address, SystemTime::now())
         }
     }
 

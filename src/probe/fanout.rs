@@ -281,9 +281,6 @@ pub fn unresolved(
     let took = started.elapsed();
     ProbeReport {
         probe: probe.map(str::to_string),
-        target: target.to_string(),
-        address: None,
-        started_at: SystemTime::now() - took,
         success: false,
         status: Status::Critical,
         duration_seconds: seconds(took),
@@ -298,13 +295,6 @@ pub fn unresolved(
             seconds: seconds(took),
             code: None,
         }],
-        banner: None,
-        capabilities: Vec::new(),
-        capabilities_before_tls: Vec::new(),
-        ehlo_name: None,
-        tls: None,
-        mail: Default::default(),
-        warnings: Vec::new(),
-        transcript: Vec::new(),
+        ..ProbeReport::blank(target, None, SystemTime::now() - took)
     }
 }

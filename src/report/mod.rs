@@ -355,6 +355,30 @@ pub struct ProbeReport {
 }
 
 impl ProbeReport {
+    /// A successful report of `target` with nothing seen yet: callers fill in (or, with struct
+    /// update syntax, override) what the probe found.
+    pub fn blank(target: &str, address: Option<&str>, started_at: SystemTime) -> ProbeReport {
+        ProbeReport {
+            probe: None,
+            target: target.to_string(),
+            address: address.map(str::to_string),
+            started_at,
+            success: true,
+            status: Status::Ok,
+            duration_seconds: 0.0,
+            failure: None,
+            phases: Vec::new(),
+            banner: None,
+            capabilities: Vec::new(),
+            capabilities_before_tls: Vec::new(),
+            ehlo_name: None,
+            tls: None,
+            mail: Default::default(),
+            warnings: Vec::new(),
+            transcript: Vec::new(),
+        }
+    }
+
     /// The timing of `phase`, if it ran (the last one, for `tls_handshake` after STARTTLS).
     pub fn phase(&self, phase: Phase) -> Option<&PhaseTiming> {
         self.phases.iter().rev().find(|p| p.phase == phase)

@@ -15,9 +15,6 @@ fn at(seconds: u64) -> SystemTime {
 fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>) -> ProbeReport {
     ProbeReport {
         probe: Some("mx".into()),
-        target: "mx.example.net:25".into(),
-        address: Some(address.into()),
-        started_at: at(0),
         success: failure.is_none(),
         status: if failure.is_some() {
             Status::Critical
@@ -31,11 +28,6 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
             code: None,
             message: format!("{} failed", reason.as_str()),
         }),
-        phases: Vec::new(),
-        banner: None,
-        capabilities: Vec::new(),
-        capabilities_before_tls: Vec::new(),
-        ehlo_name: None,
         tls: cert_days.map(|days| {
             Box::new(TlsFacts {
                 version: Some("TLSv1.3".into()),
@@ -48,9 +40,7 @@ fn report(address: &str, failure: Option<FailureReason>, cert_days: Option<f64>)
                 chain_der: Vec::new(),
             })
         }),
-        mail: Default::default(),
-        warnings: Vec::new(),
-        transcript: Vec::new(),
+        ..ProbeReport::blank("mx.example.net:25", Some(address), at(0))
     }
 }
 

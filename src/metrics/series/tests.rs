@@ -5,27 +5,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use super::SeriesStore;
-use crate::report::{ProbeReport, Status};
+use crate::report::ProbeReport;
 
 fn report(duration: f64) -> ProbeReport {
     ProbeReport {
         probe: Some("mx".into()),
-        target: "mx.test:25".into(),
-        address: Some("127.0.0.1:25".into()),
-        started_at: SystemTime::now(),
-        success: true,
-        status: Status::Ok,
         duration_seconds: duration,
-        failure: None,
-        phases: Vec::new(),
-        banner: None,
-        capabilities: Vec::new(),
-        capabilities_before_tls: Vec::new(),
-        ehlo_name: None,
-        tls: None,
-        mail: Default::default(),
-        warnings: Vec::new(),
-        transcript: Vec::new(),
+        ..ProbeReport::blank("mx.test:25", Some("127.0.0.1:25"), SystemTime::now())
     }
 }
 

@@ -12,10 +12,6 @@ fn report(address: &str, failure: Option<Failure>, warnings: Vec<String>) -> Pro
         (None, true) => Status::Ok,
     };
     ProbeReport {
-        probe: None,
-        target: "mx.example.test:25".into(),
-        address: Some(address.into()),
-        started_at: UNIX_EPOCH + Duration::from_millis(1_795_000_000_123),
         success: failure.is_none(),
         status,
         duration_seconds: 0.0123,
@@ -34,12 +30,12 @@ fn report(address: &str, failure: Option<Failure>, warnings: Vec<String>) -> Pro
         ],
         banner: Some("mx.example.test ESMTP".into()),
         capabilities: vec!["PIPELINING".into()],
-        capabilities_before_tls: Vec::new(),
-        ehlo_name: None,
-        tls: None,
-        mail: Default::default(),
         warnings,
-        transcript: Vec::new(),
+        ..ProbeReport::blank(
+            "mx.example.test:25",
+            Some(address),
+            UNIX_EPOCH + Duration::from_millis(1_795_000_000_123),
+        )
     }
 }
 
