@@ -4,11 +4,15 @@ blackbox_exporter's /probe (tcp prober scripted for SMTP: EHLO, STARTTLS, EHLO, 
 certificate verified against the same CA). Both servers run here on loopback; requests
 alternate in batches over kept-alive connections. CPU per probe is the server process's
 user + system time (/proc/PID/stat) over the run divided by the probes it made; every answer
-must say probe_success 1.
+must say probe_success 1. Each run also runs the floors (--floor NAME=COMMAND): bare clients
+of the same dialogue that print their own CPU milliseconds per dialogue, given the probe count
+as their last argument; they say how low any probe can go on this machine.
 """
 import argparse
 import http.client
 import os
+import shlex
+import subprocess
 import statistics
 import time
 
@@ -34,7 +38,10 @@ def main():
     parser.add_argument("--target", default="127.0.0.1:2525")
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--floor", action="append", default=[], help="NAME=COMMAND")
     args = parser.parse_args()
+    floors = dict(f.split("=", 1) for f in args.floor)
+    floor_results = {name: [] for name in floors}
     sides = {
         "smtpwatch": (args.smtpwatch, f"/probe?module=smtp_starttls&target={args.target}"),
         "blackbox_exporter": (args.blackbox, f"/probe?module=smtp_starttls&target={args.target}"),
@@ -56,11 +63,20 @@ def main():
                 spent[name] += cpu_seconds(pid) - before
         for name in sides:
             results[name].append(spent[name] / args.probes * 1000)
-        print(f"run {run + 1}: " + ", ".join(f"{n} {results[n][-1]:.3f} ms CPU per probe" for n in sides))
+        for name, command in floors.items():
+            out = subprocess.run(shlex.split(command) + [str(args.probes)], check=True,
+                                 capture_output=True, text=True).stdout
+            floor_results[name].append(float(out.split()[-1]))
+        print(f"run {run + 1}: " + ", ".join(f"{n} {results[n][-1]:.3f} ms CPU per probe" for n in sides)
+              + "".join(f", floor {n} {floor_results[n][-1]:.3f} ms" for n in floors))
     ours = statistics.median(results["smtpwatch"])
     theirs = statistics.median(results["blackbox_exporter"])
     print(f"median of {args.runs} runs of {args.probes} probes each: smtpwatch {ours:.3f} ms, "
           f"blackbox_exporter {theirs:.3f} ms, ratio {ours / theirs:.2f}")
+    for name, values in floor_results.items():
+        floor = statistics.median(values)
+        print(f"floor {name}: {floor:.3f} ms per dialogue ({floor / theirs:.2f} of blackbox_exporter; "
+              f"smtpwatch adds {ours - floor:+.3f} ms)")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Benchmark: one verified STARTTLS probe of the local Postfix through smtpwatch's /probe and
 # through blackbox_exporter's /probe (its tcp prober scripted for SMTP), side by side in one
-# run; prints CPU per probe of each server and the ratio.
+# run; prints CPU per probe of each server and the ratio, and beside them two floors: the same
+# dialogue by a bare client with the agent's TLS stack (examples/starttls_floor.rs: rustls and
+# ring over blocking sockets) and by one in C with the system's OpenSSL (bench/starttls_floor.c).
 # Usage: bench/probe_vs_blackbox.sh [PROBES] [RUNS]   (default 1000 probes, 3 runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 probes=${1:-1000}
 runs=${2:-3}
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v prometheus-blackbox-exporter >/dev/null || ! command -v musl-gcc >/dev/null; then
+if ! command -v prometheus-blackbox-exporter >/dev/null || ! command -v musl-gcc >/dev/null \
+    || ! [ -e /usr/include/openssl/ssl.h ]; then
     apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends prometheus-blackbox-exporter musl-tools >/dev/null
+    apt-get install -y -q --no-install-recommends prometheus-blackbox-exporter musl-tools gcc \
+        libssl-dev >/dev/null
 fi
 binary=$(packaging/release-build.sh -q)   # the binary as it ships
+cargo build -q --release --example starttls_floor
+rustls_floor=$PWD/target/release/examples/starttls_floor
 # Postfix's certificates stay where Postfix reads them (the check benchmark's directory).
 postfix_state=/tmp/smtpwatch-bench
 tests/e2e/postfix-up.sh "$postfix_state" >/dev/null
 state=$(mktemp -d /tmp/smtpwatch-bench-probe.XXXXXX)
+gcc -O2 -o "$state/openssl_floor" bench/starttls_floor.c -lssl -lcrypto
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -75,4 +82,6 @@ for address in "$ours" "$theirs"; do
     done
 done
 python3 bench/probe_vs_blackbox.py --probes "$probes" --runs "$runs" \
-    --smtpwatch "$ours $smtpwatch_pid" --blackbox "$theirs $blackbox_pid"
+    --smtpwatch "$ours $smtpwatch_pid" --blackbox "$theirs $blackbox_pid" \
+    --floor "rustls+ring=$rustls_floor $postfix_state/ca.pem" \
+    --floor "C+OpenSSL=$state/openssl_floor $postfix_state/ca.pem"
